@@ -1,0 +1,306 @@
+"""Stationary kernels: RBF (squared exponential), Matern, RationalQuadratic, ExpSineSquared.
+
+Squared distances are computed as :math:`|x|^2 + |y|^2 - 2 x\\cdot y` (one DGEMM) instead of
+pairwise differences, which is what makes building large kernel matrices run near the
+machine's matrix-product rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gamma, kv
+
+from ._base import Hyperparameter, Kernel, _fmt
+
+
+def squared_distances(X, Y=None) -> np.ndarray:
+    """Pairwise squared Euclidean distances by one matrix product, clipped at zero.
+
+    Parameters
+    ----------
+    X : array of shape (n_X, n_features)
+    Y : array of shape (n_Y, n_features), optional (``None`` means ``X``)
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_X, n_Y)
+    """
+    xx = np.einsum("ij,ij->i", X, X)
+    if Y is None:
+        D = -2.0 * (X @ X.T)
+        D += xx[:, None]
+        D += xx[None, :]
+        np.fill_diagonal(D, 0.0)
+    else:
+        yy = np.einsum("ij,ij->i", Y, Y)
+        D = -2.0 * (X @ Y.T)
+        D += xx[:, None]
+        D += yy[None, :]
+    np.maximum(D, 0.0, out=D)
+    return D
+
+
+class _LengthScale(Kernel):
+    """Shared handling of (an)isotropic length scales."""
+
+    @property
+    def anisotropic(self) -> bool:
+        return np.iterable(self.length_scale) and len(self.length_scale) > 1
+
+    @property
+    def hyperparameter_length_scale(self):
+        n = len(self.length_scale) if self.anisotropic else 1
+        return Hyperparameter("length_scale", "numeric", self.length_scale_bounds, n)
+
+    def _scaled(self, X, Y=None):
+        ls = np.asarray(self.length_scale, dtype=float)
+        if ls.ndim == 1 and ls.shape[0] == 1:
+            ls = ls[0]
+        X = np.asarray(X, dtype=float)
+        if ls.ndim == 1 and X.shape[1] != ls.shape[0]:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"Anisotropic length_scale has {ls.shape[0]} values but X has "
+                f"{X.shape[1]} features; give one length scale per feature or a scalar."
+            )
+        return X / ls, None if Y is None else np.asarray(Y, dtype=float) / ls
+
+    def is_stationary(self):
+        return True
+
+    def diag(self, X):
+        return np.ones(np.asarray(X).shape[0])
+
+
+class RBF(_LengthScale):
+    """Squared-exponential kernel :math:`k(x, y) = \\exp(-|x - y|^2 / 2\\sigma_l^2)`.
+
+    The lecture's :math:`s^2 \\exp(-|x-x_m|^2/2\\sigma_l^2)` is
+    ``ConstantKernel(s**2) * RBF(sigma_l)``.
+
+    Parameters
+    ----------
+    length_scale : float or array of shape (n_features,)
+        :math:`\\sigma_l`, one per feature for an anisotropic kernel (feature units).
+    length_scale_bounds : pair of floats or "fixed"
+    """
+
+    def __init__(self, length_scale=1.0, length_scale_bounds=(1e-5, 1e5)):
+        self.length_scale = length_scale
+        self.length_scale_bounds = length_scale_bounds
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        Xs, Ys = self._scaled(X, Y)
+        D = squared_distances(Xs, Ys)
+        K = np.exp(-0.5 * D)
+        if not eval_gradient:
+            return K
+        if Y is not None:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        if self.hyperparameter_length_scale.fixed:
+            return K, np.empty((K.shape[0], K.shape[0], 0))
+        if not self.anisotropic:
+            return K, (K * D)[:, :, None]
+        diff = (Xs[:, None, :] - Xs[None, :, :]) ** 2
+        return K, diff * K[..., None]
+
+    def gradient_contraction(self, X, G, Y=None, K=None):
+        if self.hyperparameter_length_scale.fixed:
+            return np.empty(0)
+        Xs, Ys = self._scaled(X, Y)
+        if K is None:
+            K = np.exp(-0.5 * squared_distances(Xs, Ys))
+        H = G * K
+        Ys = Xs if Ys is None else Ys
+        # sum_ij H_ij (x_id - y_jd)^2 = x_d^2 . H 1 + y_d^2 . H^T 1 - 2 x_d^T H y_d
+        per_dim = ((Xs**2).T @ H.sum(axis=1) + (Ys**2).T @ H.sum(axis=0)
+                   - 2.0 * np.einsum("id,id->d", Xs, H @ Ys))
+        return per_dim if self.anisotropic else np.array([per_dim.sum()])
+
+    def _cross_gradient(self, X, Y):
+        Xs, Ys = self._scaled(X, Y)
+        K = np.exp(-0.5 * squared_distances(Xs, Ys))
+        if self.anisotropic:
+            return (Xs[:, None, :] - Ys[None, :, :]) ** 2 * K[..., None]
+        return (K * squared_distances(Xs, Ys))[:, :, None]
+
+
+class Matern(_LengthScale):
+    """Matérn kernel with smoothness ``nu`` (0.5, 1.5, 2.5, inf closed form; else Bessel).
+
+    Parameters
+    ----------
+    length_scale : float or array of shape (n_features,)
+    length_scale_bounds : pair of floats or "fixed"
+    nu : float
+        Smoothness; not optimised.
+    """
+
+    def __init__(self, length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=1.5):
+        self.length_scale = length_scale
+        self.length_scale_bounds = length_scale_bounds
+        self.nu = nu
+
+    def __repr__(self):
+        return f"Matern(length_scale={_fmt(self.length_scale)}, nu={self.nu:.3g})"
+
+    def _value(self, d):
+        nu = self.nu
+        if nu == 0.5:
+            return np.exp(-d)
+        if nu == 1.5:
+            t = np.sqrt(3.0) * d
+            return (1.0 + t) * np.exp(-t)
+        if nu == 2.5:
+            t = np.sqrt(5.0) * d
+            return (1.0 + t + t**2 / 3.0) * np.exp(-t)
+        if np.isinf(nu):
+            return np.exp(-0.5 * d**2)
+        t = np.sqrt(2.0 * nu) * d
+        t[t == 0.0] += np.finfo(float).eps
+        K = (2.0 ** (1.0 - nu) / gamma(nu)) * t**nu * kv(nu, t)
+        return K
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        Xs, Ys = self._scaled(X, Y)
+        d = np.sqrt(squared_distances(Xs, Ys))
+        K = self._value(d)
+        if not eval_gradient:
+            return K
+        if Y is not None:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        if self.hyperparameter_length_scale.fixed:
+            return K, np.empty((K.shape[0], K.shape[0], 0))
+        if self.anisotropic:
+            D2 = (Xs[:, None, :] - Xs[None, :, :]) ** 2
+        else:
+            D2 = d[:, :, None] ** 2
+        nu = self.nu
+        if nu == 0.5:
+            safe = np.where(d > 0, d, 1.0)[..., None]
+            dK = np.where(d[..., None] > 0, np.exp(-d)[..., None] * D2 / safe, 0.0)
+        elif nu == 1.5:
+            dK = 3.0 * D2 * np.exp(-np.sqrt(3.0) * d)[..., None]
+        elif nu == 2.5:
+            t = np.sqrt(5.0) * d
+            dK = (5.0 / 3.0) * D2 * ((1.0 + t) * np.exp(-t))[..., None]
+        elif np.isinf(nu):
+            dK = D2 * K[..., None]
+        else:
+            return K, _numeric_gradient(self, X)
+        return K, dK
+
+
+def _numeric_gradient(kernel, X, eps=1e-8):
+    theta = kernel.theta
+    K0 = kernel.clone_with_theta(theta)(X)
+    out = np.empty(K0.shape + (len(theta),))
+    for k in range(len(theta)):
+        t = theta.copy()
+        t[k] += eps
+        out[..., k] = (kernel.clone_with_theta(t)(X) - K0) / eps
+    return out
+
+
+class RationalQuadratic(Kernel):
+    """Rational quadratic kernel :math:`(1 + d^2 / 2\\alpha\\sigma_l^2)^{-\\alpha}`.
+
+    A scale mixture of RBF kernels; ``alpha`` sets the weight of large vs small scales.
+
+    Parameters
+    ----------
+    length_scale, alpha : float
+    length_scale_bounds, alpha_bounds : pair of floats or "fixed"
+    """
+
+    def __init__(self, length_scale=1.0, alpha=1.0, length_scale_bounds=(1e-5, 1e5),
+                 alpha_bounds=(1e-5, 1e5)):
+        self.length_scale = length_scale
+        self.alpha = alpha
+        self.length_scale_bounds = length_scale_bounds
+        self.alpha_bounds = alpha_bounds
+
+    @property
+    def hyperparameter_length_scale(self):
+        return Hyperparameter("length_scale", "numeric", self.length_scale_bounds)
+
+    @property
+    def hyperparameter_alpha(self):
+        return Hyperparameter("alpha", "numeric", self.alpha_bounds)
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        X = np.asarray(X, dtype=float)
+        D = squared_distances(X, None if Y is None else np.asarray(Y, dtype=float))
+        base = 1.0 + D / (2.0 * self.alpha * self.length_scale**2)
+        K = base**-self.alpha
+        if not eval_gradient:
+            return K
+        if Y is not None:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        grads = []  # in hyperparameter (alphabetical) order: alpha, length_scale
+        if not self.hyperparameter_alpha.fixed:
+            grads.append(K * (-self.alpha * np.log(base)
+                              + D / (2.0 * self.length_scale**2 * base)))
+        if not self.hyperparameter_length_scale.fixed:
+            grads.append(D * K / (self.length_scale**2 * base))
+        dK = np.dstack(grads) if grads else np.empty((K.shape[0], K.shape[0], 0))
+        return K, dK
+
+    def diag(self, X):
+        return np.ones(np.asarray(X).shape[0])
+
+    def is_stationary(self):
+        return True
+
+
+class ExpSineSquared(Kernel):
+    """Periodic kernel :math:`\\exp(-2 \\sin^2(\\pi d / p) / \\sigma_l^2)`.
+
+    Parameters
+    ----------
+    length_scale : float
+        :math:`\\sigma_l`.
+    periodicity : float
+        Period :math:`p` in feature units.
+    length_scale_bounds, periodicity_bounds : pair of floats or "fixed"
+    """
+
+    def __init__(self, length_scale=1.0, periodicity=1.0, length_scale_bounds=(1e-5, 1e5),
+                 periodicity_bounds=(1e-5, 1e5)):
+        self.length_scale = length_scale
+        self.periodicity = periodicity
+        self.length_scale_bounds = length_scale_bounds
+        self.periodicity_bounds = periodicity_bounds
+
+    @property
+    def hyperparameter_length_scale(self):
+        return Hyperparameter("length_scale", "numeric", self.length_scale_bounds)
+
+    @property
+    def hyperparameter_periodicity(self):
+        return Hyperparameter("periodicity", "numeric", self.periodicity_bounds)
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        X = np.asarray(X, dtype=float)
+        d = np.sqrt(squared_distances(X, None if Y is None else np.asarray(Y, dtype=float)))
+        arg = np.pi * d / self.periodicity
+        sin_arg = np.sin(arg)
+        K = np.exp(-2.0 * (sin_arg / self.length_scale) ** 2)
+        if not eval_gradient:
+            return K
+        if Y is not None:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        grads = []
+        if not self.hyperparameter_length_scale.fixed:
+            grads.append(4.0 / self.length_scale**2 * sin_arg**2 * K)
+        if not self.hyperparameter_periodicity.fixed:
+            grads.append(4.0 * arg / self.length_scale**2 * np.cos(arg) * sin_arg * K)
+        dK = np.dstack(grads) if grads else np.empty((K.shape[0], K.shape[0], 0))
+        return K, dK
+
+    def diag(self, X):
+        return np.ones(np.asarray(X).shape[0])
+
+    def is_stationary(self):
+        return True
