@@ -178,10 +178,11 @@ class Kernel:
 
     def check_bounds(self) -> None:
         """Raise :class:`ConfigError` when a free value lies outside its bounds."""
-        for value in self.get_params(deep=False).values():
-            if isinstance(value, Kernel):
-                value.check_bounds()
-        _check_bounds(self)
+        nested = [v for v in self.get_params(deep=False).values() if isinstance(v, Kernel)]
+        for value in nested:
+            value.check_bounds()
+        if not nested:
+            _check_bounds(self)
 
     # -- algebra ----------------------------------------------------------------------
     def __add__(self, b):
