@@ -11,10 +11,12 @@ from ._base import (
     clone,
 )
 from .dot_product import DotProduct, NormalizedDotProduct, normalize_rows
+from .structure import AtomSumKernel
 from .stationary import RBF, ExpSineSquared, Matern, RationalQuadratic, squared_distances
 
 __all__ = [
     "RBF",
+    "AtomSumKernel",
     "ConstantKernel",
     "DotProduct",
     "ExpSineSquared",
