@@ -194,7 +194,7 @@ class SparseGPRModel:
                 index[rows])
             eq.add(K, residual[structs], sigma2[structs])
         self.solution_ = solve_normal_equations(K_MM, eq, self.jitter)
-        log.info("fitted %s on %d structures with %d sparse environments",
+        log.debug("fitted %s on %d structures with %d sparse environments",
                  spec.name, len(structures), len(self.sparse_indices_))
         return self
 

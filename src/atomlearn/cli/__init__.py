@@ -1,0 +1,1 @@
+"""Command line: one ``atomlearn`` command with sub-commands."""

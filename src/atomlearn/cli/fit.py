@@ -1,0 +1,53 @@
+"""Fit a model from an options file, evaluate it on held-out data, save it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ..config import dump_options, load_options
+from ..metrics import parity_plot
+from ..workflows import fit_from_config
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("options", help="YAML options file")
+    parser.add_argument("-o", "--output", required=True, help="model file to write (.alm)")
+    parser.add_argument("--train", default=None,
+                        help="training structures (extended XYZ); overrides data.train")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override an option, e.g. model.n_sparse=200")
+
+
+def run(args) -> int:
+    options = load_options(args.options, args.overrides)
+    output = Path(args.output)
+    outdir = Path(options.output.directory) if options.output.directory else output.parent
+    outdir.mkdir(parents=True, exist_ok=True)
+    result = fit_from_config(options, train_override=args.train)
+    result.model.save(output)
+    dump_options(options, outdir / f"{output.stem}.options.yaml")
+    print(f"Fitted {options.model.type} on {result.n_train} structures; model: {output}")
+    metrics = {}
+    if result.test is not None:
+        ev = result.test
+        n_test = len(next(iter(ev.reference.values())))
+        print(f"Held-out errors ({n_test} structures):")
+        for name, err in ev.errors.items():
+            unit = result.model.supported_targets[name].unit
+            line = f"  {name}: MAE {err['mae']:.4g} {unit}, RMSE {err['rmse']:.4g} {unit}"
+            if "mae_per_atom" in err:
+                line += f", MAE/atom {1000 * err['mae_per_atom']:.3g} m{unit}"
+            print(line)
+            metrics[name] = err
+            if options.output.plots:
+                png = parity_plot(ev.reference[name], ev.predicted[name],
+                                  outdir / f"parity_{name}.png",
+                                  std=None if ev.std is None else ev.std[name],
+                                  name=name, unit=unit)
+                print(f"  parity plot: {png}")
+    (outdir / f"{output.stem}.metrics.json").write_text(json.dumps(metrics, indent=2))
+    return 0

@@ -1,0 +1,19 @@
+"""Evaluation: error metrics, calibration, learning curves and plots."""
+
+from .errors import METRICS, calibration_report, error_report, mae, max_error, r2, rmse
+from .learning_curve import LearningCurve, learning_curve
+from .plots import learning_curve_plot, parity_plot
+
+__all__ = [
+    "METRICS",
+    "LearningCurve",
+    "calibration_report",
+    "error_report",
+    "learning_curve",
+    "learning_curve_plot",
+    "mae",
+    "max_error",
+    "parity_plot",
+    "r2",
+    "rmse",
+]

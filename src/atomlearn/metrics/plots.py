@@ -1,0 +1,101 @@
+"""Pictures a person would rather look at than read: parity plots and learning curves.
+
+Uses matplotlib's object-oriented API (no pyplot state, no display needed).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _figure(width=4.8, height=4.4):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=120, layout="constrained")
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    fig.savefig(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def parity_plot(reference, predicted, path, *, std=None, name: str = "energy",
+                unit: str = "eV", title: str | None = None) -> Path:
+    """Predicted vs reference values, with error bars when ``std`` is given.
+
+    Parameters
+    ----------
+    reference, predicted : array_like
+        Values of the same shape (flattened).
+    path : str or path-like
+        PNG to write.
+    std : array_like, optional
+        Predicted standard deviations (drawn as 2-sigma error bars).
+    name, unit : str
+        Axis labels.
+    """
+    ref = np.asarray(reference, float).ravel()
+    pred = np.asarray(predicted, float).ravel()
+    fig = _figure()
+    ax = fig.add_subplot()
+    shift = float(np.mean(ref)) if name == "energy" else 0.0
+    label = f"{name} relative to {shift:.3f} {unit}" if shift else name
+    if std is not None:
+        ax.errorbar(ref - shift, pred - shift, yerr=2 * np.asarray(std, float).ravel(),
+                    fmt="o", ms=3, alpha=0.6, elinewidth=0.6, label="prediction ± 2σ")
+    else:
+        ax.plot(ref - shift, pred - shift, "o", ms=3, alpha=0.6, label="prediction")
+    lo, hi = min(ref.min(), pred.min()) - shift, max(ref.max(), pred.max()) - shift
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+    mae = np.mean(np.abs(pred - ref))
+    rmse = np.sqrt(np.mean((pred - ref) ** 2))
+    ax.set_xlabel(f"reference {label} ({unit})")
+    ax.set_ylabel(f"predicted {label} ({unit})")
+    ax.set_title(title or f"{name}: MAE {mae:.3g} {unit}, RMSE {rmse:.3g} {unit}", fontsize=9)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def learning_curve_plot(curve, path, *, metric: str = "mae", title: str | None = None) -> Path:
+    """Log-log learning curve: error vs number of training structures, mean ± std.
+
+    Parameters
+    ----------
+    curve : LearningCurve
+        Result of :func:`atomlearn.metrics.learning_curve`.
+    path : str or path-like
+        PNG to write.
+    metric : str
+        ``"mae"`` or ``"rmse"``.
+    """
+    fig = _figure(5.6, 4.2)
+    ax = fig.add_subplot()
+    for target in curve.targets:
+        for subset, style in (("test", "o-"), ("train", "s--")):
+            n, mean, std = curve.summary(target, metric, subset)
+            if len(n) == 0:
+                continue
+            unit = curve.units.get(target, "")
+            ax.errorbar(n, mean, yerr=std, fmt=style, capsize=3,
+                        label=f"{target} {subset} ({unit})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    sizes = sorted({r["n_train"] for r in curve.rows})
+    ax.set_xticks(sizes)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("number of training structures")
+    ax.set_ylabel(f"{metric.upper()}")
+    ax.set_title(title or "Learning curve", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

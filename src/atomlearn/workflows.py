@@ -1,0 +1,161 @@
+"""Library functions behind the command line: build, fit, evaluate, learning curves.
+
+Everything the CLI does is importable from here, so it can be tested in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ase
+import numpy as np
+
+from . import datasets
+from .config import Options
+from .descriptors import SoapPowerSpectrum
+from .errors import ConfigError, check_choice
+from .metrics import error_report, learning_curve
+from .models import MODEL_REGISTRY, SparseGPRModel
+from .structures import KeySpec, read_structures, split_indices
+from .targets import TargetSpec, target_from_options
+
+log = logging.getLogger(__name__)
+
+
+def read_data(source: str, index: str = ":") -> list[ase.Atoms]:
+    """Structures from a file path or a shipped dataset name (``ethanol``, ``silicon``)."""
+    loaders = {"ethanol": datasets.load_ethanol, "silicon": datasets.load_silicon,
+               "silicon_bands": datasets.load_silicon_bands}
+    if source in loaders and not Path(source).exists():
+        return loaders[source](index)
+    return read_structures(source, index=index)
+
+
+def target_specs(options: Options) -> list[TargetSpec]:
+    """Target specs named in the options."""
+    if not options.targets:
+        raise ConfigError("'targets' is empty; name at least one target, e.g. 'energy'.")
+    return [target_from_options(name, opts) for name, opts in options.targets.items()]
+
+
+def build_model(options: Options):
+    """A fresh, unfitted model from the options (through the model registry)."""
+    m = options.model
+    check_choice(m.type, MODEL_REGISTRY, "model type")
+    specs = target_specs(options)
+    if m.type == "sparse_gpr":
+        if len(specs) != 1:
+            raise ConfigError(
+                f"Model type 'sparse_gpr' learns one target; got {[s.name for s in specs]}.")
+        check_choice(m.descriptor.type, ("soap",), "descriptor type")
+        d = m.descriptor
+        return SparseGPRModel(
+            target=specs[0],
+            descriptor=SoapPowerSpectrum(cutoff=d.cutoff, cutoff_width=d.cutoff_width,
+                                         n_max=d.n_max, l_max=d.l_max,
+                                         atom_width=d.atom_width),
+            kernel=m.kernel.type, zeta=m.kernel.zeta, length_scale=m.kernel.length_scale,
+            delta=m.kernel.delta, n_sparse=m.n_sparse, selection=m.selection,
+            sigma=m.sigma, jitter=m.jitter, reference=m.reference,
+            keys=KeySpec(overrides=dict(options.data.keys)), chunk_size=m.chunk_size,
+            random_state=m.random_state)
+    raise ConfigError(f"Model type {m.type!r} cannot be built from options yet.")
+
+
+def read_targets(specs, structures, options: Options) -> dict[str, np.ndarray]:
+    """Reference labels of ``structures`` in internal units (converted from data.units)."""
+    keys = KeySpec(overrides=dict(options.data.keys))
+    return {s.name: s.read(structures, keys, unit=options.data.units.get(s.name))
+            for s in specs}
+
+
+@dataclass
+class Evaluation:
+    """Predictions on a set of structures and their errors."""
+
+    reference: dict[str, np.ndarray]
+    predicted: dict[str, np.ndarray]
+    std: dict[str, np.ndarray] | None
+    errors: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def evaluate(model, structures, reference: dict[str, np.ndarray]) -> Evaluation:
+    """Predict ``structures`` and compare with ``reference``."""
+    has_std = True
+    try:
+        pred, std = model.predict(structures, return_std=True)
+    except NotImplementedError:
+        pred, std, has_std = model.predict(structures), None, False
+    n_atoms = np.array([len(a) for a in structures])
+    errors = {}
+    for name, ref in reference.items():
+        spec = model.supported_targets[name]
+        extensive = spec.name == "energy"
+        errors[name] = error_report(pred[name], ref, n_atoms=n_atoms if extensive else None)
+    return Evaluation(reference, pred, std if has_std else None, errors)
+
+
+def split_data(options: Options, structures: list[ase.Atoms]):
+    """Train / test structures following ``options.data``."""
+    d = options.data
+    if d.test is not None:
+        test = read_data(d.test)
+        split = split_indices(len(structures), test_fraction=0.0,
+                              validation_fraction=d.validation_fraction,
+                              n_train=d.n_train, seed=d.seed)
+        return [structures[i] for i in split.train], test
+    split = split_indices(len(structures), test_fraction=d.test_fraction,
+                          validation_fraction=d.validation_fraction, n_train=d.n_train,
+                          seed=d.seed)
+    return [structures[i] for i in split.train], [structures[i] for i in split.test]
+
+
+@dataclass
+class FitResult:
+    model: object
+    n_train: int
+    test: Evaluation | None
+
+
+def fit_from_config(options: Options, train_override: str | None = None) -> FitResult:
+    """Read data, fit the configured model, evaluate it on the held-out set."""
+    structures = read_data(train_override or options.data.train, options.data.index)
+    train, test = split_data(options, structures)
+    specs = target_specs(options)
+    model = build_model(options)
+    log.info("fitting %s on %d structures", options.model.type, len(train))
+    model.fit(train, read_targets(specs, train, options))
+    evaluation = evaluate(model, test, read_targets(specs, test, options)) if test else None
+    return FitResult(model, len(train), evaluation)
+
+
+def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
+                               train_override: str | None = None):
+    """Learning curve of the configured model on the fixed held-out set of the options."""
+    structures = read_data(train_override or options.data.train, options.data.index)
+    options.data.n_train = None
+    pool, test = split_data(options, structures)
+    if not test:
+        raise ConfigError("A learning curve needs a test set: set 'data.test_fraction' > 0 "
+                          "or 'data.test'.")
+    specs = target_specs(options)
+    pool_targets = read_targets(specs, pool, options)
+    test_targets = read_targets(specs, test, options)
+
+    def fit_predict(idx):
+        train = [pool[i] for i in idx]
+        model = build_model(options)
+        n_env = sum(len(a) for a in train)
+        if getattr(model, "n_sparse", 0) > n_env:
+            # small training sets use every environment as a sparse point (exact GP)
+            log.debug("n_train=%d: n_sparse capped at %d environments", len(idx), n_env)
+            model.n_sparse = n_env
+        model.fit(train, {k: v[idx] for k, v in pool_targets.items()})
+        p_train, p_test = model.predict(train), model.predict(test)
+        return ({k: (p_train[k], pool_targets[k][idx]) for k in pool_targets},
+                {k: (p_test[k], test_targets[k]) for k in test_targets})
+
+    return learning_curve(fit_predict, len(pool), train_sizes=train_sizes, repeats=repeats,
+                          seed=options.data.seed, units={s.name: s.unit for s in specs})
