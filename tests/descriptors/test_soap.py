@@ -1,0 +1,96 @@
+import re
+
+import numpy as np
+import pytest
+from ase.build import molecule
+
+from atomlearn.descriptors import SoapPowerSpectrum
+from atomlearn.errors import DataError
+from atomlearn.testing import numeric_gradient, random_rotation, rotate
+
+
+def _dense_gradient(f, n_atoms):
+    """dX_i/dr_j as an array (n_rows, n_atoms, 3, n_features)."""
+    out = np.zeros((f.values.shape[0], n_atoms, 3, f.values.shape[1]))
+    out[f.gradient_center, f.gradient_atom] = f.gradient_values
+    return out
+
+
+def test_shapes_and_species_layout(tiny_soap):
+    f = tiny_soap.compute([molecule("CH3CH2OH"), molecule("H2O")])
+    n_pairs = 6  # (H,H) (H,C) (H,O) (C,C) (C,O) (O,O)
+    assert f.values.shape == (12, n_pairs * 3 * 3 * 3)
+    assert tiny_soap.n_features == f.values.shape[1]
+    np.testing.assert_array_equal(f.structure_index, [0] * 9 + [1] * 3)
+    # water has no carbon: its (H,C), (C,C), (C,O) columns are zero
+    water = f.values[9:].reshape(3, n_pairs, -1)
+    assert np.all(water[:, [1, 3, 4]] == 0) and np.any(water[:, [0, 2, 5]] != 0)
+    np.testing.assert_allclose(f.structure_sum()[1], f.values[9:].sum(axis=0))
+    np.testing.assert_allclose(f.structure_mean()[0], f.values[:9].mean(axis=0))
+
+
+def test_position_gradients_match_finite_differences(tiny_soap, ethanol):
+    atoms = ethanol[0]
+    f = tiny_soap.compute([atoms], gradients=["positions"])
+    analytic = _dense_gradient(f, len(atoms))
+
+    def values(pos):
+        a = atoms.copy()
+        a.positions = pos
+        return tiny_soap.compute([a]).values
+
+    numeric = numeric_gradient(values, atoms.positions.copy(), 1e-5)  # (n, 3, rows, feat)
+    numeric = numeric.transpose(2, 0, 1, 3)
+    scale = np.abs(numeric).max()
+    np.testing.assert_allclose(analytic, numeric, atol=1e-6 * scale)
+
+
+def test_periodic_position_and_strain_gradients(silicon_cell):
+    soap = SoapPowerSpectrum(cutoff=3.0, n_max=2, l_max=2)
+    f = soap.compute([silicon_cell], gradients=["positions", "strain"])
+    analytic = _dense_gradient(f, 2)
+
+    def values(pos):
+        a = silicon_cell.copy()
+        a.positions = pos
+        return soap.compute([a]).values
+
+    numeric = numeric_gradient(values, silicon_cell.positions.copy()).transpose(2, 0, 1, 3)
+    np.testing.assert_allclose(analytic, numeric, atol=1e-6 * np.abs(numeric).max())
+
+    def strained(eps_flat):
+        eps = eps_flat.reshape(3, 3)
+        a = silicon_cell.copy()
+        a.set_cell(silicon_cell.cell.array @ (np.eye(3) + eps), scale_atoms=True)
+        return soap.compute([a]).values
+
+    numeric_strain = numeric_gradient(strained, np.zeros(9), 1e-6).reshape(3, 3, 2, -1)
+    numeric_strain = numeric_strain.transpose(2, 0, 1, 3)
+    sym = 0.5 * (numeric_strain + numeric_strain.transpose(0, 2, 1, 3))
+    got = 0.5 * (f.strain_gradients + f.strain_gradients.transpose(0, 2, 1, 3))
+    np.testing.assert_allclose(got, sym, atol=1e-5 * np.abs(sym).max())
+
+
+def test_invariance(tiny_soap, ethanol):
+    atoms = ethanol[1]
+    ref = tiny_soap.compute([atoms]).values
+    rotated = rotate(atoms, random_rotation(7))
+    rotated.positions += np.array([1.3, -2.0, 0.4])
+    np.testing.assert_allclose(tiny_soap.compute([rotated]).values, ref, atol=1e-10)
+    # swapping two hydrogens (atoms 3 and 4) permutes the rows
+    perm = np.arange(9)
+    perm[[3, 4]] = [4, 3]
+    np.testing.assert_allclose(tiny_soap.compute([atoms[perm]]).values, ref[perm], atol=1e-12)
+
+
+def test_unknown_element(tiny_soap):
+    tiny_soap.species = [1, 8]
+    with pytest.raises(DataError, match=re.escape(
+            "structure 0 contains element(s) ['C'] that this descriptor was not set up for "
+            "(species [1, 8])")):
+        tiny_soap.compute([molecule("CH4")])
+
+
+def test_strain_needs_periodic_cell(tiny_soap):
+    with pytest.raises(DataError, match="Strain gradients need a fully periodic cell"):
+        tiny_soap.compute([molecule("H2O")], gradients=["strain"])
