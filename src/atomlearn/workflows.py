@@ -16,8 +16,10 @@ from . import datasets
 from .config import Options
 from .descriptors import SoapPowerSpectrum
 from .errors import ConfigError, check_choice
+from .gp import SELECTIONS
 from .metrics import error_report, learning_curve
 from .models import MODEL_REGISTRY, SparseGPRModel
+from .models.gpr import KERNELS
 from .structures import KeySpec, read_structures, split_indices
 from .targets import TargetSpec, target_from_options
 
@@ -50,6 +52,8 @@ def build_model(options: Options):
             raise ConfigError(
                 f"Model type 'sparse_gpr' learns one target; got {[s.name for s in specs]}.")
         check_choice(m.descriptor.type, ("soap",), "descriptor type")
+        check_choice(m.kernel.type, KERNELS, "kernel type")
+        check_choice(m.selection, SELECTIONS, "sparse-point selection")
         d = m.descriptor
         return SparseGPRModel(
             target=specs[0],
@@ -121,10 +125,10 @@ class FitResult:
 
 def fit_from_config(options: Options, train_override: str | None = None) -> FitResult:
     """Read data, fit the configured model, evaluate it on the held-out set."""
+    model = build_model(options)  # validates the options before any data is read
+    specs = target_specs(options)
     structures = read_data(train_override or options.data.train, options.data.index)
     train, test = split_data(options, structures)
-    specs = target_specs(options)
-    model = build_model(options)
     log.info("fitting %s on %d structures", options.model.type, len(train))
     model.fit(train, read_targets(specs, train, options))
     evaluation = evaluate(model, test, read_targets(specs, test, options)) if test else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ..metrics import error_report
 from ..models import load_model
 from ..structures import KeySpec, has_label, read_structures, write_predictions

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky, qr, solve_triangular
+from scipy.linalg import LinAlgError, cholesky, eigh, qr, solve_triangular
 
 from ..errors import ConfigError, check_choice
 from ..kernels import Kernel
@@ -87,7 +87,10 @@ def solve_normal_equations(K_MM: np.ndarray, eq: NormalEquations, jitter: float
     B = solve_triangular(L, LiA.T, lower=True, check_finite=False)
     B = 0.5 * (B + B.T)
     B[np.diag_indices(M)] += 1.0
-    R = cholesky(B, lower=True, check_finite=False)
+    try:
+        R = cholesky(B, lower=True, check_finite=False)
+    except LinAlgError:
+        R = _repaired_cholesky(B)
     v = solve_triangular(L, eq.b, lower=True, check_finite=False)
     w = solve_triangular(R, v, lower=True, check_finite=False)
     weights = solve_triangular(L, solve_triangular(R, w, lower=True, trans="T",
@@ -97,6 +100,20 @@ def solve_normal_equations(K_MM: np.ndarray, eq: NormalEquations, jitter: float
     lml = -0.5 * (eq.yy - float(w @ w) + eq.logdet_sigma
                   + 2.0 * np.log(np.diag(R)).sum() + eq.n * np.log(2.0 * np.pi))
     return SparseSolution(weights, L, R, float(lml))
+
+
+def _repaired_cholesky(B: np.ndarray) -> np.ndarray:
+    # B = I + PSD has every eigenvalue >= 1; rounding (tiny noise, near-singular K_MM)
+    # can push some below. Clip them back to 1 and say so.
+    import warnings
+
+    w, U = eigh(B, check_finite=False)
+    warnings.warn(
+        f"The sparse-GP system lost positive definiteness to rounding (smallest eigenvalue "
+        f"{w.min():.3g}, largest {w.max():.3g}); clipped its eigenvalues at 1. Increase the "
+        "noise ('alpha'/'sigma') or 'jitter' for a better-conditioned fit.", stacklevel=3)
+    B = (U * np.maximum(w, 1.0)) @ U.T
+    return cholesky(0.5 * (B + B.T), lower=True, check_finite=False)
 
 
 def cholesky_jittered(K_MM: np.ndarray, jitter: float) -> np.ndarray:

@@ -11,8 +11,8 @@ from ._base import (
     clone,
 )
 from .dot_product import DotProduct, NormalizedDotProduct, normalize_rows
-from .structure import AtomSumKernel
 from .stationary import RBF, ExpSineSquared, Matern, RationalQuadratic, squared_distances
+from .structure import AtomSumKernel
 
 __all__ = [
     "RBF",

@@ -1,0 +1,104 @@
+"""CLI behaviour in-process (atomlearn.cli.main) plus two subprocess checks."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from atomlearn.cli.main import main
+from atomlearn.structures import read_structures
+
+OPTIONS = {
+    "targets": {"energy": {"forces": False}},
+    "data": {"test_fraction": 0.3, "seed": 0},
+    "model": {"descriptor": {"cutoff": 3.5, "n_max": 2, "l_max": 2}, "n_sparse": 20},
+}
+
+
+@pytest.fixture
+def options(tmp_path):
+    path = tmp_path / "options.yaml"
+    path.write_text(yaml.safe_dump(OPTIONS))
+    return path
+
+
+def test_fit_predict_info(tmp_path, options, ethanol_path, capsys):
+    model = tmp_path / "out" / "model.alm"
+    assert main(["fit", str(options), "-o", str(model), "--train", str(ethanol_path),
+                 "--set", "model.n_sparse=15"]) == 0
+    out = capsys.readouterr().out
+    assert "Held-out errors (3 structures)" in out and "energy: MAE" in out
+    assert (tmp_path / "out" / "parity_energy.png").stat().st_size > 1000
+    expanded = yaml.safe_load((tmp_path / "out" / "model.options.yaml").read_text())
+    assert expanded["model"]["n_sparse"] == 15
+    assert expanded["model"]["descriptor"]["atom_width"] == 0.5  # defaults filled in
+    metrics = json.loads((tmp_path / "out" / "model.metrics.json").read_text())
+    assert metrics["energy"]["mae"] > 0
+
+    pred = tmp_path / "pred.xyz"
+    assert main(["predict", str(model), str(ethanol_path), "-o", str(pred)]) == 0
+    frames = read_structures(pred)
+    assert "pred_energy" in frames[0].info and "pred_energy_std" in frames[0].info
+
+    assert main(["info", str(model)]) == 0
+    assert "sparse_gpr" in capsys.readouterr().out
+
+
+def test_learning_curve(tmp_path, options, ethanol_path, capsys):
+    csv = tmp_path / "curve.csv"
+    assert main(["learning-curve", str(options), "--train", str(ethanol_path),
+                 "--train-sizes", "2", "4", "--repeats", "2", "-o", str(csv)]) == 0
+    lines = csv.read_text().splitlines()
+    assert lines[0] == "n_train,repeat,target,subset,metric,value,unit"
+    assert len(lines) == 1 + 2 * 2 * 2 * 2  # sizes x repeats x subsets x metrics
+    assert csv.with_suffix(".png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "{options}", "-o", "{tmp}/m.alm", "--set", "model.n_sparce=3"],
+     "Unknown option 'model.n_sparce'"),
+    (["fit", "{options}", "-o", "{tmp}/m.alm", "--train", "{tmp}/missing.xyz"],
+     "missing.xyz' does not exist"),
+    (["predict", "{tmp}/nothing.alm", "{data}", "-o", "{tmp}/p.xyz"],
+     "nothing.alm' does not exist"),
+    (["fit", "{options}", "-o", "{tmp}/m.alm", "--train", "{data}",
+      "--set", "model.kernel.type=rbff"],
+     "Unknown kernel type 'rbff'; valid choices are 'soap', 'rbf'."),
+])
+def test_user_errors_exit_2_with_one_line(tmp_path, options, ethanol_path, capsys, argv,
+                                          message):
+    argv = [a.format(options=options, tmp=tmp_path, data=ethanol_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and err[0].startswith("atomlearn ")
+
+
+def test_debug_shows_traceback(tmp_path, options):
+    from atomlearn.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        main(["fit", str(options), "-o", str(tmp_path / "m.alm"), "--debug",
+              "--set", "model.n_sparce=3"])
+
+
+def _entry_point():
+    exe = shutil.which("atomlearn")
+    return [exe] if exe else [sys.executable, "-m", "atomlearn.cli.main"]
+
+
+def test_installed_entry_point_help():
+    out = subprocess.run(_entry_point() + ["--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for command in ("fit", "predict", "learning-curve", "info"):
+        assert command in out
+
+
+def test_installed_entry_point_exit_code(tmp_path):
+    proc = subprocess.run(_entry_point() + ["info", str(tmp_path / "none.alm")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"atomlearn info: error: Model file '{tmp_path}/none.alm' "
+                                   "does not exist; check the path.")

@@ -1,0 +1,41 @@
+import re
+
+import pytest
+
+from atomlearn.config import dump_options, load_options
+from atomlearn.errors import ConfigError
+
+
+def test_defaults_and_overrides(tmp_path):
+    path = tmp_path / "o.yaml"
+    path.write_text("model:\n  n_sparse: 100\n  kernel: {zeta: 2}\n")
+    opts = load_options(path, ["model.kernel.zeta=3", "data.n_train=50", "output.plots=false"])
+    assert opts.model.n_sparse == 100 and opts.model.kernel.zeta == 3
+    assert opts.data.n_train == 50 and opts.output.plots is False
+    assert opts.targets == {"energy": {"forces": False}}
+    dump_options(opts, tmp_path / "expanded.yaml")
+    again = load_options(tmp_path / "expanded.yaml")
+    assert again == opts
+
+
+def test_targets_as_list():
+    assert load_options(raw={"targets": ["energy"]}).targets == {"energy": {}}
+
+
+def test_unknown_key_names_section_and_closest():
+    with pytest.raises(ConfigError, match=re.escape(
+            "Unknown option 'model.n_sparce'; valid keys in 'model' are") +
+            ".*" + re.escape("Did you mean 'n_sparse'?")):
+        load_options(raw={"model": {"n_sparce": 3}})
+    with pytest.raises(ConfigError, match=re.escape("Unknown option 'dataa'")):
+        load_options(raw={"dataa": {}})
+
+
+def test_type_errors():
+    with pytest.raises(ConfigError, match=re.escape(
+            "Option 'model.n_sparse' must be an integer. Got 'many'.")):
+        load_options(raw={"model": {"n_sparse": "many"}})
+    with pytest.raises(ConfigError, match="Override 'model.n_sparse' must look like"):
+        load_options(raw={}, overrides=["model.n_sparse"])
+    with pytest.raises(ConfigError, match="Options file '.*missing.yaml' does not exist"):
+        load_options("missing.yaml")

@@ -1,0 +1,31 @@
+"""Dependencies point one way along the pipeline (STYLE B1)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parents[1] / "src" / "atomlearn"
+ORDER = ["errors", "structures", "neighbors", "descriptors", "kernels", "gp", "targets",
+         "metrics", "serialization", "models", "config", "workflows", "calculators", "cli"]
+
+
+def _imports(path: Path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level >= 1:
+            parts = path.relative_to(SRC).parts
+            base = list(parts[:-1])[: len(parts) - node.level]
+            target = base + (node.module.split(".") if node.module else [])
+            if target:
+                yield target[0]
+
+
+@pytest.mark.parametrize("stage", ORDER)
+def test_no_upward_imports(stage):
+    rank = {name: i for i, name in enumerate(ORDER)}
+    files = (SRC / stage).rglob("*.py") if (SRC / stage).is_dir() else [SRC / f"{stage}.py"]
+    for path in files:
+        for target in _imports(path):
+            if target in rank and target != stage:
+                assert rank[target] < rank[stage], f"{path} imports {target} (upward)"
