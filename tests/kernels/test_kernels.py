@@ -125,3 +125,14 @@ def test_bounds_errors():
         al.RBF().set_params(lenght_scale=2.0)
     with pytest.raises(ConfigError, match="Anisotropic length_scale has 2 values but X has 3"):
         al.RBF([1.0, 2.0])(X)
+
+
+def test_rbf_memo_never_returns_stale_values():
+    k = al.RBF([1.0, 2.0, 0.5])
+    Xc = X.copy()
+    K1 = k(Xc)
+    K1[0, 0] = 42.0                      # callers own their copy
+    Xc[0, 0] += 1.0                      # inputs changed in place
+    np.testing.assert_allclose(k(Xc), sk.RBF([1.0, 2.0, 0.5])(Xc))
+    k.length_scale = np.array([2.0, 2.0, 2.0])   # hyperparameters changed
+    np.testing.assert_allclose(k(Xc), sk.RBF(2.0)(Xc))

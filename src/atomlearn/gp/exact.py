@@ -254,6 +254,7 @@ def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
     inv, info = lapack.dpotri(L, lower=True)
     if info != 0:
         return cho_solve((L, True), np.eye(L.shape[0]), check_finite=False)
-    inv = np.tril(inv)
-    inv += np.tril(inv, -1).T
+    inv = np.tril(inv)  # potri fills the lower triangle only
+    inv += inv.T.copy()
+    inv[np.diag_indices_from(inv)] *= 0.5
     return inv

@@ -396,7 +396,7 @@ class WhiteKernel(Kernel):
             return np.empty(0)
         if Y is not None:
             return np.zeros(1)
-        return np.array([float(self.noise_level) * np.trace(G)])
+        return np.array([float(self.noise_level) * G.diagonal().sum()])
 
 
 # ---------------------------------------------------------------------------------------
@@ -476,10 +476,12 @@ class Product(_Pair):
     def gradient_contraction(self, X, G, Y=None, K=None):
         # d(K1 K2) = dK1 K2 + K1 dK2: contract each factor with G weighted by the other.
         parts = []
+        K1 = self.k1(X, Y)
+        K2 = self.k2(X, Y)
         if self.k1.n_dims:
-            parts.append(self.k1.gradient_contraction(X, G * self.k2(X, Y), Y))
+            parts.append(self.k1.gradient_contraction(X, G * K2, Y, K=K1))
         if self.k2.n_dims:
-            parts.append(self.k2.gradient_contraction(X, G * self.k1(X, Y), Y))
+            parts.append(self.k2.gradient_contraction(X, G * K1, Y, K=K2))
         return np.concatenate(parts) if parts else np.empty(0)
 
     def __repr__(self):

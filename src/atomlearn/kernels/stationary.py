@@ -7,6 +7,8 @@ machine's matrix-product rate.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 from scipy.special import gamma, kv
 
@@ -38,6 +40,14 @@ def squared_distances(X, Y=None) -> np.ndarray:
         D += yy[None, :]
     np.maximum(D, 0.0, out=D)
     return D
+
+
+def _fingerprint(X):
+    """Cheap content hash of an input array (O(n) against the kernel's O(n^2))."""
+    if X is None:
+        return None
+    X = np.ascontiguousarray(X)
+    return (X.shape, zlib.crc32(X.view(np.uint8).ravel()))
 
 
 class _LengthScale(Kernel):
@@ -92,12 +102,12 @@ class RBF(_LengthScale):
 
     def __call__(self, X, Y=None, eval_gradient=False):
         Xs, Ys = self._scaled(X, Y)
-        D = squared_distances(Xs, Ys)
-        K = np.exp(-0.5 * D)
         if not eval_gradient:
-            return K
+            return self._value(X, Y, Xs, Ys).copy()
         if Y is not None:
             raise ValueError("Gradient can only be evaluated when Y is None.")
+        D = squared_distances(Xs, Ys)
+        K = np.exp(-0.5 * D)
         if self.hyperparameter_length_scale.fixed:
             return K, np.empty((K.shape[0], K.shape[0], 0))
         if not self.anisotropic:
@@ -105,12 +115,25 @@ class RBF(_LengthScale):
         diff = (Xs[:, None, :] - Xs[None, :, :]) ** 2
         return K, diff * K[..., None]
 
+    def _value(self, X, Y, Xs, Ys) -> np.ndarray:
+        # The log-likelihood gradient needs k(X) right after the likelihood did: remember
+        # the last matrix for the same inputs and hyperparameters (callers get copies).
+        key = (_fingerprint(X), _fingerprint(Y), np.asarray(self.length_scale, float).tobytes())
+        memo = getattr(self, "_memo", None)
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        K = squared_distances(Xs, Ys)
+        K *= -0.5
+        np.exp(K, out=K)
+        self._memo = (key, K)
+        return K
+
     def gradient_contraction(self, X, G, Y=None, K=None):
         if self.hyperparameter_length_scale.fixed:
             return np.empty(0)
         Xs, Ys = self._scaled(X, Y)
         if K is None:
-            K = np.exp(-0.5 * squared_distances(Xs, Ys))
+            K = self._value(X, Y, Xs, Ys)
         H = G * K
         Ys = Xs if Ys is None else Ys
         # sum_ij H_ij (x_id - y_jd)^2 = x_d^2 . H 1 + y_d^2 . H^T 1 - 2 x_d^T H y_d
