@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 DATA = Path(__file__).parent / "data"
+collect_ignore_glob = ["data/*"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,6 +2,12 @@
 
 from ._base import BaseEstimator, check_is_fitted
 from .exact import GaussianProcessRegressor
+from .model_selection import (
+    GridSearchResult,
+    cross_val_score,
+    grid_search_cv,
+    kfold_indices,
+)
 from .selection import SELECTIONS, select_sparse_points
 from .sparse import SparseGaussianProcessRegressor
 
@@ -9,7 +15,11 @@ __all__ = [
     "SELECTIONS",
     "BaseEstimator",
     "GaussianProcessRegressor",
+    "GridSearchResult",
     "SparseGaussianProcessRegressor",
     "check_is_fitted",
+    "cross_val_score",
+    "grid_search_cv",
+    "kfold_indices",
     "select_sparse_points",
 ]

@@ -14,13 +14,15 @@ variance per observation, :math:`\\Sigma = \\mathrm{diag}(\\sigma_n^2)`, it gene
 
 **How it is solved.** :math:`A = K_{MN}\\Sigma^{-1}K_{NM}` and :math:`b` are accumulated chunk
 by chunk (peak memory :math:`O(M^2 + \\text{chunk}\\times M)`; the cost is the matrix
-products one cannot avoid). The system is then solved in the basis of
-:math:`K_{MM} = L L^T`:  :math:`B = L^{-1} \\tilde A L^{-T} = I + L^{-1} A L^{-T}` has all
-eigenvalues at least 1, so its Cholesky factor never fails and its condition number is
-that of the data term, not its square times :math:`K_{MM}`'s. Forming :math:`A` does square
-the conditioning of :math:`\\Sigma^{-1/2} K_{NM}`; ``solver="qr"`` avoids that by a QR
-factorisation of the stacked matrix :math:`[\\Sigma^{-1/2} K_{NM} L^{-T};\\; I]`, at twice the
-flops and with :math:`K_{NM}` held in memory.
+products one cannot avoid), then :math:`\\tilde A = K_{MM} + A` is factorised by Cholesky
+(as GAP does). Cholesky is backward stable, so this fails only when :math:`\\tilde A` is
+singular to working precision; then a jitter proportional to its diagonal is added, with a
+warning that says how much. Forming :math:`A` squares the condition number of
+:math:`\\Sigma^{-1/2}K_{NM}`; ``solver="qr"`` avoids that with a QR factorisation of the
+stacked matrix :math:`[\\Sigma^{-1/2} K_{NM} L^{-T};\\; I]` (:math:`K_{MM} = LL^T`), at twice
+the flops and with :math:`K_{NM}` held in memory. (Whitening the normal equations with
+:math:`L^{-1}` instead would amplify their rounding errors by :math:`\\mathrm{cond}(K_{MM})`,
+which is large whenever sparse points are close.)
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky, eigh, qr, solve_triangular
+from scipy.linalg import LinAlgError, cholesky, qr, solve_triangular
 
 from ..errors import ConfigError, check_choice
 from ..kernels import Kernel
@@ -73,47 +75,53 @@ class SparseSolution:
     """Weights and factors of a solved sparse GP."""
 
     weights: np.ndarray      # c_M
-    L: np.ndarray            # chol(K_MM + jitter)
-    R: np.ndarray            # chol(I + L^-1 A L^-T)
+    L: np.ndarray            # lower Cholesky factor of K_MM + jitter I
+    R: np.ndarray            # lower Cholesky factor of Ã = K_MM + K_MN Σ^-1 K_NM
     log_marginal_likelihood: float
 
 
 def solve_normal_equations(K_MM: np.ndarray, eq: NormalEquations, jitter: float
                            ) -> SparseSolution:
-    """Solve :math:`(K_{MM} + A) c = b` stably (see the module docstring)."""
-    M = K_MM.shape[0]
+    """Solve :math:`(K_{MM} + A) c = b` by Cholesky (see the module docstring)."""
     L = cholesky_jittered(K_MM, jitter)
-    LiA = solve_triangular(L, eq.A, lower=True, check_finite=False)
-    B = solve_triangular(L, LiA.T, lower=True, check_finite=False)
-    B = 0.5 * (B + B.T)
-    B[np.diag_indices(M)] += 1.0
-    try:
-        R = cholesky(B, lower=True, check_finite=False)
-    except LinAlgError:
-        R = _repaired_cholesky(B)
-    v = solve_triangular(L, eq.b, lower=True, check_finite=False)
-    w = solve_triangular(R, v, lower=True, check_finite=False)
-    weights = solve_triangular(L, solve_triangular(R, w, lower=True, trans="T",
-                                                   check_finite=False),
-                               lower=True, trans="T", check_finite=False)
-    # log N(y | 0, Q + Σ) with the matrix determinant lemma: log|Q+Σ| = log|Σ| + log|B|.
-    lml = -0.5 * (eq.yy - float(w @ w) + eq.logdet_sigma
-                  + 2.0 * np.log(np.diag(R)).sum() + eq.n * np.log(2.0 * np.pi))
-    return SparseSolution(weights, L, R, float(lml))
+    A_tilde = K_MM + eq.A
+    A_tilde[np.diag_indices_from(A_tilde)] += jitter
+    R = _cholesky_with_fallback(A_tilde)
+    w = solve_triangular(R, eq.b, lower=True, check_finite=False)
+    weights = solve_triangular(R, w, lower=True, trans="T", check_finite=False)
+    return SparseSolution(weights, L, R, _lml(eq.yy, w, eq.logdet_sigma, R, L, eq.n))
 
 
-def _repaired_cholesky(B: np.ndarray) -> np.ndarray:
-    # B = I + PSD has every eigenvalue >= 1; rounding (tiny noise, near-singular K_MM)
-    # can push some below. Clip them back to 1 and say so.
+def _lml(yy, w, logdet_sigma, R, L, n) -> float:
+    # log N(y | 0, Q + Σ); matrix determinant lemma: log|Q+Σ| = log|Σ| + log|Ã| - log|K_MM|
+    return float(-0.5 * (yy - float(w @ w) + logdet_sigma
+                         + 2.0 * np.log(np.abs(np.diag(R))).sum()
+                         - 2.0 * np.log(np.diag(L)).sum() + n * np.log(2.0 * np.pi)))
+
+
+def _cholesky_with_fallback(A: np.ndarray) -> np.ndarray:
     import warnings
 
-    w, U = eigh(B, check_finite=False)
-    warnings.warn(
-        f"The sparse-GP system lost positive definiteness to rounding (smallest eigenvalue "
-        f"{w.min():.3g}, largest {w.max():.3g}); clipped its eigenvalues at 1. Increase the "
-        "noise ('alpha'/'sigma') or 'jitter' for a better-conditioned fit.", stacklevel=3)
-    B = (U * np.maximum(w, 1.0)) @ U.T
-    return cholesky(0.5 * (B + B.T), lower=True, check_finite=False)
+    try:
+        return cholesky(A, lower=True, check_finite=False)
+    except LinAlgError:
+        pass
+    scale = float(np.mean(np.diag(A)))
+    for power in range(-14, -5):
+        added = scale * 10.0**power
+        try:
+            R = cholesky(A + added * np.eye(len(A)), lower=True, check_finite=False)
+        except LinAlgError:
+            continue
+        warnings.warn(
+            f"The sparse-GP system K_MM + K_MN Σ^-1 K_NM is singular to working precision; "
+            f"added {added:.3g} to its diagonal. Increase the noise ('alpha'/'sigma') or "
+            "'jitter', or use fewer sparse points, for a better-conditioned fit.",
+            stacklevel=3)
+        return R
+    raise np.linalg.LinAlgError(
+        "The sparse-GP system K_MM + K_MN Σ^-1 K_NM is not positive definite even with "
+        "added jitter; increase the noise ('alpha'/'sigma') or 'jitter'.")
 
 
 def cholesky_jittered(K_MM: np.ndarray, jitter: float) -> np.ndarray:
@@ -141,7 +149,7 @@ def predictive_variance(K_sM: np.ndarray, k_ss: np.ndarray, sol: SparseSolution
     points both corrections vanish and the prior variance :math:`k_{**}` is returned.
     """
     V = solve_triangular(sol.L, K_sM.T, lower=True, check_finite=False)
-    W = solve_triangular(sol.R, V, lower=True, check_finite=False)
+    W = solve_triangular(sol.R, K_sM.T, lower=True, check_finite=False)
     var = k_ss - np.einsum("ij,ij->j", V, V) + np.einsum("ij,ij->j", W, W)
     return np.maximum(var, 0.0)
 
@@ -218,7 +226,7 @@ class SparseGaussianProcessRegressor(BaseEstimator):
     >>> import numpy as np
     >>> from atomlearn.kernels import RBF
     >>> X = np.linspace(0, 10, 500)[:, None]
-    >>> gp = SparseGaussianProcessRegressor(RBF(1.0), n_sparse=40, alpha=1e-4,
+    >>> gp = SparseGaussianProcessRegressor(RBF(1.0), n_sparse=20, alpha=1e-4,
     ...                                     optimizer=None).fit(X, np.sin(X[:, 0]))
     >>> float(np.abs(gp.predict(X) - np.sin(X[:, 0])).max()) < 1e-2
     True
@@ -369,21 +377,17 @@ def _solve_qr(kernel, X, X_sparse, y, sigma2, K_MM, jitter) -> SparseSolution:
     Phi = solve_triangular(L, (kernel(X, X_sparse) * s[:, None]).T, lower=True,
                            check_finite=False).T            # Σ^-1/2 K_NM L^-T, (N, M)
     M = K_MM.shape[0]
-    stacked = np.vstack([Phi, np.eye(M)])
-    Q, Rq = qr(stacked, mode="economic", check_finite=False)
-    signs = np.sign(np.diag(Rq))
-    signs[signs == 0] = 1.0
+    Q, Rq = qr(np.vstack([Phi, np.eye(M)]), mode="economic", check_finite=False)
+    signs = np.where(np.diag(Rq) < 0, -1.0, 1.0)
     Rq *= signs[:, None]
     Q *= signs[None, :]
-    rhs = Q[: len(y)].T @ (y * s)
-    w = rhs
-    v = solve_triangular(Rq, w, lower=False, check_finite=False)
-    weights = solve_triangular(L, v, lower=True, trans="T", check_finite=False)
-    R = Rq.T                                                 # B = R R^T, lower
+    v = Q[: len(y)].T @ (y * s)                              # = Rq^-T L^-1 b
+    weights = solve_triangular(L, solve_triangular(Rq, v, check_finite=False),
+                               lower=True, trans="T", check_finite=False)
+    R = L @ Rq.T                                             # Ã = L Rq^T Rq L^T, lower
     yy = float(np.sum(y * y / sigma2))
-    lml = -0.5 * (yy - float(w @ w) + float(np.sum(np.log(sigma2)))
-                  + 2.0 * np.log(np.abs(np.diag(R))).sum() + len(y) * np.log(2 * np.pi))
-    return SparseSolution(weights, L, R, float(lml))
+    lml = _lml(yy, v, float(np.sum(np.log(sigma2))), R, L, len(y))
+    return SparseSolution(weights, L, R, lml)
 
 
 def sparse_lml_gradient(kernel: Kernel, X, X_sparse, y, sigma2, jitter: float,
@@ -416,10 +420,10 @@ def sparse_lml_gradient(kernel: Kernel, X, X_sparse, y, sigma2, jitter: float,
         return -np.inf, np.zeros(kernel.n_dims + 1)
     u = sol.weights
     M = len(u)
-    # Ã^-1 = L^-T B^-1 L^-1 and K_MM^-1 = L^-T L^-1 (K_MM with jitter)
+    # Ã^-1 = R^-T R^-1 and K_MM^-1 = L^-T L^-1 (K_MM with jitter)
     Li = solve_triangular(sol.L, np.eye(M), lower=True, check_finite=False)
-    RiLi = solve_triangular(sol.R, Li, lower=True, check_finite=False)
-    A_inv = RiLi.T @ RiLi
+    Ri = solve_triangular(sol.R, np.eye(M), lower=True, check_finite=False)
+    A_inv = Ri.T @ Ri
     K_inv = Li.T @ Li
     grad_kernel = 0.5 * kernel.gradient_contraction(X_sparse, K_inv - A_inv - np.outer(u, u))
     d_noise = 0.0
