@@ -19,7 +19,7 @@ from .errors import ConfigError, check_choice
 from .gp import SELECTIONS
 from .metrics import error_report, learning_curve
 from .models import MODEL_REGISTRY, SparseGPRModel
-from .models.gpr import KERNELS
+from .models.gpr import HYPERPARAMETERS, KERNELS
 from .structures import KeySpec, read_structures, split_indices
 from .targets import TargetSpec, target_from_options
 
@@ -54,6 +54,7 @@ def build_model(options: Options):
         check_choice(m.descriptor.type, ("soap",), "descriptor type")
         check_choice(m.kernel.type, KERNELS, "kernel type")
         check_choice(m.selection, SELECTIONS, "sparse-point selection")
+        check_choice(m.hyperparameters, HYPERPARAMETERS, "hyperparameters")
         d = m.descriptor
         return SparseGPRModel(
             target=specs[0],
@@ -62,9 +63,11 @@ def build_model(options: Options):
                                          atom_width=d.atom_width),
             kernel=m.kernel.type, zeta=m.kernel.zeta, length_scale=m.kernel.length_scale,
             delta=m.kernel.delta, n_sparse=m.n_sparse, selection=m.selection,
-            sigma=m.sigma, jitter=m.jitter, reference=m.reference,
-            keys=KeySpec(overrides=dict(options.data.keys)), chunk_size=m.chunk_size,
-            random_state=m.random_state)
+            sigma=m.sigma, sigma_forces=m.sigma_forces, hyperparameters=m.hyperparameters,
+            validation_fraction=m.validation_fraction,
+            jitter=m.jitter, reference=m.reference, require_forces=m.require_forces,
+            memory_limit=m.memory_limit, keys=KeySpec(overrides=dict(options.data.keys)),
+            chunk_size=m.chunk_size, random_state=m.random_state)
     raise ConfigError(f"Model type {m.type!r} cannot be built from options yet.")
 
 

@@ -70,9 +70,14 @@ class ModelOptions:
     n_sparse: int = 500
     selection: str = "fps"
     sigma: float = 1e-3
+    sigma_forces: float = 0.03
+    hyperparameters: str = "fixed"
+    validation_fraction: float = 0.2
     jitter: float = 1e-8
     reference: Any = "fit"
-    chunk_size: int = 200
+    require_forces: bool = False
+    memory_limit: float | None = None
+    chunk_size: int = 20
     random_state: int = 0
 
 
