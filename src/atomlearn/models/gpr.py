@@ -136,7 +136,8 @@ class SparseGPRModel:
                  zeta: int = 4, length_scale: float = 1.0, delta: float = 1.0,
                  n_sparse: int = 500, selection: str = "fps", sigma: float = 1e-3,
                  sigma_forces: float = 0.03, hyperparameters: str = "fixed",
-                 validation_fraction: float = 0.2, jitter: float = 1e-8, aggregation: str = "sum", reference="fit",
+                 validation_fraction: float = 0.2, jitter: float = 1e-8,
+                 aggregation: str = "sum", reference="fit",
                  require_forces: bool = False, memory_limit: float | None = None,
                  keys: KeySpec | None = None, chunk_size: int = 20,
                  random_state: int = 0) -> None:
