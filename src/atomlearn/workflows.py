@@ -17,11 +17,11 @@ from .config import Options
 from .descriptors import SoapPowerSpectrum
 from .errors import ConfigError, check_choice
 from .gp import SELECTIONS
-from .metrics import error_report, learning_curve
+from .metrics import calibration_report, error_report, learning_curve
 from .models import MODEL_REGISTRY, SparseGPRModel
 from .models.gpr import HYPERPARAMETERS, KERNELS
-from .structures import KeySpec, read_structures, split_indices
-from .targets import TargetSpec, target_from_options
+from .structures import KeySpec, convert, has_label, read_structures, split_indices
+from .targets import TargetSpec, read_gradient_labels, target_from_options
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,20 @@ def build_model(options: Options):
 
 
 def read_targets(specs, structures, options: Options) -> dict[str, np.ndarray]:
-    """Reference labels of ``structures`` in internal units (converted from data.units)."""
+    """Reference labels of ``structures`` in internal units (converted from data.units).
+
+    An energy target with forces also yields ``"forces"`` (n_atoms_total, 3) when every
+    structure has them; the model decides what to do with frames that lack them.
+    """
     keys = KeySpec(overrides=dict(options.data.keys))
-    return {s.name: s.read(structures, keys, unit=options.data.units.get(s.name))
-            for s in specs}
+    units = options.data.units
+    out = {s.name: s.read(structures, keys, unit=units.get(s.name)) for s in specs}
+    for s in specs:
+        if "forces" in s.gradients and all(has_label(a, "forces", keys) for a in structures):
+            forces = read_gradient_labels(s, structures, keys)["forces"]
+            out["forces"] = convert(forces, units["forces"], "eV/Å") if "forces" in units \
+                else forces
+    return out
 
 
 @dataclass
@@ -89,18 +99,27 @@ class Evaluation:
 
 
 def evaluate(model, structures, reference: dict[str, np.ndarray]) -> Evaluation:
-    """Predict ``structures`` and compare with ``reference``."""
+    """Predict ``structures``, compare with ``reference`` and check the uncertainties.
+
+    For targets with a predictive standard deviation, ``errors[name]["calibration"]``
+    holds :func:`atomlearn.metrics.calibration_report` of the errors against the total
+    standard deviation (latent plus the fit's observation noise).
+    """
+    names = list(reference)
     has_std = True
     try:
-        pred, std = model.predict(structures, return_std=True)
+        pred, std = model.predict(structures, targets=names, return_std=True)
     except NotImplementedError:
-        pred, std, has_std = model.predict(structures), None, False
+        pred, std, has_std = model.predict(structures, targets=names), None, False
     n_atoms = np.array([len(a) for a in structures])
     errors = {}
     for name, ref in reference.items():
-        spec = model.supported_targets[name]
-        extensive = spec.name == "energy"
-        errors[name] = error_report(pred[name], ref, n_atoms=n_atoms if extensive else None)
+        errors[name] = error_report(pred[name], ref,
+                                    n_atoms=n_atoms if name == "energy" else None)
+        if has_std and name in std:
+            noise = model.noise_std(name, structures) if hasattr(model, "noise_std") else 0.0
+            errors[name]["calibration"] = calibration_report(
+                pred[name], ref, np.sqrt(std[name] ** 2 + noise**2))
     return Evaluation(reference, pred, std if has_std else None, errors)
 
 
@@ -148,21 +167,26 @@ def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
         raise ConfigError("A learning curve needs a test set: set 'data.test_fraction' > 0 "
                           "or 'data.test'.")
     specs = target_specs(options)
-    pool_targets = read_targets(specs, pool, options)
     test_targets = read_targets(specs, test, options)
+    units = {s.name: s.unit for s in specs}
+    if "forces" in test_targets:
+        units["forces"] = "eV/Å"
 
     def fit_predict(idx):
         train = [pool[i] for i in idx]
+        train_targets = read_targets(specs, train, options)
         model = build_model(options)
         n_env = sum(len(a) for a in train)
         if getattr(model, "n_sparse", 0) > n_env:
             # small training sets use every environment as a sparse point (exact GP)
             log.debug("n_train=%d: n_sparse capped at %d environments", len(idx), n_env)
             model.n_sparse = n_env
-        model.fit(train, {k: v[idx] for k, v in pool_targets.items()})
-        p_train, p_test = model.predict(train), model.predict(test)
-        return ({k: (p_train[k], pool_targets[k][idx]) for k in pool_targets},
-                {k: (p_test[k], test_targets[k]) for k in test_targets})
+        model.fit(train, train_targets)
+        names = list(test_targets)
+        p_train = model.predict(train, targets=names)
+        p_test = model.predict(test, targets=names)
+        return ({k: (p_train[k], train_targets[k]) for k in names},
+                {k: (p_test[k], test_targets[k]) for k in names})
 
     return learning_curve(fit_predict, len(pool), train_sizes=train_sizes, repeats=repeats,
-                          seed=options.data.seed, units={s.name: s.unit for s in specs})
+                          seed=options.data.seed, units=units)

@@ -42,6 +42,11 @@ def run(args) -> int:
             if "mae_per_atom" in err:
                 line += f", MAE/atom {1000 * err['mae_per_atom']:.3g} m{unit}"
             print(line)
+            if "calibration" in err:
+                c = err["calibration"]
+                print(f"    uncertainty: {100 * c['within_1sigma']:.0f}% of errors within 1σ "
+                      f"(68% if calibrated), {100 * c['within_2sigma']:.0f}% within 2σ (95%); "
+                      f"z-scores mean {c['z_mean']:.2f}, std {c['z_std']:.2f}")
             metrics[name] = err
             if options.output.plots:
                 png = parity_plot(ev.reference[name], ev.predicted[name],

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import AtomlearnError
-from . import fit, info, learning_curve, predict
+from . import fit, info, learning_curve, md, predict
 
-COMMANDS = {"fit": fit, "predict": predict, "learning-curve": learning_curve, "info": info}
+COMMANDS = {"fit": fit, "predict": predict, "learning-curve": learning_curve, "info": info,
+            "md": md}
 
 
 def build_parser() -> argparse.ArgumentParser:

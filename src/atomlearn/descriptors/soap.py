@@ -81,6 +81,17 @@ class SoapPowerSpectrum:
         return n_pairs * self.n_max**2 * (self.l_max + 1)
 
     def _calculator(self):
+        # Building featomic's calculator costs as much as computing one small molecule:
+        # keep it while the hyperparameters stay the same.
+        key = (self.cutoff, self.cutoff_width, self.n_max, self.l_max, self.atom_width)
+        cached = getattr(self, "_cached", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        calculator = self._new_calculator()
+        self._cached = (key, calculator)
+        return calculator
+
+    def _new_calculator(self):
         from featomic import SoapPowerSpectrum as _Featomic
 
         for name, value in (("cutoff", self.cutoff), ("atom_width", self.atom_width)):

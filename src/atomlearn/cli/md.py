@@ -1,0 +1,117 @@
+"""Run molecular dynamics with a fitted model, writing energies, temperature and uncertainty."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from ase import units
+from ase.io import write
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import (
+    MaxwellBoltzmannDistribution,
+    Stationary,
+    ZeroRotation,
+)
+from ase.md.verlet import VelocityVerlet
+from tqdm.auto import tqdm
+
+from ..calculators import ModelCalculator
+from ..errors import ConfigError
+from ..structures import read_structures
+
+log = logging.getLogger(__name__)
+
+#: Exit code when the run stopped because the force uncertainty passed the threshold.
+EXIT_UNCERTAIN = 3
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="model file written by 'atomlearn fit'")
+    parser.add_argument("start", help="starting structure (extended XYZ; the first frame)")
+    parser.add_argument("-o", "--output", required=True, help="trajectory to write (extxyz)")
+    parser.add_argument("--steps", type=int, default=1000, help="number of MD steps")
+    parser.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
+    parser.add_argument("--temperature", type=float, default=300.0,
+                        help="initial (and Langevin) temperature in K")
+    parser.add_argument("--ensemble", choices=("nve", "langevin"), default="nve",
+                        help="velocity Verlet (NVE) or Langevin (NVT)")
+    parser.add_argument("--friction", type=float, default=0.01,
+                        help="Langevin friction in 1/fs")
+    parser.add_argument("--interval", type=int, default=1, help="write every N steps")
+    parser.add_argument("--max-force-std", type=float, default=None,
+                        help="stop when the largest force standard deviation (eV/Å) "
+                             "exceeds this value")
+    parser.add_argument("--no-uncertainty", action="store_true",
+                        help="skip the force uncertainty (faster)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial velocities")
+
+
+def run(args) -> int:
+    for name in ("steps", "interval"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be at least 1. Got {getattr(args, name)}.")
+    if args.timestep <= 0 or args.temperature < 0:
+        raise ConfigError("--timestep must be positive and --temperature non-negative.")
+    if args.no_uncertainty and args.max_force_std is not None:
+        raise ConfigError("--max-force-std needs the uncertainty; drop --no-uncertainty.")
+    atoms = read_structures(args.start, index=0)[0]
+    atoms.calc = ModelCalculator(args.model)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature,
+                                 rng=np.random.default_rng(args.seed))
+    Stationary(atoms)
+    if not atoms.pbc.any():
+        ZeroRotation(atoms)
+    dt = args.timestep * units.fs
+    if args.ensemble == "langevin":
+        dyn = Langevin(atoms, dt, temperature_K=args.temperature,
+                       friction=args.friction / units.fs, rng=np.random.default_rng(args.seed))
+    else:
+        dyn = VelocityVerlet(atoms, dt)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        os.remove(out)
+    uncertain = not args.no_uncertainty
+    state = {"stopped": None}
+
+    with open(out, "a") as fh, tqdm(total=args.steps, desc="MD", unit="step",
+                                     disable=None) as bar:
+        def record(step):
+            frame = atoms.copy()
+            frame.calc = None
+            epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
+            frame.info.update({"step": step, "time_fs": step * args.timestep,
+                               "energy": epot, "kinetic_energy": ekin,
+                               "total_energy": epot + ekin,
+                               "temperature": atoms.get_temperature()})
+            frame.arrays["forces"] = atoms.get_forces()
+            if uncertain:
+                fstd = atoms.calc.get_property("forces_std", atoms)
+                frame.info["max_force_std"] = float(fstd.max())
+                frame.arrays["forces_std"] = fstd
+                if args.max_force_std is not None and fstd.max() > args.max_force_std:
+                    state["stopped"] = (step, float(fstd.max()))
+            write(fh, frame, format="extxyz")
+            fh.flush()
+
+        record(0)
+        for step in range(1, args.steps + 1):
+            if state["stopped"]:
+                break
+            dyn.run(1)
+            if step % args.interval == 0 or state["stopped"]:
+                record(step)
+            bar.update(1)
+            if step % max(1, args.steps // 100) == 0:
+                bar.set_postfix(T=f"{atoms.get_temperature():.0f}K")
+    if state["stopped"]:
+        step, value = state["stopped"]
+        print(f"Stopped at step {step}: the largest force uncertainty {value:.3g} eV/Å "
+              f"exceeds --max-force-std {args.max_force_std:g}; the trajectory up to that "
+              f"step is in {out}. Add such structures to the training set and refit.")
+        return EXIT_UNCERTAIN
+    print(f"Ran {args.steps} steps of {args.ensemble.upper()} MD; trajectory: {out}")
+    return 0
