@@ -32,3 +32,13 @@ def test_singular_cell():
                                                                  [0, 0, 3]], pbc=True)
     with pytest.raises(DataError, match=re.escape("is singular along periodic directions")):
         neighbor_list(atoms, 3.0)
+
+
+def test_absurdly_small_cell():
+    atoms = molecule("H2O")
+    atoms.cell = [0.5, 8.0, 8.0]
+    atoms.pbc = True
+    with pytest.raises(DataError, match=re.escape(
+            "is only 0.5 Å thick along lattice vector 0, far too small for a cutoff of 4 Å. "
+            "Check that the cell is in Å, or set pbc=False for a molecule.")):
+        neighbor_list(atoms, 4.0)

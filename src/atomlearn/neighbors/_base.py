@@ -35,11 +35,18 @@ class Neighbors:
     distances: np.ndarray
 
 
-def check_cell(atoms: ase.Atoms, cutoff: float) -> None:
-    """Raise :class:`DataError` when a periodic cell is degenerate.
+#: Thinnest periodic cell accepted, in Å: thinner cells are almost always a molecule
+#: flagged periodic by mistake or a cell in the wrong unit.
+MIN_CELL_HEIGHT = 1.0
 
-    Cells narrower than twice the cutoff are allowed (periodic images are included), but
-    a periodic direction with a zero-length or singular cell cannot be handled.
+
+def check_cell(atoms: ase.Atoms, cutoff: float) -> None:
+    """Raise :class:`DataError` when a periodic cell is degenerate or absurdly small.
+
+    Cells narrower than the cutoff are fine (periodic images are included, so a 2-atom
+    silicon cell and its supercells describe the same crystal). A singular cell, or one
+    thinner than :data:`MIN_CELL_HEIGHT` along a periodic direction (which would bring
+    thousands of images inside the cutoff), is refused.
     """
     if not atoms.pbc.any():
         return
@@ -49,6 +56,15 @@ def check_cell(atoms: ase.Atoms, cutoff: float) -> None:
             f"The cell of {where(atoms)} is singular along periodic directions; give a "
             "full cell or set pbc=False for the non-periodic directions."
         )
+    if atoms.pbc.all():
+        heights = atoms.cell.volume / np.linalg.norm(
+            np.cross(atoms.cell.array[[1, 2, 0]], atoms.cell.array[[2, 0, 1]]), axis=1)
+        if heights.min() < MIN_CELL_HEIGHT:
+            raise DataError(
+                f"The cell of {where(atoms)} is only {heights.min():.3g} Å thick along "
+                f"lattice vector {int(np.argmin(heights))}, far too small for a cutoff of "
+                f"{cutoff:g} Å. Check that the cell is in Å, or set pbc=False for a molecule."
+            )
 
 
 def neighbor_list(atoms: ase.Atoms, cutoff: float) -> Neighbors:
