@@ -10,11 +10,7 @@ import numpy as np
 from ase import units
 from ase.io import write
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import (
-    MaxwellBoltzmannDistribution,
-    Stationary,
-    ZeroRotation,
-)
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from tqdm.auto import tqdm
 
@@ -59,14 +55,14 @@ def run(args) -> int:
         raise ConfigError("--max-force-std needs the uncertainty; drop --no-uncertainty.")
     atoms = read_structures(args.start, index=0)[0]
     atoms.calc = ModelCalculator(args.model)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature,
-                                 rng=np.random.default_rng(args.seed))
+    thermalize_momenta(atoms, temperature_K=args.temperature,
+                       rng=np.random.default_rng(args.seed))
     Stationary(atoms)
     if not atoms.pbc.any():
         ZeroRotation(atoms)
     dt = args.timestep * units.fs
     if args.ensemble == "langevin":
-        dyn = Langevin(atoms, dt, temperature_K=args.temperature,
+        dyn = Langevin(atoms, dt, temperature_K=args.temperature, fixcm=False,
                        friction=args.friction / units.fs, rng=np.random.default_rng(args.seed))
     else:
         dyn = VelocityVerlet(atoms, dt)
