@@ -62,8 +62,11 @@ class NormalEquations:
     def add(self, K: np.ndarray, y: np.ndarray, sigma2: np.ndarray) -> None:
         """Add a chunk: rows ``K`` (n_chunk, M), targets ``y``, noise variances ``sigma2``."""
         w = 1.0 / sigma2
-        Kw = K * np.sqrt(w)[:, None]
-        self.A += Kw.T @ Kw
+        if np.all(w == w[0]):          # one noise level: scale A instead of K (no copy)
+            self.A += w[0] * (K.T @ K)
+        else:
+            Kw = K * np.sqrt(w)[:, None]
+            self.A += Kw.T @ Kw
         self.b += K.T @ (w * y)
         self.yy += float(np.sum(w * y * y))
         self.logdet_sigma += float(np.sum(np.log(sigma2)))

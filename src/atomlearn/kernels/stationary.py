@@ -103,7 +103,8 @@ class RBF(_LengthScale):
     def __call__(self, X, Y=None, eval_gradient=False):
         Xs, Ys = self._scaled(X, Y)
         if not eval_gradient:
-            return self._value(X, Y, Xs, Ys).copy()
+            K = self._value(X, Y, Xs, Ys)
+            return K.copy() if Y is None else K
         if Y is not None:
             raise ValueError("Gradient can only be evaluated when Y is None.")
         D = squared_distances(Xs, Ys)
@@ -117,8 +118,13 @@ class RBF(_LengthScale):
 
     def _value(self, X, Y, Xs, Ys) -> np.ndarray:
         # The log-likelihood gradient needs k(X) right after the likelihood did: remember
-        # the last matrix for the same inputs and hyperparameters (callers get copies).
-        key = (_fingerprint(X), _fingerprint(Y), np.asarray(self.length_scale, float).tobytes())
+        # the last k(X) for the same inputs and hyperparameters (callers get copies).
+        # Cross kernels k(X, Y) are not remembered: the sparse fit never reuses them.
+        if Y is not None:
+            K = squared_distances(Xs, Ys)
+            K *= -0.5
+            return np.exp(K, out=K)
+        key = (_fingerprint(X), np.asarray(self.length_scale, float).tobytes())
         memo = getattr(self, "_memo", None)
         if memo is not None and memo[0] == key:
             return memo[1]
