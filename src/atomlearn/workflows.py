@@ -177,7 +177,7 @@ def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
         train_targets = read_targets(specs, train, options)
         model = build_model(options)
         n_env = sum(len(a) for a in train)
-        if getattr(model, "n_sparse", 0) > n_env:
+        if isinstance(getattr(model, "n_sparse", None), int) and model.n_sparse > n_env:
             # small training sets use every environment as a sparse point (exact GP)
             log.debug("n_train=%d: n_sparse capped at %d environments", len(idx), n_env)
             model.n_sparse = n_env

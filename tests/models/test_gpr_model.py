@@ -27,6 +27,11 @@ def fitted():
     return _model(n_sparse=40).fit(frames[:8]), frames
 
 
+def test_sparse_points_per_element(ethanol):
+    model = _model(n_sparse={"H": 6, "C": 4, "O": 2}).fit(ethanol[:4])
+    assert np.bincount(model.sparse_.numbers, minlength=9)[[1, 6, 8]].tolist() == [6, 4, 2]
+
+
 def test_protocol_and_targets():
     model = _model()
     assert isinstance(model, Model)
@@ -152,8 +157,16 @@ def test_errors(ethanol, fitted):
             "500 instead (the training set has 18 environments).")):
         _model(n_sparse=500).fit(ethanol[:2])
     with pytest.raises(ConfigError, match=re.escape(
-            "The 'n_sparse' parameter must be a positive int. Got 0")):
+            "The 'n_sparse' parameter must be a positive int or a dict of positive ints per "
+            "element. Got 0")):
         _model(n_sparse=0).fit(ethanol[:2])
+    with pytest.raises(ConfigError, match=re.escape(
+            "'n_sparse' asks for 5 O sparse points but the training set has 2 such "
+            "environments; use at most 2.")):
+        _model(n_sparse={"H": 3, "C": 3, "O": 5}).fit(ethanol[:2])
+    with pytest.raises(ConfigError, match=re.escape(
+            "'n_sparse' has no count for element(s) ['O'] of the training set")):
+        _model(n_sparse={"H": 3, "C": 3}).fit(ethanol[:2])
     with pytest.raises(ConfigError, match="does not fit stress observations yet"):
         _model(target=energy(stress=True)).fit(ethanol[:2])
     with pytest.raises(ConfigError, match=re.escape("The fit needs about")

@@ -67,7 +67,7 @@ class ModelOptions:
     type: str = "sparse_gpr"
     descriptor: DescriptorOptions = field(default_factory=DescriptorOptions)
     kernel: KernelOptions = field(default_factory=KernelOptions)
-    n_sparse: int = 500
+    n_sparse: Any = 500          # total, or a count per element symbol
     selection: str = "fps"
     sigma: float = 1e-3
     sigma_forces: float = 0.03

@@ -94,8 +94,10 @@ class SparseGPRModel:
         Length scale of the RBF kernel (unit-descriptor units).
     delta : float
         Kernel amplitude :math:`\\delta`, eV per atom (GAP's ``delta``).
-    n_sparse : int
-        Sparse environments, shared between elements in proportion to their counts.
+    n_sparse : int or dict
+        Sparse environments: a total shared between elements in proportion to their
+        counts, or a count per element symbol (GAP's convention), e.g.
+        ``{"H": 150, "C": 150, "O": 150}``.
     selection : {"fps", "cur", "random"}
     sigma : float
         Energy noise per atom :math:`\\sigma_E`, eV/atom (GAP's ``default_sigma`` energy).
@@ -245,10 +247,13 @@ class SparseGPRModel:
             raise DataError(
                 f"Target {spec.name!r} must be finite with shape ({len(structures)},). "
                 f"Got shape {y.shape}.")
-        if not isinstance(self.n_sparse, (int, np.integer)) or self.n_sparse < 1:
+        counts = (list(self.n_sparse.values()) if isinstance(self.n_sparse, Mapping)
+                  else [self.n_sparse])
+        if not all(isinstance(c, (int, np.integer)) and c >= 1 for c in counts):
             raise ConfigError(
-                f"The 'n_sparse' parameter must be a positive int. Got {self.n_sparse!r}; "
-                "use at least one sparse point per element.")
+                f"The 'n_sparse' parameter must be a positive int or a dict of positive ints "
+                f"per element. Got {self.n_sparse!r}; use at least one sparse point per "
+                "element.")
         check_choice(self.hyperparameters, HYPERPARAMETERS, "hyperparameters")
         forces, with_forces = self._training_forces(structures, targets)
 
@@ -324,7 +329,8 @@ class SparseGPRModel:
 
     def memory_estimate(self, structures, with_forces=None) -> float:
         """Estimated peak memory of :meth:`fit` in bytes (the dominant arrays)."""
-        M = int(self.n_sparse)
+        M = int(sum(self.n_sparse.values()) if isinstance(self.n_sparse, Mapping)
+                else self.n_sparse)
         params = (self.descriptor or SoapPowerSpectrum()).get_params()
         n_species = len({int(z) for a in structures for z in a.numbers})
         D = n_species * (n_species + 1) // 2 * params["n_max"] ** 2 * (params["l_max"] + 1)
@@ -501,16 +507,38 @@ class SparseGPRModel:
             return np.zeros(len(self.species_))
         return np.linalg.lstsq(counts, y, rcond=None)[0]
 
-    def _select(self, env: Environments) -> np.ndarray:
+    def _per_element(self, env: Environments) -> dict[int, int]:
+        """Sparse points of each element."""
         n_env = len(env.numbers)
+        available = {int(z): int(np.sum(env.numbers == z)) for z in self.species_}
+        if isinstance(self.n_sparse, Mapping):
+            symbols = {ase.data.chemical_symbols[z]: z for z in available}
+            missing = sorted(set(symbols) - set(self.n_sparse))
+            if missing:
+                raise ConfigError(
+                    f"'n_sparse' has no count for element(s) {missing} of the training set; "
+                    f"give one per element {sorted(symbols)}.")
+            wanted = {symbols[s]: int(n) for s, n in self.n_sparse.items() if s in symbols}
+            for z, n in wanted.items():
+                if n > available[z]:
+                    raise ConfigError(
+                        f"'n_sparse' asks for {n} {ase.data.chemical_symbols[z]} sparse points "
+                        f"but the training set has {available[z]} such environments; use at "
+                        f"most {available[z]}.")
+            return wanted
         if self.n_sparse > n_env:
             raise ConfigError(
                 f"The 'n_sparse' parameter must be an int in the range [1, n_environments]. "
                 f"Got {self.n_sparse!r} instead (the training set has {n_env} environments).")
+        return {z: min(n, max(1, int(round(self.n_sparse * n / n_env))))
+                for z, n in available.items()}
+
+    def _select(self, env: Environments) -> np.ndarray:
+        shares = self._per_element(env)
         chosen = []
         for k, z in enumerate(self.species_):
             rows = np.flatnonzero(env.numbers == z)
-            share = min(len(rows), max(1, int(round(self.n_sparse * len(rows) / n_env))))
+            share = shares[int(z)]
             picked = select_sparse_points(env.unit[rows], share, self.selection,
                                           random_state=self.random_state + k,
                                           what="environments")

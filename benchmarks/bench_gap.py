@@ -1,0 +1,219 @@
+"""atomlearn's sparse GPR potential beside GAP (gap_fit / quippy), side by side.
+
+    python benchmarks/bench_gap.py [--sizes 200 400] [--n-sparse 150] [--threads 1]
+
+Needs GAP in a separate environment (never a project dependency)::
+
+    python3 -m venv benchmarks/.venv-peers
+    benchmarks/.venv-peers/bin/pip install -c constraints.txt quippy-ase==0.10.3
+
+Both codes get the same training frames from the shipped ethanol set, the same 200
+held-out frames, the same SOAP (cutoff 5 Å, n_max 8, l_max 6, atom width 0.5 Å, zeta 4,
+delta 1), the same noise (sigma_E 1 meV, sigma_F 30 meV/Å), the same number of sparse
+points per element (CUR), and the same number of threads. Each fit runs in a child
+process; wall time and peak resident memory (ru_maxrss of the child) are measured the
+same way for both. MD speed: velocity Verlet through each code's ASE calculator on
+ethanol and on a 192-atom periodic silicon cell (a model fitted on the shipped GFN1-xTB
+silicon cells).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.io import write
+
+from atomlearn.datasets import load_ethanol, load_silicon
+
+ROOT = Path(__file__).resolve().parent
+PEERS = ROOT / ".venv-peers" / "bin"
+SOAP = dict(cutoff=5.0, n_max=8, l_max=6, atom_sigma=0.5, zeta=4)
+
+
+def run_child(cmd, env_threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(env_threads),
+               OPENBLAS_NUM_THREADS=str(env_threads), MKL_NUM_THREADS=str(env_threads),
+               RAYON_NUM_THREADS=str(env_threads))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    # ru_maxrss of children is the max over all children so far: report it only if it grew
+    return wall, (peak / 1024 if peak > before else float("nan")), proc.stdout
+
+
+def gap_fit(train_file, out_dir, n_sparse, threads):
+    gap = (f"soap cutoff={SOAP['cutoff']} cutoff_transition_width=0.5 n_max={SOAP['n_max']} "
+           f"l_max={SOAP['l_max']} atom_sigma={SOAP['atom_sigma']} zeta={SOAP['zeta']} "
+           f"delta=1 covariance_type=dot_product n_sparse={n_sparse} "
+           "sparse_method=cur_points")
+    cmd = [str(PEERS / "gap_fit"), f"at_file={train_file}", f"gp_file={out_dir}/gap.xml",
+           "energy_parameter_name=energy", "force_parameter_name=forces", "e0_method=average",
+           "default_sigma={0.001 0.03 0.0 0.0}", "sparse_jitter=1e-8", f"gap={{{gap}}}"]
+    return run_child(cmd, threads)
+
+
+ATOMLEARN_FIT = """
+import sys, json
+from atomlearn.structures import read_structures
+from atomlearn.models import SparseGPRModel
+from atomlearn.descriptors import SoapPowerSpectrum
+frames = read_structures(sys.argv[1])
+n_sparse = {{z: int(sys.argv[3]) for z in ("H", "C", "O", "Si")}}
+present = {{a for f in frames for a in f.get_chemical_symbols()}}
+model = SparseGPRModel(descriptor=SoapPowerSpectrum(cutoff=5.0, cutoff_width=0.5, n_max=8,
+                       l_max=6, atom_width=0.5), zeta=4, delta=1.0, sigma=0.001 / {per_atom},
+                       sigma_forces=0.03, n_sparse={{z: n for z, n in n_sparse.items()
+                       if z in present}}, selection="cur", hyperparameters=sys.argv[4],
+                       chunk_size=10)
+model.fit(frames)
+model.save(sys.argv[2])
+print(json.dumps({{"delta": model.delta_, "sigma": model.sigma_,
+                   "sigma_forces": model.sigma_forces_}}))
+"""
+
+PREDICT_AND_MD = """
+import sys, json, time
+import numpy as np
+from ase.io import read
+from ase.md.verlet import VelocityVerlet
+from ase.md.velocitydistribution import thermalize_momenta
+from ase import units
+code, model, test_file, md_file, steps = sys.argv[1:6]
+if code == "gap":
+    from quippy.potential import Potential
+    calc = Potential(param_filename=model)
+else:
+    from atomlearn.calculators import ModelCalculator
+    calc = ModelCalculator(model)
+out = {}
+if test_file != "-":
+    test = read(test_file, ":")
+    E, F = [], []
+    for a in test:
+        ref_e, ref_f = a.info["energy"], a.arrays["forces"].copy()
+        b = a.copy(); b.calc = calc
+        E.append(b.get_potential_energy() - ref_e); F.append(b.get_forces() - ref_f)
+    out["e_mae"] = float(np.mean(np.abs(E)))
+    out["f_mae"] = float(np.mean(np.abs(np.concatenate(F))))
+atoms = read(md_file, 0)
+atoms.calc = calc
+thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
+dyn = VelocityVerlet(atoms, 0.5 * units.fs)
+dyn.run(5)
+t = time.perf_counter(); dyn.run(int(steps)); dt = time.perf_counter() - t
+out["md_atom_steps_per_s"] = len(atoms) * int(steps) / dt
+print(json.dumps(out))
+"""
+
+
+def with_box(frames, size=30.0):
+    out = []
+    for a in frames:
+        b = a.copy()
+        b.info = {"energy": a.get_potential_energy()}
+        b.arrays["forces"] = a.get_forces()
+        b.calc = None
+        if not b.pbc.any():
+            b.cell = [size, size, size]
+            b.center()
+        out.append(b)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[200, 400])
+    p.add_argument("--n-sparse", type=int, default=150, help="sparse points per element")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--md-steps", type=int, default=200)
+    p.add_argument("--keep", default=None, help="folder to keep the fitted models in")
+    args = p.parse_args(argv)
+    if not (PEERS / "gap_fit").exists():
+        print(f"GAP is not installed in {PEERS.parent}; see this script's docstring.")
+        return 1
+    work = Path(args.keep or tempfile.mkdtemp(prefix="bench_gap_"))
+    work.mkdir(parents=True, exist_ok=True)
+    frames = load_ethanol()
+    order = np.random.default_rng(0).permutation(len(frames))
+    test = with_box([frames[i] for i in order[:200]])
+    write(work / "test.xyz", test)
+    write(work / "md_ethanol.xyz", test[0])
+    si = with_box(load_silicon())
+    write(work / "si_train.xyz", si[:60])
+    write(work / "md_si192.xyz", si[60].repeat((3, 1, 1)))
+    py = sys.executable
+    rows = []
+
+    def predict(code, model, test_file, md_file, steps):
+        exe = str(PEERS / "python") if code == "gap" else py
+        _, _, out = run_child([exe, "-c", PREDICT_AND_MD, code, str(model), str(test_file),
+                               str(md_file), str(steps)], args.threads)
+        return json.loads(out.strip().splitlines()[-1])
+
+    for n in args.sizes:
+        train = with_box([frames[i] for i in order[200 : 200 + n]])
+        train_file = work / f"train_{n}.xyz"
+        write(train_file, train)
+        d = work / f"gap_{n}"
+        d.mkdir(exist_ok=True)
+        wall, peak, _ = gap_fit(train_file, d, args.n_sparse, args.threads)
+        res = predict("gap", d / "gap.xml", work / "test.xyz", work / "md_ethanol.xyz",
+                      args.md_steps)
+        rows.append(("GAP (gap_fit, quippy)", n, res, wall, peak))
+        for hyper in ("fixed", "validation"):
+            model = work / f"atomlearn_{n}_{hyper}.alm"
+            script = ATOMLEARN_FIT.format(per_atom="1.0")
+            wall, peak, out = run_child([py, "-c", script, str(train_file), str(model),
+                                         str(args.n_sparse), hyper], args.threads)
+            res = predict("atomlearn", model, work / "test.xyz", work / "md_ethanol.xyz",
+                          args.md_steps)
+            rows.append((f"atomlearn ({hyper} hyperparameters)", n, res, wall, peak))
+
+    # 192-atom periodic silicon: MD speed only
+    d = work / "gap_si"
+    d.mkdir(exist_ok=True)
+    gap_fit(work / "si_train.xyz", d, args.n_sparse, args.threads)
+    si_gap = predict("gap", d / "gap.xml", "-", work / "md_si192.xyz", 20)
+    si_model = work / "atomlearn_si.alm"
+    run_child([py, "-c", ATOMLEARN_FIT.format(per_atom="1.0"), str(work / "si_train.xyz"),
+               str(si_model), str(args.n_sparse), "fixed"], args.threads)
+    si_al = predict("atomlearn", si_model, "-", work / "md_si192.xyz", 20)
+
+    print(f"\nethanol: {len(test)} held-out frames; SOAP 5 Å / 8 / 6 / 0.5 Å, zeta 4; "
+          f"{args.n_sparse} sparse points per element (CUR); {args.threads} thread(s)\n")
+    head = (f"{'code':<36} {'n_train':>7} {'E MAE meV':>10} {'F MAE meV/Å':>12} "
+            f"{'fit s':>8} {'fit MB':>8} {'MD atom-steps/s':>16}")
+    print(head)
+    print("-" * len(head))
+    for name, n, res, wall, peak in rows:
+        print(f"{name:<36} {n:>7} {1000 * res['e_mae']:>10.1f} {1000 * res['f_mae']:>12.1f} "
+              f"{wall:>8.1f} {peak:>8.0f} {res['md_atom_steps_per_s']:>16.0f}")
+    print("\nratios atomlearn (fixed) / GAP:")
+    for n in args.sizes:
+        g = next(r for r in rows if r[1] == n and r[0].startswith("GAP"))
+        a = next(r for r in rows if r[1] == n and "fixed" in r[0])
+        md = a[2]["md_atom_steps_per_s"] / g[2]["md_atom_steps_per_s"]
+        print(f"  n_train={n}: E MAE {a[2]['e_mae'] / g[2]['e_mae']:.2f}, F MAE "
+              f"{a[2]['f_mae'] / g[2]['f_mae']:.2f}, fit time {a[3] / g[3]:.3f}, fit memory "
+              f"{a[4] / g[4]:.2f}, MD speed {md:.1f}x")
+    print(f"\n192-atom silicon MD (atom-steps/s): GAP {si_gap['md_atom_steps_per_s']:.0f}, "
+          f"atomlearn {si_al['md_atom_steps_per_s']:.0f} "
+          f"({si_al['md_atom_steps_per_s'] / si_gap['md_atom_steps_per_s']:.1f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
