@@ -33,8 +33,8 @@ def test_unknown_key_names_section_and_closest():
 
 def test_type_errors():
     with pytest.raises(ConfigError, match=re.escape(
-            "Option 'model.n_sparse' must be an integer. Got 'many'.")):
-        load_options(raw={"model": {"n_sparse": "many"}})
+            "Option 'model.chunk_size' must be an integer. Got 'many'.")):
+        load_options(raw={"model": {"chunk_size": "many"}})
     with pytest.raises(ConfigError, match="Override 'model.n_sparse' must look like"):
         load_options(raw={}, overrides=["model.n_sparse"])
     with pytest.raises(ConfigError, match="Options file '.*missing.yaml' does not exist"):
