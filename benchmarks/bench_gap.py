@@ -103,7 +103,7 @@ if test_file != "-":
     test = read(test_file, ":")
     E, F = [], []
     for a in test:
-        ref_e, ref_f = a.info["energy"], a.arrays["forces"].copy()
+        ref_e, ref_f = a.get_potential_energy(), a.get_forces().copy()
         b = a.copy(); b.calc = calc
         E.append(b.get_potential_energy() - ref_e); F.append(b.get_forces() - ref_f)
     out["e_mae"] = float(np.mean(np.abs(E)))

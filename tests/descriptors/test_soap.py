@@ -94,3 +94,25 @@ def test_unknown_element(tiny_soap):
 def test_strain_needs_periodic_cell(tiny_soap):
     with pytest.raises(DataError, match="Strain gradients need a fully periodic cell"):
         tiny_soap.compute([molecule("H2O")], gradients=["strain"])
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_expansion_path_matches_power_spectrum(periodic, ethanol, silicon_cell):
+    """The fast path (power spectrum and its vector-Jacobian product from the spherical
+    expansion) equals featomic's power spectrum and the dense gradient contraction."""
+    frames = [silicon_cell, silicon_cell.repeat((1, 2, 1))] if periodic else ethanol[:2]
+    soap = SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=3)
+    grads = ["positions", "strain"] if periodic else ["positions"]
+    f = soap.compute(frames, gradients=grads)
+    e = soap.expand(frames, gradients=grads)
+    np.testing.assert_allclose(e.values, f.values, atol=1e-14)
+    G = np.random.default_rng(5).normal(size=f.values.shape)
+    n = len(f.numbers)
+    dense = np.zeros((n, 3))
+    np.add.at(dense, f.gradient_atom,
+              np.einsum("pcd,pd->pc", f.gradient_values, G[f.gradient_center]))
+    np.testing.assert_allclose(e.vjp_positions(G, n), dense, atol=1e-12)
+    if periodic:
+        strain = np.zeros((2, 3, 3))
+        np.add.at(strain, f.structure_index, np.einsum("iabd,id->iab", f.strain_gradients, G))
+        np.testing.assert_allclose(e.vjp_strain(G, 2), strain, atol=1e-12)

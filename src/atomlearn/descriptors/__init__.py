@@ -1,6 +1,6 @@
 """Descriptors of atomic environments."""
 
 from ._base import Features
-from .soap import SoapPowerSpectrum
+from .soap import SoapExpansion, SoapPowerSpectrum
 
-__all__ = ["Features", "SoapPowerSpectrum"]
+__all__ = ["Features", "SoapExpansion", "SoapPowerSpectrum"]

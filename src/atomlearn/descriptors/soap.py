@@ -130,10 +130,15 @@ class SoapPowerSpectrum:
         DataError
             For an element outside ``species``, non-finite positions or a singular cell.
         """
+        structures = list(structures)
+        species = self._check(structures, gradients)
+        tensor = self._calculator().compute(structures, gradients=list(gradients))
+        return self._densify(tensor, structures, species, gradients)
+
+    def _check(self, structures, gradients) -> list[int]:
         for g in gradients:
             if g not in _GRADIENTS:
                 raise ConfigError(f"Unknown gradient {g!r}; valid choices are {_GRADIENTS}.")
-        structures = list(structures)
         present = sorted({int(z) for a in structures for z in a.numbers})
         if self.species is None:
             self.species = present
@@ -154,8 +159,7 @@ class SoapPowerSpectrum:
                     f"Strain gradients need a fully periodic cell; {where(atoms, s)} has "
                     f"pbc={atoms.pbc.tolist()}."
                 )
-        tensor = self._calculator().compute(structures, gradients=list(gradients))
-        return self._densify(tensor, structures, species, gradients)
+        return species
 
     def _densify(self, tensor, structures, species, gradients) -> Features:
         sizes = np.array([len(a) for a in structures])
@@ -185,6 +189,41 @@ class SoapPowerSpectrum:
             features.strain_gradients = strain
         return features
 
+    # -- fast path: power spectrum and its vector-Jacobian product from the expansion ---
+    def _expansion_calculator(self):
+        key = ("expansion", self.cutoff, self.cutoff_width, self.n_max, self.l_max,
+               self.atom_width)
+        cached = getattr(self, "_cached_expansion", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        from featomic import SphericalExpansion
+
+        hypers = self._new_calculator().parameters
+        import json
+
+        h = json.loads(hypers)
+        calculator = SphericalExpansion(cutoff=h["cutoff"], density=h["density"],
+                                        basis=h["basis"])
+        self._cached_expansion = (key, calculator)
+        return calculator
+
+    def expand(self, structures: Sequence[ase.Atoms], *, gradients: Sequence[str] = ()
+               ) -> SoapExpansion:
+        """Spherical expansion of every atom, and the power spectrum built from it.
+
+        featomic's power spectrum is
+        :math:`p^{ab}_{l n_1 n_2} = (-1)^l (2l+1)^{-1/2} \\sum_m c^a_{n_1 lm} c^b_{n_2 lm}`
+        (times :math:`\\sqrt 2` for a != b); computing it from the expansion costs a fifth of
+        featomic's power spectrum with gradients, and :meth:`SoapExpansion.vjp` turns
+        descriptor gradients into forces and stress without ever forming
+        :math:`\\partial p/\\partial r` (the fast path for MD).
+        """
+        structures = list(structures)
+        species = self._check(structures, gradients)
+        tensor = self._expansion_calculator().compute(structures, gradients=list(gradients))
+        return SoapExpansion.from_tensor(tensor, structures, species, self.n_max, self.l_max,
+                                         gradients)
+
     @staticmethod
     def _position_gradients(features, blocks, offsets, n_total, width) -> None:
         # Merge the (centre, moved atom) pairs of all blocks into one sparse layout.
@@ -202,3 +241,108 @@ class SoapPowerSpectrum:
         features.gradient_values = grad
         features.gradient_center = codes // n_total
         features.gradient_atom = codes % n_total
+
+
+class SoapExpansion:
+    """Dense spherical expansion of a list of structures, with its power spectrum.
+
+    Attributes
+    ----------
+    coefficients : numpy.ndarray of shape (n_atoms, n_species, l_max + 1, 2 l_max + 1, n_max)
+        :math:`c^a_{n l m}` (m padded with zeros beyond 2l + 1).
+    values : numpy.ndarray of shape (n_atoms, n_features)
+        The power spectrum, identical to :meth:`SoapPowerSpectrum.compute`'s.
+    numbers, structure_index : numpy.ndarray of shape (n_atoms,)
+    """
+
+    def __init__(self, coefficients, numbers, structure_index, n_max, l_max, n_species):
+        self.coefficients = coefficients
+        self.numbers = numbers
+        self.structure_index = structure_index
+        self.n_max, self.l_max, self.n_species = n_max, l_max, n_species
+        self.pairs = list(combinations_with_replacement(range(n_species), 2))
+        ls = np.arange(l_max + 1)
+        self._factor = ((-1.0) ** ls / np.sqrt(2 * ls + 1))[None, :, None, None]
+        self.position_blocks: list = []   # (l, a, centre rows, moved atoms, values)
+        self.strain_blocks: list = []     # (l, a, centre rows, values [n, 3, 3, 2l+1, n])
+        self.values = self._power_spectrum()
+
+    @classmethod
+    def from_tensor(cls, tensor, structures, species, n_max, l_max, gradients):
+        sizes = np.array([len(a) for a in structures])
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        n_total = int(offsets[-1])
+        C = np.zeros((n_total, len(species), l_max + 1, 2 * l_max + 1, n_max))
+        out_pos, out_strain = [], []
+        # Extracting arrays from metatensor costs ~30 µs each: samples are shared by all
+        # l of a (centre, neighbour) type pair, so read them once per pair.
+        samples: dict = {}
+        for key, block in tensor.items():
+            lam = int(key["o3_lambda"])
+            pair = (int(key["center_type"]), int(key["neighbor_type"]))
+            a = species.index(pair[1])
+            if pair not in samples:
+                s = block.samples.values
+                rows = offsets[s[:, 0]] + s[:, 1]
+                entry = {"rows": rows}
+                if "positions" in gradients:
+                    gs = block.gradient("positions").samples.values
+                    entry["pos"] = (rows[gs[:, 0]], offsets[gs[:, 1]] + gs[:, 2])
+                if "strain" in gradients:
+                    entry["strain"] = rows[block.gradient("strain").samples.values[:, 0]]
+                samples[pair] = entry
+            entry = samples[pair]
+            C[entry["rows"], a, lam, : 2 * lam + 1, :] = block.values
+            if "positions" in gradients:
+                out_pos.append((lam, a, *entry["pos"], block.gradient("positions").values))
+            if "strain" in gradients:
+                out_strain.append((lam, a, entry["strain"], block.gradient("strain").values))
+        numbers = np.concatenate([at.numbers for at in structures])
+        index = np.repeat(np.arange(len(structures)), sizes)
+        exp = cls(C, numbers, index, n_max, l_max, len(species))
+        exp.position_blocks, exp.strain_blocks = out_pos, out_strain
+        return exp
+
+    def _power_spectrum(self) -> np.ndarray:
+        C = self.coefficients
+        n = C.shape[0]
+        parts = []
+        for a, b in self.pairs:
+            p = np.einsum("ilmx,ilmy->ilxy", C[:, a], C[:, b]) * self._factor
+            parts.append((p if a == b else np.sqrt(2.0) * p).reshape(n, -1))
+        return np.concatenate(parts, axis=1)
+
+    def _coefficient_gradient(self, dEdx: np.ndarray) -> np.ndarray:
+        """:math:`\\partial E/\\partial c` from :math:`\\partial E/\\partial p`, same shape as c."""
+        C = self.coefficients
+        n, L1, nm = C.shape[0], self.l_max + 1, self.n_max
+        width = L1 * nm * nm
+        out = np.zeros_like(C)
+        for k, (a, b) in enumerate(self.pairs):
+            G = dEdx[:, k * width : (k + 1) * width].reshape(n, L1, nm, nm) * self._factor
+            if a != b:
+                G = np.sqrt(2.0) * G
+            out[:, a] += np.einsum("ilxy,ilmy->ilmx", G, C[:, b])
+            out[:, b] += np.einsum("ilxy,ilmx->ilmy", G, C[:, a])
+        return out
+
+    def vjp_positions(self, dEdx: np.ndarray, n_atoms: int) -> np.ndarray:
+        """Forces-like product :math:`\\sum_i \\partial E/\\partial x_i \\cdot
+        \\partial x_i/\\partial r_j`, shape (n_atoms, 3)."""
+        dEdc = self._coefficient_gradient(dEdx)
+        out = np.zeros((n_atoms, 3))
+        for lam, a, centres, moved, values in self.position_blocks:
+            g = dEdc[centres, a, lam, : 2 * lam + 1, :]              # [n_grad, m, n]
+            np.add.at(out, moved, np.einsum("gcmn,gmn->gc", values, g))
+        return out
+
+    def vjp_strain(self, dEdx: np.ndarray, n_structures: int) -> np.ndarray:
+        """Virial-like product :math:`\\sum_i \\partial E/\\partial x_i \\cdot
+        \\partial x_i/\\partial\\epsilon`, shape (n_structures, 3, 3)."""
+        dEdc = self._coefficient_gradient(dEdx)
+        out = np.zeros((n_structures, 3, 3))
+        for lam, a, centres, values in self.strain_blocks:
+            g = dEdc[centres, a, lam, : 2 * lam + 1, :]
+            np.add.at(out, self.structure_index[centres],
+                      np.einsum("gabmn,gmn->gab", values, g))
+        return out
