@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,19 +38,28 @@ PEERS = ROOT / ".venv-peers" / "bin"
 SOAP = dict(cutoff=5.0, n_max=8, l_max=6, atom_sigma=0.5, zeta=4)
 
 
+_WRAPPER = ("import json, resource, subprocess, sys\n"
+            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+            "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr)\n"
+            "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+            "sys.stdout.write('\\n@@peak_kb ' + str(rss) + '\\n')\n"
+            "sys.exit(p.returncode)\n")
+
+
 def run_child(cmd, env_threads):
+    """Run ``cmd``; return wall seconds, its own peak resident memory (MB), stdout."""
     env = dict(os.environ, OMP_NUM_THREADS=str(env_threads),
                OPENBLAS_NUM_THREADS=str(env_threads), MKL_NUM_THREADS=str(env_threads),
                RAYON_NUM_THREADS=str(env_threads))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # a fresh wrapper process per command, so RUSAGE_CHILDREN holds this command only
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True,
+                          text=True, env=env)
     wall = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    # ru_maxrss of children is the max over all children so far: report it only if it grew
-    return wall, (peak / 1024 if peak > before else float("nan")), proc.stdout
+    out, _, peak = proc.stdout.rpartition("@@peak_kb ")
+    return wall, int(peak.strip()) / 1024, out
 
 
 def gap_fit(train_file, out_dir, n_sparse, threads):
@@ -76,7 +84,7 @@ present = {{a for f in frames for a in f.get_chemical_symbols()}}
 model = SparseGPRModel(descriptor=SoapPowerSpectrum(cutoff=5.0, cutoff_width=0.5, n_max=8,
                        l_max=6, atom_width=0.5), zeta=4, delta=1.0, sigma=0.001 / {per_atom},
                        sigma_forces=0.03, n_sparse={{z: n for z, n in n_sparse.items()
-                       if z in present}}, selection="cur", hyperparameters=sys.argv[4],
+                       if z in present}}, selection="fps", hyperparameters=sys.argv[4],
                        chunk_size=10)
 model.fit(frames)
 model.save(sys.argv[2])
@@ -193,7 +201,7 @@ def main(argv=None) -> int:
     si_al = predict("atomlearn", si_model, "-", work / "md_si192.xyz", 20)
 
     print(f"\nethanol: {len(test)} held-out frames; SOAP 5 Å / 8 / 6 / 0.5 Å, zeta 4; "
-          f"{args.n_sparse} sparse points per element (CUR); {args.threads} thread(s)\n")
+          f"{args.n_sparse} sparse points per element; {args.threads} thread(s)\n")
     head = (f"{'code':<36} {'n_train':>7} {'E MAE meV':>10} {'F MAE meV/Å':>12} "
             f"{'fit s':>8} {'fit MB':>8} {'MD atom-steps/s':>16}")
     print(head)

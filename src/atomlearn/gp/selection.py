@@ -62,7 +62,29 @@ def _fps(X: np.ndarray, n_sparse: int, first: int) -> np.ndarray:
 
 
 def _cur(X: np.ndarray, n_sparse: int) -> np.ndarray:
-    U, s, _ = np.linalg.svd(X, full_matrices=False)
-    k = min(n_sparse, int(np.sum(s > s[0] * 1e-12)) if s.size else 0) or 1
-    leverage = np.einsum("ij,ij->i", U[:, :k], U[:, :k])
+    U = _top_left_singular_vectors(X, n_sparse)
+    leverage = np.einsum("ij,ij->i", U, U)
     return np.argsort(-leverage, kind="stable")[:n_sparse]
+
+
+def _top_left_singular_vectors(X: np.ndarray, k: int, oversample: int = 10,
+                               n_iter: int = 3) -> np.ndarray:
+    """Leading ``k`` left singular vectors (numerical rank permitting).
+
+    A full SVD when ``k`` is a large part of the matrix, else a seeded randomised range
+    finder with power iterations (Halko, Martinsson & Tropp, SIAM Rev. 53, 217 (2011),
+    Alg. 4.4), which costs a few products with ``X`` instead of ``O(n D min(n, D))``.
+    """
+    n, d = X.shape
+    if 2 * (k + oversample) >= min(n, d):
+        U, s, _ = np.linalg.svd(X, full_matrices=False)
+    else:
+        omega = np.random.default_rng(0).normal(size=(d, k + oversample))
+        Q, _ = np.linalg.qr(X @ omega)
+        for _ in range(n_iter):
+            Q, _ = np.linalg.qr(X.T @ Q)
+            Q, _ = np.linalg.qr(X @ Q)
+        Ub, s, _ = np.linalg.svd(Q.T @ X, full_matrices=False)
+        U = Q @ Ub
+    rank = int(np.sum(s > s[0] * 1e-12)) if s.size and s[0] > 0 else 1
+    return U[:, : max(1, min(k, rank))]

@@ -157,7 +157,8 @@ class AtomSumKernel:
 
     def derivative_rows(self, env: Environments, sparse: Environments,
                         grad_values: np.ndarray, grad_center: np.ndarray,
-                        grad_target: np.ndarray, n_targets: int) -> np.ndarray:
+                        grad_target: np.ndarray, n_targets: int, *,
+                        n_blocks: int = 1) -> np.ndarray:
         """Rows :math:`\\sum_i \\partial k(x_i, x_m)/\\partial q` for derivative variables q.
 
         Parameters
@@ -170,6 +171,10 @@ class AtomSumKernel:
             Which target block (atom j, or structure for strain) each pair feeds.
         n_targets : int
             Number of target blocks.
+        n_blocks : int
+            Number of equal column blocks of the features (species pairs of SOAP). A
+            neighbour moves only the blocks that involve its element, so rows are grouped
+            by their non-zero blocks and each group multiplies only those columns.
 
         Returns
         -------
@@ -178,8 +183,7 @@ class AtomSumKernel:
         """
         u, a = self._gradient_factors(env, sparse)
         n_pairs, n_comp, n_feat = grad_values.shape
-        G = grad_values.reshape(n_pairs * n_comp, n_feat)
-        T = G @ sparse.unit.T                                        # [P*c, M]  (DGEMM)
+        T = _sparse_rows_product(grad_values, sparse.unit, n_blocks)  # [P*c, M]  (DGEMM)
         s = np.einsum("pcd,pd->pc", grad_values, env.unit[grad_center]).reshape(-1)
         rows_center = np.repeat(grad_center, n_comp)
         T -= u[rows_center] * s[:, None]
@@ -190,6 +194,17 @@ class AtomSumKernel:
         S = sp.csr_matrix((np.ones(len(target_rows)), (target_rows, np.arange(len(target_rows)))),
                           shape=(n_targets * n_comp, len(target_rows)))
         return np.asarray(S @ T)
+
+    def energy_rows_and_gradient(self, env: Environments, sparse: Environments,
+                                 weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`energy_rows` and :meth:`descriptor_gradient` sharing one product."""
+        u, mask = self._u(env, sparse)
+        k, dk = self.env_kernel.profile(u)
+        if mask is not None:
+            k, dk = k * mask, dk * mask
+        aw = dk / env.norm[:, None] * weights[None, :]
+        grad = aw @ sparse.unit - env.unit * np.sum(aw * u, axis=1)[:, None]
+        return self._aggregate(k, env.structure), grad
 
     def descriptor_gradient(self, env: Environments, sparse: Environments,
                             weights: np.ndarray) -> np.ndarray:
@@ -247,3 +262,28 @@ class AtomSumKernel:
                 H = H * (env.numbers[c][:, None] == env.numbers[c][None, :])[None]
             out[t] = H.sum(axis=(1, 2))
         return np.maximum(out.reshape(-1), 0.0)
+
+
+def _sparse_rows_product(grad_values: np.ndarray, basis: np.ndarray, n_blocks: int
+                         ) -> np.ndarray:
+    """``grad_values.reshape(-1, D) @ basis.T``, skipping column blocks that are zero."""
+    n_pairs, n_comp, n_feat = grad_values.shape
+    G = grad_values.reshape(n_pairs * n_comp, n_feat)
+    if n_blocks <= 1 or n_feat % n_blocks:
+        return G @ basis.T
+    width = n_feat // n_blocks
+    nonzero = np.abs(grad_values.reshape(n_pairs, n_comp * n_blocks, width)).max(axis=2)
+    nonzero = (nonzero.reshape(n_pairs, n_comp, n_blocks) > 0).any(axis=1)  # [P, blocks]
+    patterns, group = np.unique(nonzero, axis=0, return_inverse=True)
+    out = np.empty((n_pairs * n_comp, basis.shape[0]))
+    for k, pattern in enumerate(patterns):
+        pairs = np.flatnonzero(group.ravel() == k)
+        rows = (pairs[:, None] * n_comp + np.arange(n_comp)).ravel()
+        cols = (np.flatnonzero(pattern)[:, None] * width + np.arange(width)).ravel()
+        if len(cols) == 0:
+            out[rows] = 0.0
+        elif len(cols) == n_feat:
+            out[rows] = G[rows] @ basis.T
+        else:
+            out[rows] = G[np.ix_(rows, cols)] @ basis[:, cols].T
+    return out

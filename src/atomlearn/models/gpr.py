@@ -208,6 +208,11 @@ class SparseGPRModel:
         check_choice(self.aggregation, ("sum", "mean"), "aggregation")
         return AtomSumKernel(env, aggregation=self.aggregation)
 
+    @property
+    def _n_pair_blocks(self) -> int:
+        n = len(self.species_)
+        return n * (n + 1) // 2
+
     def _compute(self, structures, gradients=()):
         f = self.descriptor_.compute(structures, gradients=gradients)
         env = Environments.from_values(f.values, f.numbers, f.structure_index)
@@ -361,7 +366,11 @@ class SparseGPRModel:
                 f"or smaller chunks ('model.chunk_size', now {self.chunk_size}).")
 
     def _compute_all(self, structures):
-        parts = [self._compute(c)[0] for _, c in self._chunks(structures, "SOAP")]
+        parts = []
+        for _, chunk in self._chunks(structures, "SOAP"):
+            exp = self.descriptor_.expand(chunk)   # values only: the cheaper path
+            parts.append(Environments.from_values(exp.values, exp.numbers,
+                                                  exp.structure_index))
         sizes = np.array([len(a) for a in structures])
         return Environments(np.concatenate([p.unit for p in parts]),
                             np.concatenate([p.norm for p in parts]),
@@ -388,7 +397,8 @@ class SparseGPRModel:
             if need_grad:
                 n_atoms = int(offsets[b] - offsets[a])
                 rows = -kernel.derivative_rows(env, self.sparse_, f.gradient_values,
-                                               f.gradient_center, f.gradient_atom, n_atoms)
+                                               f.gradient_center, f.gradient_atom, n_atoms,
+                                               n_blocks=self._n_pair_blocks)
                 keep = np.repeat(with_forces[a:b], sizes[a:b] * 3)
                 fy = forces[offsets[a] : offsets[b]].reshape(-1)
                 f_eq.add(rows[keep], fy[keep], np.ones(int(keep.sum())))
@@ -610,7 +620,7 @@ class SparseGPRModel:
                 if return_std:
                     rows = self.kernel_.derivative_rows(env, self.sparse_, f.gradient_values,
                                                         f.gradient_center, f.gradient_atom,
-                                                        n_atoms)
+                                                        n_atoms, n_blocks=self._n_pair_blocks)
                     prior = self.kernel_.derivative_prior_variance(
                         env, f.gradient_values, f.gradient_center, f.gradient_atom, n_atoms)
                     var = predictive_variance(rows, prior, self.solution_)
@@ -633,10 +643,8 @@ class SparseGPRModel:
         exp = self.descriptor_.expand(chunk, gradients=grads)
         env = Environments.from_values(exp.values, exp.numbers, exp.structure_index)
         w = self.solution_.weights
-        out = {spec.name: self.kernel_.energy_rows(env, self.sparse_) @ w
-               + self._composition(chunk) @ self.reference_}
-        if grads:
-            dedx = self.kernel_.descriptor_gradient(env, self.sparse_, w)
+        K_E, dedx = self.kernel_.energy_rows_and_gradient(env, self.sparse_, w)
+        out = {spec.name: K_E @ w + self._composition(chunk) @ self.reference_}
         if "forces" in wanted:
             out["forces"] = -exp.vjp_positions(dedx, len(env.numbers))
         if "stress" in wanted:
