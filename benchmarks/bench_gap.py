@@ -84,7 +84,7 @@ present = {{a for f in frames for a in f.get_chemical_symbols()}}
 model = SparseGPRModel(descriptor=SoapPowerSpectrum(cutoff=5.0, cutoff_width=0.5, n_max=8,
                        l_max=6, atom_width=0.5), zeta=4, delta=1.0, sigma=0.001 / {per_atom},
                        sigma_forces=0.03, n_sparse={{z: n for z, n in n_sparse.items()
-                       if z in present}}, selection="fps", hyperparameters=sys.argv[4],
+                       if z in present}}, selection="cur", hyperparameters=sys.argv[4],
                        chunk_size=10)
 model.fit(frames)
 model.save(sys.argv[2])

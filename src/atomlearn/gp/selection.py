@@ -20,9 +20,9 @@ def select_sparse_points(X, n_sparse: int, method: str = "fps", *, random_state=
         Number of rows to select, in [1, n_samples].
     method : {"fps", "cur", "random"}
         ``"fps"``: farthest-point sampling in feature space (greedy max-min distance,
-        starting from a random row); ``"cur"``: rows of largest statistical leverage on
-        the top ``n_sparse`` left singular vectors (deterministic CUR); ``"random"``:
-        uniform without replacement.
+        starting from a random row); ``"cur"``: rows sampled in proportion to their
+        statistical leverage on the top ``n_sparse`` left singular vectors (CUR);
+        ``"random"``: uniform without replacement.
     random_state : int or None
         Seed of the random choices.
     what : str
@@ -45,7 +45,7 @@ def select_sparse_points(X, n_sparse: int, method: str = "fps", *, random_state=
     if method == "random":
         return np.sort(rng.choice(n, size=n_sparse, replace=False))
     if method == "cur":
-        return np.sort(_cur(X, n_sparse))
+        return np.sort(_cur(X, n_sparse, rng))
     return np.sort(_fps(X, n_sparse, int(rng.integers(n))))
 
 
@@ -61,10 +61,17 @@ def _fps(X: np.ndarray, n_sparse: int, first: int) -> np.ndarray:
     return chosen
 
 
-def _cur(X: np.ndarray, n_sparse: int) -> np.ndarray:
+def _cur(X: np.ndarray, n_sparse: int, rng: np.random.Generator) -> np.ndarray:
+    # Rows sampled without replacement with probability proportional to their leverage on
+    # the top singular vectors (Mahoney & Drineas, PNAS 106, 697 (2009)); taking the
+    # largest leverages deterministically favours outliers and predicts worse.
     U = _top_left_singular_vectors(X, n_sparse)
     leverage = np.einsum("ij,ij->i", U, U)
-    return np.argsort(-leverage, kind="stable")[:n_sparse]
+    p = leverage / leverage.sum()
+    if np.count_nonzero(p) < n_sparse:
+        p = (p + 1e-12) / (1.0 + 1e-12 * len(p))
+        p /= p.sum()
+    return rng.choice(len(p), size=n_sparse, replace=False, p=p)
 
 
 def _top_left_singular_vectors(X: np.ndarray, k: int, oversample: int = 10,

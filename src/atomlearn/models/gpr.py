@@ -333,7 +333,8 @@ class SparseGPRModel:
         return forces, with_forces
 
     def memory_estimate(self, structures, with_forces=None) -> float:
-        """Estimated peak memory of :meth:`fit` in bytes (the dominant arrays)."""
+        """Estimated peak memory of :meth:`fit` in bytes: the dominant arrays plus what the
+        process already holds (interpreter, libraries, data)."""
         M = int(sum(self.n_sparse.values()) if isinstance(self.n_sparse, Mapping)
                 else self.n_sparse)
         params = (self.descriptor or SoapPowerSpectrum()).get_params()
@@ -351,7 +352,7 @@ class SparseGPRModel:
                   + 3 * pairs * D * 2.5     # featomic gradients, dense copy, stacked view
                   + 3 * pairs * M * 2       # derivative rows before and after summation
                   + chunk_atoms * D * 2)
-        return 8.0 * floats
+        return 8.0 * floats + _resident_memory()
 
     def _check_memory(self, structures, with_forces):
         need = self.memory_estimate(structures, with_forces)
@@ -719,6 +720,15 @@ class SparseGPRModel:
         model.solution_ = SparseSolution(arrays["weights"], arrays["L"], arrays["R"],
                                          float(meta["log_marginal_likelihood"]))
         return model
+
+
+def _resident_memory() -> float:
+    """Resident memory of this process in bytes (0 where /proc is not available)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return float(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        return 0.0
 
 
 def _available_memory() -> float:
