@@ -301,7 +301,25 @@ def as_2d(X, name: str = "X") -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-class ConstantKernel(Kernel):
+class _ScalarKernel(Kernel):
+    """A kernel of one positive scalar hyperparameter that needs no feature vectors."""
+
+    def is_stationary(self):
+        return True
+
+    @property
+    def requires_vector_input(self):
+        return False
+
+    def _value_and_gradient(self, K, hyperparameter, eval_gradient):
+        if not eval_gradient:
+            return K
+        if hyperparameter.fixed:
+            return K, np.empty((K.shape[0], K.shape[0], 0))
+        return K, K[:, :, None].copy()
+
+
+class ConstantKernel(_ScalarKernel):
     """Constant kernel ``k(x, y) = constant_value`` (the lecture's :math:`s^2`).
 
     Parameters
@@ -321,25 +339,14 @@ class ConstantKernel(Kernel):
 
     def __call__(self, X, Y=None, eval_gradient=False):
         X = np.asarray(X)
+        if eval_gradient and Y is not None:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
         n_y = X.shape[0] if Y is None else np.asarray(Y).shape[0]
         K = np.full((X.shape[0], n_y), float(self.constant_value))
-        if eval_gradient:
-            if Y is not None:
-                raise ValueError("Gradient can only be evaluated when Y is None.")
-            if self.hyperparameter_constant_value.fixed:
-                return K, np.empty((X.shape[0], X.shape[0], 0))
-            return K, K[:, :, None].copy()
-        return K
+        return self._value_and_gradient(K, self.hyperparameter_constant_value, eval_gradient)
 
     def diag(self, X):
         return np.full(np.asarray(X).shape[0], float(self.constant_value))
-
-    def is_stationary(self):
-        return True
-
-    @property
-    def requires_vector_input(self):
-        return False
 
     def gradient_contraction(self, X, G, Y=None, K=None):
         if self.hyperparameter_constant_value.fixed:
@@ -350,7 +357,7 @@ class ConstantKernel(Kernel):
         return f"{np.sqrt(self.constant_value):.3g}**2"
 
 
-class WhiteKernel(Kernel):
+class WhiteKernel(_ScalarKernel):
     """White noise ``k(x, y) = noise_level`` if x is y, else 0.
 
     Parameters
@@ -375,21 +382,10 @@ class WhiteKernel(Kernel):
                 raise ValueError("Gradient can only be evaluated when Y is None.")
             return np.zeros((X.shape[0], np.asarray(Y).shape[0]))
         K = float(self.noise_level) * np.eye(X.shape[0])
-        if eval_gradient:
-            if self.hyperparameter_noise_level.fixed:
-                return K, np.empty((X.shape[0], X.shape[0], 0))
-            return K, K[:, :, None].copy()
-        return K
+        return self._value_and_gradient(K, self.hyperparameter_noise_level, eval_gradient)
 
     def diag(self, X):
         return np.full(np.asarray(X).shape[0], float(self.noise_level))
-
-    def is_stationary(self):
-        return True
-
-    @property
-    def requires_vector_input(self):
-        return False
 
     def gradient_contraction(self, X, G, Y=None, K=None):
         if self.hyperparameter_noise_level.fixed:

@@ -50,7 +50,24 @@ def _fingerprint(X):
     return (X.shape, zlib.crc32(X.view(np.uint8).ravel()))
 
 
-class _LengthScale(Kernel):
+class _UnitStationary(Kernel):
+    """Stationary kernels with k(x, x) = 1."""
+
+    def diag(self, X):
+        return np.ones(np.asarray(X).shape[0])
+
+    def is_stationary(self):
+        return True
+
+
+def _stack_gradients(K, parts) -> np.ndarray:
+    """(n, n, n_free) gradient from ``(hyperparameter, d K / d log value)`` pairs, in
+    hyperparameter order, skipping fixed ones (gradients are computed lazily)."""
+    grads = [fn() for hp, fn in parts if not hp.fixed]
+    return np.dstack(grads) if grads else np.empty((K.shape[0], K.shape[0], 0))
+
+
+class _LengthScale(_UnitStationary):
     """Shared handling of (an)isotropic length scales."""
 
     @property
@@ -75,12 +92,6 @@ class _LengthScale(Kernel):
                 f"{X.shape[1]} features; give one length scale per feature or a scalar."
             )
         return X / ls, None if Y is None else np.asarray(Y, dtype=float) / ls
-
-    def is_stationary(self):
-        return True
-
-    def diag(self, X):
-        return np.ones(np.asarray(X).shape[0])
 
 
 class RBF(_LengthScale):
@@ -232,7 +243,7 @@ def _numeric_gradient(kernel, X, eps=1e-8):
     return out
 
 
-class RationalQuadratic(Kernel):
+class RationalQuadratic(_UnitStationary):
     """Rational quadratic kernel :math:`(1 + d^2 / 2\\alpha\\sigma_l^2)^{-\\alpha}`.
 
     A scale mixture of RBF kernels; ``alpha`` sets the weight of large vs small scales.
@@ -261,29 +272,21 @@ class RationalQuadratic(Kernel):
     def __call__(self, X, Y=None, eval_gradient=False):
         X = np.asarray(X, dtype=float)
         D = squared_distances(X, None if Y is None else np.asarray(Y, dtype=float))
-        base = 1.0 + D / (2.0 * self.alpha * self.length_scale**2)
+        l2 = self.length_scale**2
+        base = 1.0 + D / (2.0 * self.alpha * l2)
         K = base**-self.alpha
         if not eval_gradient:
             return K
         if Y is not None:
             raise ValueError("Gradient can only be evaluated when Y is None.")
-        grads = []  # in hyperparameter (alphabetical) order: alpha, length_scale
-        if not self.hyperparameter_alpha.fixed:
-            grads.append(K * (-self.alpha * np.log(base)
-                              + D / (2.0 * self.length_scale**2 * base)))
-        if not self.hyperparameter_length_scale.fixed:
-            grads.append(D * K / (self.length_scale**2 * base))
-        dK = np.dstack(grads) if grads else np.empty((K.shape[0], K.shape[0], 0))
-        return K, dK
-
-    def diag(self, X):
-        return np.ones(np.asarray(X).shape[0])
-
-    def is_stationary(self):
-        return True
+        return K, _stack_gradients(K, [
+            (self.hyperparameter_alpha,
+             lambda: K * (-self.alpha * np.log(base) + D / (2.0 * l2 * base))),
+            (self.hyperparameter_length_scale, lambda: D * K / (l2 * base)),
+        ])
 
 
-class ExpSineSquared(Kernel):
+class ExpSineSquared(_UnitStationary):
     """Periodic kernel :math:`\\exp(-2 \\sin^2(\\pi d / p) / \\sigma_l^2)`.
 
     Parameters
@@ -315,21 +318,14 @@ class ExpSineSquared(Kernel):
         d = np.sqrt(squared_distances(X, None if Y is None else np.asarray(Y, dtype=float)))
         arg = np.pi * d / self.periodicity
         sin_arg = np.sin(arg)
-        K = np.exp(-2.0 * (sin_arg / self.length_scale) ** 2)
+        l2 = self.length_scale**2
+        K = np.exp(-2.0 * sin_arg**2 / l2)
         if not eval_gradient:
             return K
         if Y is not None:
             raise ValueError("Gradient can only be evaluated when Y is None.")
-        grads = []
-        if not self.hyperparameter_length_scale.fixed:
-            grads.append(4.0 / self.length_scale**2 * sin_arg**2 * K)
-        if not self.hyperparameter_periodicity.fixed:
-            grads.append(4.0 * arg / self.length_scale**2 * np.cos(arg) * sin_arg * K)
-        dK = np.dstack(grads) if grads else np.empty((K.shape[0], K.shape[0], 0))
-        return K, dK
-
-    def diag(self, X):
-        return np.ones(np.asarray(X).shape[0])
-
-    def is_stationary(self):
-        return True
+        return K, _stack_gradients(K, [
+            (self.hyperparameter_length_scale, lambda: 4.0 / l2 * sin_arg**2 * K),
+            (self.hyperparameter_periodicity,
+             lambda: 4.0 * arg / l2 * np.cos(arg) * sin_arg * K),
+        ])
