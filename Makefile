@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## Fit a sparse GPR on the shipped ethanol data, print held-out errors, plot parity and a learning curve.
+## Fit a sparse GPR potential (energies and forces) on the shipped ethanol data, print
+## held-out errors and calibration, plot parity plots and a learning curve.
 demo: $(STAMP)
-	$(BIN)/atomlearn fit examples/ethanol_energy.yaml -o runs/ethanol/model.alm
-	$(BIN)/atomlearn learning-curve examples/ethanol_energy.yaml --train-sizes 25 50 100 200 400 --repeats 2 -o runs/ethanol/learning_curve.csv
-	@echo "Pictures: runs/ethanol/parity_energy.png runs/ethanol/learning_curve.png"
+	$(BIN)/atomlearn fit examples/ethanol_gpr.yaml -o runs/ethanol/model.alm
+	$(BIN)/atomlearn learning-curve examples/ethanol_gpr.yaml --set model.hyperparameters=fixed --train-sizes 25 50 100 200 --repeats 1 -o runs/ethanol/learning_curve.csv
+	@echo "Pictures: runs/ethanol/parity_energy.png runs/ethanol/parity_forces.png runs/ethanol/learning_curve.png"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
