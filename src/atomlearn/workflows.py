@@ -188,5 +188,12 @@ def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
         return ({k: (p_train[k], train_targets[k]) for k in names},
                 {k: (p_test[k], test_targets[k]) for k in names})
 
-    return learning_curve(fit_predict, len(pool), train_sizes=train_sizes, repeats=repeats,
-                          seed=options.data.seed, units=units)
+    # one line per fit would drown the progress bar: keep the models' log for warnings
+    models_log = logging.getLogger("atomlearn.models")
+    level = models_log.level
+    models_log.setLevel(max(level, logging.WARNING))
+    try:
+        return learning_curve(fit_predict, len(pool), train_sizes=train_sizes,
+                              repeats=repeats, seed=options.data.seed, units=units)
+    finally:
+        models_log.setLevel(level)
