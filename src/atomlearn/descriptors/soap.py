@@ -277,9 +277,14 @@ class SoapExpansion:
         # Extracting arrays from metatensor costs ~30 µs each: samples are shared by all
         # l of a (centre, neighbour) type pair, so read them once per pair.
         samples: dict = {}
-        for key, block in tensor.items():
-            lam = int(key["o3_lambda"])
-            pair = (int(key["center_type"]), int(key["neighbor_type"]))
+        keys = tensor.keys
+        names = list(keys.names)
+        key_values = keys.values                  # one extraction instead of one per key
+        col = {n: names.index(n) for n in ("o3_lambda", "center_type", "neighbor_type")}
+        for i, row in enumerate(key_values.tolist()):
+            block = tensor.block(i)
+            lam = row[col["o3_lambda"]]
+            pair = (row[col["center_type"]], row[col["neighbor_type"]])
             a = species.index(pair[1])
             if pair not in samples:
                 s = block.samples.values
