@@ -32,6 +32,14 @@ def test_sparse_points_per_element(ethanol):
     assert np.bincount(model.sparse_.numbers, minlength=9)[[1, 6, 8]].tolist() == [6, 4, 2]
 
 
+def test_given_reference_energies(ethanol):
+    e0 = {"H": -13.6, "C": -1029.0, "O": -2040.0}
+    model = _model(reference=e0, target=energy(forces=False)).fit(ethanol[:6])
+    np.testing.assert_allclose(model.reference_, [-13.6, -1029.0, -2040.0])
+    with pytest.raises(ConfigError, match=re.escape("'reference' has no value for ['O']")):
+        _model(reference={"H": 0.0, "C": 0.0}).fit(ethanol[:2])
+
+
 def test_protocol_and_targets():
     model = _model()
     assert isinstance(model, Model)

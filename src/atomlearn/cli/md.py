@@ -78,6 +78,8 @@ def run(args) -> int:
         def record(step):
             frame = atoms.copy()
             frame.calc = None
+            for tag in ("_source", "_frame"):      # provenance of the start file only
+                frame.info.pop(tag, None)
             epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
             frame.info.update({"step": step, "time_fs": step * args.timestep,
                                "energy": epot, "kinetic_energy": ekin,
