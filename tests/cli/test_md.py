@@ -33,7 +33,7 @@ def test_md_writes_energies_temperature_and_uncertainty(tmp_path, model_path, et
         assert a.get_potential_energy() + a.info["kinetic_energy"] == pytest.approx(
             a.info["total_energy"])
         assert a.arrays["forces_std"].shape == (9, 3)
-        assert "_source" not in open(out).read()
+        assert "_source" not in out.read_text()
         assert a.info["max_force_std"] == pytest.approx(a.arrays["forces_std"].max())
 
 
