@@ -18,7 +18,7 @@ from .descriptors import SoapPowerSpectrum
 from .errors import ConfigError, check_choice
 from .gp import SELECTIONS
 from .metrics import calibration_report, error_report, learning_curve
-from .models import MODEL_REGISTRY, SparseGPRModel
+from .models import MODEL_REGISTRY, BehlerParrinelloModel, SparseGPRModel
 from .models.gpr import HYPERPARAMETERS, KERNELS
 from .structures import KeySpec, convert, has_label, read_structures, split_indices
 from .targets import TargetSpec, read_gradient_labels, target_from_options
@@ -68,6 +68,17 @@ def build_model(options: Options):
             jitter=m.jitter, reference=m.reference, require_forces=m.require_forces,
             memory_limit=m.memory_limit, keys=KeySpec(overrides=dict(options.data.keys)),
             chunk_size=m.chunk_size, random_state=m.random_state)
+    if m.type == "bpnn":
+        check_choice(m.dtype, ("float64", "float32"), "dtype")
+        check_choice(m.optimizer, ("adam", "sgd"), "optimizer")
+        return BehlerParrinelloModel(
+            target=specs[0], cutoff=m.descriptor.cutoff, n_hidden=m.n_hidden,
+            activation=m.activation, epochs=m.epochs, batch_size=m.batch_size,
+            learning_rate=m.learning_rate, optimizer=m.optimizer,
+            energy_weight=m.energy_weight, force_weight=m.force_weight,
+            validation_fraction=m.validation_fraction, patience=m.patience, dtype=m.dtype,
+            device=m.device, random_state=m.random_state,
+            keys=KeySpec(overrides=dict(options.data.keys)))
     raise ConfigError(f"Model type {m.type!r} cannot be built from options yet.")
 
 

@@ -102,3 +102,17 @@ def test_installed_entry_point_exit_code(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"atomlearn info: error: Model file '{tmp_path}/none.alm' "
                                    "does not exist; check the path.")
+
+
+def test_fit_network_from_options(tmp_path, ethanol_path, capsys):
+    from pathlib import Path
+
+    example = Path(__file__).parents[2] / "examples" / "ethanol_bpnn.yaml"
+    model = tmp_path / "bp.alm"
+    assert main(["fit", str(example), "-o", str(model), "--train", str(ethanol_path),
+                 "--set", "data.n_train=null", "--set", "data.test_fraction=0.3",
+                 "--set", "model.epochs=2", "--set", "model.n_hidden=[4]"]) == 0
+    out = capsys.readouterr().out
+    assert "Fitted bpnn on 7 structures" in out and "forces: MAE" in out
+    assert main(["predict", str(model), str(ethanol_path), "-o", str(tmp_path / "p.xyz")]) == 0
+    assert "pred_forces" in read_structures(tmp_path / "p.xyz")[0].arrays

@@ -79,6 +79,18 @@ class ModelOptions:
     memory_limit: float | None = None
     chunk_size: int = 20
     random_state: int = 0
+    # neural networks (type: bpnn)
+    n_hidden: list[int] = field(default_factory=lambda: [32, 32])
+    activation: str = "tanh"
+    epochs: int = 300
+    batch_size: int = 10
+    learning_rate: float = 3e-3
+    optimizer: str = "adam"
+    energy_weight: float = 100.0
+    force_weight: float = 1.0
+    patience: int = 60
+    dtype: str = "float64"
+    device: str = "cpu"
 
 
 @dataclass

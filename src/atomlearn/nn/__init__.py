@@ -1,0 +1,22 @@
+"""Neural networks (PyTorch): representations, heads, response and training."""
+
+from .batch import AtomicBatch, make_batch
+from .heads import EnergyHead
+from .layers import MLP, cosine_cutoff
+from .model import AtomisticNetwork
+from .representations import SymmetryFunctions
+from .response import compute_forces
+from .training import TrainingError, train
+
+__all__ = [
+    "MLP",
+    "AtomicBatch",
+    "AtomisticNetwork",
+    "EnergyHead",
+    "SymmetryFunctions",
+    "TrainingError",
+    "compute_forces",
+    "cosine_cutoff",
+    "make_batch",
+    "train",
+]

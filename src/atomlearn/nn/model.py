@@ -1,0 +1,48 @@
+"""AtomisticNetwork: a representation and heads keyed by target name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from .batch import AtomicBatch
+from .response import compute_forces
+
+
+class AtomisticNetwork(torch.nn.Module):
+    """``representation(batch) -> features``, standardised, then ``heads[name](features)``.
+
+    Parameters
+    ----------
+    representation : torch.nn.Module
+        Returns per-atom features [n_atoms, n_features].
+    heads : mapping of str to torch.nn.Module
+        One head per target ("energy", ...).
+    """
+
+    def __init__(self, representation: torch.nn.Module,
+                 heads: Mapping[str, torch.nn.Module]) -> None:
+        super().__init__()
+        self.representation = representation
+        self.heads = torch.nn.ModuleDict(dict(heads))
+        n = representation.n_features
+        self.register_buffer("feature_mean", torch.zeros(n))
+        self.register_buffer("feature_std", torch.ones(n))
+
+    def features(self, batch: AtomicBatch) -> torch.Tensor:
+        return (self.representation(batch) - self.feature_mean) / self.feature_std
+
+    def forward(self, batch: AtomicBatch, *, compute_forces_: bool = False,
+                training: bool = False) -> dict[str, torch.Tensor]:
+        if compute_forces_ and not batch.positions.requires_grad:
+            batch.positions.requires_grad_(True)
+        x = self.features(batch)
+        out = {name: head(x, batch) for name, head in self.heads.items()}
+        if compute_forces_:
+            if "energy" not in out:
+                raise ValueError(
+                    "Forces need an energy head; this network has heads "
+                    f"{sorted(out)}. Add an 'energy' target or drop 'forces'.")
+            out["forces"] = compute_forces(out["energy"], batch.positions, training=training)
+        return out
