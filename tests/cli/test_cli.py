@@ -116,3 +116,9 @@ def test_fit_network_from_options(tmp_path, ethanol_path, capsys):
     assert "Fitted bpnn on 7 structures" in out and "forces: MAE" in out
     assert main(["predict", str(model), str(ethanol_path), "-o", str(tmp_path / "p.xyz")]) == 0
     assert "pred_forces" in read_structures(tmp_path / "p.xyz")[0].arrays
+    traj = tmp_path / "md.xyz"
+    assert main(["md", str(model), str(ethanol_path), "--steps", "3", "-o", str(traj)]) == 0
+    assert len(read_structures(traj)) == 4
+    assert main(["md", str(model), str(ethanol_path), "--steps", "3", "--max-force-std",
+                 "0.1", "-o", str(traj)]) == 2
+    assert "--max-force-std needs a model with uncertainties" in capsys.readouterr().err

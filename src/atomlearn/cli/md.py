@@ -55,6 +55,11 @@ def run(args) -> int:
         raise ConfigError("--max-force-std needs the uncertainty; drop --no-uncertainty.")
     atoms = read_structures(args.start, index=0)[0]
     atoms.calc = ModelCalculator(args.model)
+    has_std = "forces_std" in atoms.calc.implemented_properties
+    if args.max_force_std is not None and not has_std:
+        raise ConfigError(
+            "--max-force-std needs a model with uncertainties; this one has none (train a "
+            "committee or a GP model), or drop --max-force-std.")
     thermalize_momenta(atoms, temperature_K=args.temperature,
                        rng=np.random.default_rng(args.seed))
     Stationary(atoms)
@@ -70,7 +75,7 @@ def run(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         os.remove(out)
-    uncertain = not args.no_uncertainty
+    uncertain = has_std and not args.no_uncertainty
     state = {"stopped": None}
 
     with open(out, "a") as fh, tqdm(total=args.steps, desc="MD", unit="step",
