@@ -18,7 +18,8 @@ from .descriptors import SoapPowerSpectrum
 from .errors import ConfigError, check_choice
 from .gp import SELECTIONS
 from .metrics import calibration_report, error_report, learning_curve
-from .models import MODEL_REGISTRY, BehlerParrinelloModel, SparseGPRModel
+from .models import (MODEL_REGISTRY, BehlerParrinelloModel, MessagePassingModel,
+                     SparseGPRModel)
 from .models.gpr import HYPERPARAMETERS, KERNELS
 from .structures import KeySpec, convert, has_label, read_structures, split_indices
 from .targets import TargetSpec, read_gradient_labels, target_from_options
@@ -42,8 +43,13 @@ def target_specs(options: Options) -> list[TargetSpec]:
     return [target_from_options(name, opts) for name, opts in options.targets.items()]
 
 
-def build_model(options: Options):
-    """A fresh, unfitted model from the options (through the model registry)."""
+def build_model(options: Options, *, checkpoint: str | Path | None = None,
+                resume: bool = False):
+    """A fresh, unfitted model from the options (through the model registry).
+
+    ``checkpoint`` and ``resume`` apply to trained networks: their training state is saved
+    to ``checkpoint`` and, with ``resume``, continued from it.
+    """
     m = options.model
     check_choice(m.type, MODEL_REGISTRY, "model type")
     specs = target_specs(options)
@@ -68,17 +74,24 @@ def build_model(options: Options):
             jitter=m.jitter, reference=m.reference, require_forces=m.require_forces,
             memory_limit=m.memory_limit, keys=KeySpec(overrides=dict(options.data.keys)),
             chunk_size=m.chunk_size, random_state=m.random_state)
-    if m.type == "bpnn":
+    if m.type in ("bpnn", "mpnn"):
         check_choice(m.dtype, ("float64", "float32"), "dtype")
         check_choice(m.optimizer, ("adam", "sgd"), "optimizer")
-        return BehlerParrinelloModel(
+        check_choice(m.activation, ("tanh", "silu", "softplus"), "activation")
+        common = dict(
             target=specs[0], cutoff=m.descriptor.cutoff, n_hidden=m.n_hidden,
             activation=m.activation, epochs=m.epochs, batch_size=m.batch_size,
             learning_rate=m.learning_rate, optimizer=m.optimizer,
             energy_weight=m.energy_weight, force_weight=m.force_weight,
-            validation_fraction=m.validation_fraction, patience=m.patience, dtype=m.dtype,
-            device=m.device, random_state=m.random_state,
+            validation_fraction=m.validation_fraction, patience=m.patience,
+            max_time=m.max_time, n_models=m.n_models, dtype=m.dtype, device=m.device,
+            random_state=m.random_state, checkpoint=checkpoint,
+            checkpoint_every=m.checkpoint_every, resume=resume,
             keys=KeySpec(overrides=dict(options.data.keys)))
+        if m.type == "bpnn":
+            return BehlerParrinelloModel(**common)
+        return MessagePassingModel(n_features=m.n_features, n_interactions=m.n_interactions,
+                                   n_rbf=m.n_rbf, **common)
     raise ConfigError(f"Model type {m.type!r} cannot be built from options yet.")
 
 
@@ -156,9 +169,11 @@ class FitResult:
     test: Evaluation | None
 
 
-def fit_from_config(options: Options, train_override: str | None = None) -> FitResult:
+def fit_from_config(options: Options, train_override: str | None = None, *,
+                    checkpoint: str | Path | None = None, resume: bool = False) -> FitResult:
     """Read data, fit the configured model, evaluate it on the held-out set."""
-    model = build_model(options)  # validates the options before any data is read
+    # validates the options before any data is read
+    model = build_model(options, checkpoint=checkpoint, resume=resume)
     specs = target_specs(options)
     structures = read_data(train_override or options.data.train, options.data.index)
     train, test = split_data(options, structures)

@@ -104,16 +104,25 @@ def test_installed_entry_point_exit_code(tmp_path):
                                    "does not exist; check the path.")
 
 
-def test_fit_network_from_options(tmp_path, ethanol_path, capsys):
+@pytest.mark.parametrize("kind", ["bpnn", "mpnn"])
+def test_fit_network_from_options(tmp_path, ethanol_path, capsys, kind):
     from pathlib import Path
 
-    example = Path(__file__).parents[2] / "examples" / "ethanol_bpnn.yaml"
+    example = Path(__file__).parents[2] / "examples" / f"ethanol_{kind}.yaml"
     model = tmp_path / "bp.alm"
+    small = ["--set", "model.n_features=4", "--set", "model.n_interactions=1"]
     assert main(["fit", str(example), "-o", str(model), "--train", str(ethanol_path),
                  "--set", "data.n_train=null", "--set", "data.test_fraction=0.3",
-                 "--set", "model.epochs=2", "--set", "model.n_hidden=[4]"]) == 0
+                 "--set", "model.epochs=2", "--set", "model.n_hidden=[4]", *small]) == 0
     out = capsys.readouterr().out
-    assert "Fitted bpnn on 7 structures" in out and "forces: MAE" in out
+    assert f"Fitted {kind} on 7 structures" in out and "forces: MAE" in out
+    assert (tmp_path / "bp.alm.ckpt").exists()
+    # a resumed run with other architecture options is refused, naming the difference
+    assert main(["fit", str(example), "-o", str(model), "--train", str(ethanol_path),
+                 "--set", "data.n_train=null", "--set", "data.test_fraction=0.3",
+                 "--set", "model.epochs=4", "--set", "model.n_hidden=[5]", *small,
+                 "--resume"]) == 2
+    assert "n_hidden: checkpoint [4], this run [5]" in capsys.readouterr().err
     assert main(["predict", str(model), str(ethanol_path), "-o", str(tmp_path / "p.xyz")]) == 0
     assert "pred_forces" in read_structures(tmp_path / "p.xyz")[0].arrays
     traj = tmp_path / "md.xyz"

@@ -20,6 +20,8 @@ def add_arguments(parser) -> None:
                         help="training structures (extended XYZ); overrides data.train")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override an option, e.g. model.n_sparse=200")
+    parser.add_argument("--resume", action="store_true",
+                        help="networks: continue the training saved in <output>.ckpt")
 
 
 def run(args) -> int:
@@ -27,7 +29,9 @@ def run(args) -> int:
     output = Path(args.output)
     outdir = Path(options.output.directory) if options.output.directory else output.parent
     outdir.mkdir(parents=True, exist_ok=True)
-    result = fit_from_config(options, train_override=args.train)
+    checkpoint = output.with_name(output.name + ".ckpt")
+    result = fit_from_config(options, train_override=args.train, checkpoint=checkpoint,
+                             resume=args.resume)
     result.model.save(output)
     dump_options(options, outdir / f"{output.stem}.options.yaml")
     print(f"Fitted {options.model.type} on {result.n_train} structures; model: {output}")

@@ -79,9 +79,12 @@ class ModelOptions:
     memory_limit: float | None = None
     chunk_size: int = 20
     random_state: int = 0
-    # neural networks (type: bpnn)
+    # neural networks (type: bpnn or mpnn)
     n_hidden: list[int] = field(default_factory=lambda: [32, 32])
     activation: str = "tanh"
+    n_features: int = 64         # mpnn: width of scalar and vector channels
+    n_interactions: int = 3      # mpnn: message-passing rounds
+    n_rbf: int = 20              # mpnn: radial basis functions
     epochs: int = 300
     batch_size: int = 10
     learning_rate: float = 3e-3
@@ -89,6 +92,9 @@ class ModelOptions:
     energy_weight: float = 100.0
     force_weight: float = 1.0
     patience: int = 60
+    max_time: float | None = None    # seconds of training per committee member
+    n_models: int = 1            # committee size (> 1 gives a predictive std)
+    checkpoint_every: int = 10   # epochs between checkpoints (<model>.ckpt)
     dtype: str = "float64"
     device: str = "cpu"
 

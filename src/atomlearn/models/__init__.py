@@ -2,7 +2,7 @@
 
 from ._base import MODEL_REGISTRY, Model, load_model, register
 from .gpr import SparseGPRModel
-from .network import BehlerParrinelloModel
+from .network import BehlerParrinelloModel, MessagePassingModel
 
-__all__ = ["MODEL_REGISTRY", "BehlerParrinelloModel", "Model", "SparseGPRModel", "load_model",
-           "register"]
+__all__ = ["MODEL_REGISTRY", "BehlerParrinelloModel", "MessagePassingModel", "Model",
+           "SparseGPRModel", "load_model", "register"]

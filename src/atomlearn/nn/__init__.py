@@ -1,16 +1,19 @@
 """Neural networks (PyTorch): representations, heads, response and training."""
 
 from .batch import AtomicBatch, make_batch
+from .features import AtomicFeatures
 from .heads import EnergyHead
 from .layers import MLP, cosine_cutoff
 from .model import AtomisticNetwork
-from .representations import SymmetryFunctions
+from .representations import PaiNN, SymmetryFunctions
 from .response import compute_forces
 from .training import TrainingError, train
 
 __all__ = [
     "MLP",
+    "PaiNN",
     "AtomicBatch",
+    "AtomicFeatures",
     "AtomisticNetwork",
     "EnergyHead",
     "SymmetryFunctions",

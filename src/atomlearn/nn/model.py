@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 
 from .batch import AtomicBatch
+from .features import AtomicFeatures
 from .response import compute_forces
 
 
@@ -16,7 +17,9 @@ class AtomisticNetwork(torch.nn.Module):
     Parameters
     ----------
     representation : torch.nn.Module
-        Returns per-atom features [n_atoms, n_features].
+        Returns per-atom invariant features [n_atoms, n_features], or
+        :class:`AtomicFeatures` with vector channels too. The scalars are standardised
+        with ``feature_mean`` and ``feature_std`` (identity unless set).
     heads : mapping of str to torch.nn.Module
         One head per target ("energy", ...).
     """
@@ -30,8 +33,11 @@ class AtomisticNetwork(torch.nn.Module):
         self.register_buffer("feature_mean", torch.zeros(n))
         self.register_buffer("feature_std", torch.ones(n))
 
-    def features(self, batch: AtomicBatch) -> torch.Tensor:
-        return (self.representation(batch) - self.feature_mean) / self.feature_std
+    def features(self, batch: AtomicBatch) -> AtomicFeatures:
+        out = self.representation(batch)
+        if not isinstance(out, AtomicFeatures):
+            out = AtomicFeatures(out)
+        return AtomicFeatures((out.scalar - self.feature_mean) / self.feature_std, out.vector)
 
     def forward(self, batch: AtomicBatch, *, compute_forces_: bool = False,
                 training: bool = False) -> dict[str, torch.Tensor]:

@@ -1,21 +1,29 @@
-"""Training loop: minibatches, Adam or SGD, energy and force losses, early stopping."""
+"""Training loop: minibatches, Adam or SGD, energy and force losses, a plateau schedule,
+early stopping, a wall-clock budget, and checkpoints that resume to the same result."""
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import AtomlearnError
+from ..errors import AtomlearnError, DataError
 from .batch import AtomicBatch
 from .model import AtomisticNetwork
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
 
 
 class TrainingError(AtomlearnError, RuntimeError):
@@ -27,6 +35,8 @@ class TrainingHistory:
     train_loss: list[float] = field(default_factory=list)
     validation_loss: list[float] = field(default_factory=list)
     best_epoch: int = -1
+    seconds: float = 0.0
+    finished: bool = False
 
 
 @dataclass
@@ -46,39 +56,127 @@ def loss_of(net: AtomisticNetwork, batch: AtomicBatch, labels: Labels, energy_we
     return loss
 
 
+@dataclass
+class Checkpoint:
+    """Where and how often training state is saved.
+
+    The file holds weights, optimiser and schedule state, the best weights so far and the
+    loss history as tensors and plain Python values, written to a temporary file and
+    renamed, and read with ``torch.load(weights_only=True)``. ``fingerprint`` identifies
+    the model (type, architecture, species); resuming from a file with another
+    fingerprint is refused.
+    """
+
+    path: str | os.PathLike
+    every: int = 10
+    fingerprint: dict = field(default_factory=dict)
+    resume: bool = False
+
+    def save(self, state: dict) -> None:
+        path = Path(self.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"format": CHECKPOINT_FORMAT,
+                    "fingerprint": json.dumps(self.fingerprint, sort_keys=True), **state}, tmp)
+        os.replace(tmp, path)
+
+    def load(self) -> dict | None:
+        path = Path(self.path)
+        if not (self.resume and path.exists()):
+            if self.resume:
+                log.warning("no checkpoint at %s; training from the start", path)
+            return None
+        try:
+            state = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as exc:
+            raise DataError(f"Checkpoint {path} cannot be read as a checkpoint: {exc}. "
+                            "Delete it to start afresh.") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise DataError(f"Checkpoint {path} is not an atomlearn checkpoint of format "
+                            f"{CHECKPOINT_FORMAT}. Delete it to start afresh.")
+        theirs = json.loads(state["fingerprint"])
+        if theirs != self.fingerprint:
+            diff = sorted(k for k in set(theirs) | set(self.fingerprint)
+                          if theirs.get(k) != self.fingerprint.get(k))
+            raise DataError(
+                f"Checkpoint {path} was written by a different model: "
+                + "; ".join(f"{k}: checkpoint {theirs.get(k)!r}, this run "
+                            f"{self.fingerprint.get(k)!r}" for k in diff)
+                + ". Resume with the options that wrote it, or delete the checkpoint.")
+        return state
+
+
+def _optimizer(name: str, params, learning_rate: float):
+    if name == "adam":
+        return torch.optim.Adam(params, lr=learning_rate, amsgrad=True)
+    return torch.optim.SGD(params, lr=learning_rate, momentum=0.9)
+
+
 def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
           validation_set: list[tuple[AtomicBatch, Labels]], *, epochs: int = 100,
           optimizer: str = "adam", learning_rate: float = 1e-3, energy_weight: float = 1.0,
           force_weight: float = 10.0, patience: int = 50, lr_factor: float = 0.5,
-          lr_patience: int = 20, seed: int = 0) -> TrainingHistory:
+          lr_patience: int = 20, seed: int = 0, max_time: float | None = None,
+          checkpoint: Checkpoint | None = None,
+          callback: Callable[[int, TrainingHistory], None] | None = None,
+          description: str = "training") -> TrainingHistory:
     """Train ``net`` in place and keep the weights of the best validation epoch.
 
     The learning rate is multiplied by ``lr_factor`` when the validation loss has not
     improved for ``lr_patience`` epochs; training stops after ``patience`` epochs without
-    improvement. A non-finite loss stops training with the batch that produced it.
+    improvement, after ``epochs``, or once ``max_time`` seconds of training have passed
+    (counted across resumes). Batches are shuffled by a generator seeded with
+    ``(seed, epoch)``, so a resumed run sees the same order as an uninterrupted one.
+    A non-finite loss stops training with the batch that produced it; the last good
+    weights are restored and the last checkpoint is left as it was.
     """
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = (torch.optim.Adam(params, lr=learning_rate) if optimizer == "adam"
-           else torch.optim.SGD(params, lr=learning_rate, momentum=0.9))
+    opt = _optimizer(optimizer, params, learning_rate)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=lr_factor,
                                                        patience=lr_patience)
-    rng = np.random.default_rng(seed)
     history = TrainingHistory()
-    best, best_state, waited = math.inf, copy.deepcopy(net.state_dict()), 0
-    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=None)
+    best, best_state, waited, start = math.inf, copy.deepcopy(net.state_dict()), 0, 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        net.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        best, best_state, waited = saved["best"], saved["best_state"], saved["waited"]
+        history = TrainingHistory(list(saved["train_loss"]), list(saved["validation_loss"]),
+                                  saved["best_epoch"], saved["seconds"], saved["finished"])
+        start = saved["epoch"] + 1
+        log.info("resuming from %s at epoch %d", checkpoint.path, start)
+        if history.finished:
+            net.load_state_dict(best_state)
+            return history
+
+    def state(epoch: int) -> dict:
+        return {"epoch": epoch, "model": net.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "best": best, "best_state": best_state,
+                "waited": waited, "best_epoch": history.best_epoch,
+                "train_loss": history.train_loss, "validation_loss": history.validation_loss,
+                "seconds": history.seconds, "finished": history.finished}
+
+    bar = tqdm(range(start, epochs), desc=description, unit="epoch", disable=None,
+               initial=start, total=epochs)
+    clock = time.perf_counter()
+    epoch = start - 1
     for epoch in bar:
         net.train()
         total = 0.0
+        rng = np.random.default_rng([seed, epoch])
         for k in rng.permutation(len(train_set)):
             batch, labels = train_set[k]
             opt.zero_grad()
             loss = loss_of(net, batch, labels, energy_weight, force_weight, training=True)
             if not torch.isfinite(loss):
                 net.load_state_dict(best_state)
+                kept = (f" The checkpoint {checkpoint.path} is left as it was."
+                        if checkpoint is not None else "")
                 raise TrainingError(
-                    f"The training loss became {float(loss.detach())} at epoch {epoch}, batch {k}; "
-                    "the last good weights were restored. Lower 'learning_rate' or check "
-                    "that batch's labels.")
+                    f"The training loss became {float(loss.detach())} at epoch {epoch}, batch "
+                    f"{k}; the last good weights were restored.{kept} Lower 'learning_rate' "
+                    "or check that batch's labels.")
             loss.backward()
             opt.step()
             total += float(loss.detach())
@@ -93,9 +191,22 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
                 net.state_dict()), 0, epoch
         else:
             waited += 1
-        bar.set_postfix(val=f"{val:.3g}", lr=f"{opt.param_groups[0]['lr']:.1e}")
-        if waited >= patience:
-            log.info("early stop at epoch %d (best %d)", epoch, history.best_epoch)
+        now = time.perf_counter()
+        history.seconds += now - clock
+        clock = now
+        bar.set_postfix(val=f"{val:.3g}", best=f"{best:.3g}",
+                        lr=f"{opt.param_groups[0]['lr']:.1e}")
+        out_of_time = max_time is not None and history.seconds >= max_time
+        history.finished = waited >= patience or out_of_time
+        if checkpoint is not None and (history.finished or (epoch + 1) % checkpoint.every == 0
+                                       or epoch == epochs - 1):
+            checkpoint.save(state(epoch))
+        if callback is not None:
+            callback(epoch, history)
+        if history.finished:
+            log.info("stopped at epoch %d (%s; best %d)", epoch,
+                     "time budget" if out_of_time else "no improvement", history.best_epoch)
             break
+    bar.close()
     net.load_state_dict(best_state)
     return history

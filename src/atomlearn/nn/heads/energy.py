@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from ..batch import AtomicBatch
+from ..features import AtomicFeatures
 from ..layers import MLP
 
 
@@ -37,8 +38,9 @@ class EnergyHead(torch.nn.Module):
     def extra_repr(self) -> str:
         return f"species={self.species}, n_in={self.n_in}, n_hidden={self.n_hidden}"
 
-    def forward(self, features: torch.Tensor, batch: AtomicBatch) -> torch.Tensor:
+    def forward(self, features: AtomicFeatures, batch: AtomicBatch) -> torch.Tensor:
         """Energies [n_structures] in eV."""
+        features = features.scalar
         atomic = features.new_zeros(features.shape[0])
         for z in self.species:
             mask = batch.numbers == z

@@ -1,5 +1,6 @@
-"""Representations: atomic environments -> per-atom feature tensors."""
+"""Representations: atomic environments -> per-atom features."""
 
 from .behler_parrinello import SymmetryFunctions
+from .painn import PaiNN
 
-__all__ = ["SymmetryFunctions"]
+__all__ = ["PaiNN", "SymmetryFunctions"]
