@@ -12,7 +12,7 @@ from ase.io import read
 from ase.md.verlet import VelocityVerlet
 
 from atomlearn.calculators import ModelCalculator
-from atomlearn.models import (BehlerParrinelloModel, MessagePassingModel, SparseGPRModel)
+from atomlearn.models import BehlerParrinelloModel, MessagePassingModel, SparseGPRModel
 
 kind, work, budget, threads = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads)

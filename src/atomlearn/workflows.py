@@ -18,8 +18,7 @@ from .descriptors import SoapPowerSpectrum
 from .errors import ConfigError, check_choice
 from .gp import SELECTIONS
 from .metrics import calibration_report, error_report, learning_curve
-from .models import (MODEL_REGISTRY, BehlerParrinelloModel, MessagePassingModel,
-                     SparseGPRModel)
+from .models import MODEL_REGISTRY, BehlerParrinelloModel, MessagePassingModel, SparseGPRModel
 from .models.gpr import HYPERPARAMETERS, KERNELS
 from .structures import KeySpec, convert, has_label, read_structures, split_indices
 from .targets import TargetSpec, read_gradient_labels, target_from_options

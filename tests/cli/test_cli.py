@@ -57,6 +57,25 @@ def test_learning_curve(tmp_path, options, ethanol_path, capsys):
     assert csv.with_suffix(".png").stat().st_size > 1000
 
 
+def test_learning_curves_of_several_models_share_one_plot(tmp_path, options, ethanol_path,
+                                                          capsys):
+    nn = dict(OPTIONS, targets={"energy": {"forces": True}},
+              model={"type": "mpnn", "n_features": 4, "n_interactions": 1, "n_hidden": [4],
+                     "epochs": 2})
+    nn_path = tmp_path / "nn.yaml"
+    nn_path.write_text(yaml.safe_dump(nn))
+    gp = dict(OPTIONS, targets={"energy": {"forces": True}})
+    options.write_text(yaml.safe_dump(gp))
+    csv = tmp_path / "curves.csv"
+    assert main(["learning-curve", str(options), str(nn_path), "--train", str(ethanol_path),
+                 "--train-sizes", "3", "5", "-o", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "options (sparse_gpr) forces test MAE" in out and "nn (mpnn) forces test MAE" in out
+    for name in ("curves_options.csv", "curves_nn.csv", "curves_forces.png",
+                 "curves_energy.png"):
+        assert (tmp_path / name).stat().st_size > 100
+
+
 @pytest.mark.parametrize("argv, message", [
     (["fit", "{options}", "-o", "{tmp}/m.alm", "--set", "model.n_sparce=3"],
      "Unknown option 'model.n_sparce'"),

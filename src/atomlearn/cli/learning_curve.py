@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import load_options
-from ..metrics import learning_curve_plot
+from ..metrics import learning_curve_plot, learning_curves_plot
 from ..workflows import learning_curve_from_config
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("options", help="YAML options file (as for 'fit')")
+    parser.add_argument("options", nargs="+",
+                        help="YAML options file(s) as for 'fit'; with several, their curves "
+                             "on the same test set are also plotted together")
     parser.add_argument("--train-sizes", nargs="+", type=int, required=True,
                         help="numbers of training structures")
     parser.add_argument("--repeats", type=int, default=1,
@@ -23,17 +25,29 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    options = load_options(args.options, args.overrides)
-    curve = learning_curve_from_config(options, args.train_sizes, args.repeats,
-                                       train_override=args.train)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    curve.to_csv(out)
-    png = learning_curve_plot(curve, out.with_suffix(".png"))
-    for target in curve.targets:
-        n, mean, std = curve.summary(target, "mae", "test")
-        unit = curve.units.get(target, "")
-        print(f"{target} test MAE ({unit}): " + ", ".join(
-            f"{k}: {m:.4g}±{s:.2g}" for k, m, s in zip(n, mean, std, strict=True)))
-    print(f"Wrote {out} and {png}")
+    several = len(args.options) > 1
+    curves = {}
+    for path in args.options:
+        options = load_options(path, args.overrides)
+        curve = learning_curve_from_config(options, args.train_sizes, args.repeats,
+                                           train_override=args.train)
+        label = f"{Path(path).stem} ({options.model.type})"
+        csv = out.with_name(f"{out.stem}_{Path(path).stem}.csv") if several else out
+        curve.to_csv(csv)
+        png = learning_curve_plot(curve, csv.with_suffix(".png"), title=label)
+        curves[label] = curve
+        for target in curve.targets:
+            n, mean, std = curve.summary(target, "mae", "test")
+            unit = curve.units.get(target, "")
+            print(f"{label} {target} test MAE ({unit}): " + ", ".join(
+                f"{k}: {m:.4g}±{s:.2g}" for k, m, s in zip(n, mean, std, strict=True)))
+        print(f"Wrote {csv} and {png}")
+    if several:
+        shared = set.intersection(*(set(c.targets) for c in curves.values()))
+        for target in sorted(shared):
+            png = learning_curves_plot(curves, out.with_name(f"{out.stem}_{target}.png"),
+                                       target=target)
+            print(f"Wrote {png}")
     return 0

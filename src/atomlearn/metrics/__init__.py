@@ -2,7 +2,7 @@
 
 from .errors import METRICS, calibration_report, error_report, mae, max_error, r2, rmse
 from .learning_curve import LearningCurve, learning_curve
-from .plots import learning_curve_plot, parity_plot
+from .plots import learning_curve_plot, learning_curves_plot, parity_plot
 
 __all__ = [
     "METRICS",
@@ -11,6 +11,7 @@ __all__ = [
     "error_report",
     "learning_curve",
     "learning_curve_plot",
+    "learning_curves_plot",
     "mae",
     "max_error",
     "parity_plot",

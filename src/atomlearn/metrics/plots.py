@@ -85,17 +85,51 @@ def learning_curve_plot(curve, path, *, metric: str = "mae", title: str | None =
             unit = curve.units.get(target, "")
             ax.errorbar(n, mean, yerr=std, fmt=style, capsize=3,
                         label=f"{target} {subset} ({unit})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    _log_axes(ax, sorted({r["n_train"] for r in curve.rows}), metric.upper(),
+              title or "Learning curve")
+    return _save(fig, path)
+
+
+def _log_axes(ax, sizes, ylabel: str, title: str) -> None:
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    sizes = sorted({r["n_train"] for r in curve.rows})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xticks(sizes)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("number of training structures")
-    ax.set_ylabel(f"{metric.upper()}")
-    ax.set_title(title or "Learning curve", fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def learning_curves_plot(curves, path, *, target: str, metric: str = "mae",
+                         title: str | None = None) -> Path:
+    """Held-out learning curves of several models for one target on one log-log plot.
+
+    Parameters
+    ----------
+    curves : mapping of str to LearningCurve
+        Label (e.g. the model type) to its curve; all on the same test set.
+    path : str or path-like
+        PNG to write.
+    target : str
+        Target to show (e.g. ``"forces"``).
+    metric : str
+        ``"mae"`` or ``"rmse"``.
+    """
+    fig = _figure(5.6, 4.2)
+    ax = fig.add_subplot()
+    sizes, unit = set(), ""
+    for label, curve in curves.items():
+        n, mean, std = curve.summary(target, metric, "test")
+        if len(n) == 0:
+            continue
+        unit = curve.units.get(target, unit)
+        sizes.update(int(k) for k in n)
+        ax.errorbar(n, mean, yerr=std, fmt="o-", capsize=3, label=label)
+    _log_axes(ax, sorted(sizes), f"{target} test {metric.upper()} ({unit})",
+              title or f"Learning curves: {target}")
     return _save(fig, path)
