@@ -14,11 +14,17 @@ import numpy as np
 
 from . import datasets
 from .config import Options
-from .descriptors import SoapPowerSpectrum
+from .descriptors import LambdaSoap, SoapPowerSpectrum
 from .errors import ConfigError, check_choice
 from .gp import SELECTIONS
 from .metrics import calibration_report, error_report, learning_curve
-from .models import MODEL_REGISTRY, BehlerParrinelloModel, MessagePassingModel, SparseGPRModel
+from .models import (
+    MODEL_REGISTRY,
+    BehlerParrinelloModel,
+    MessagePassingModel,
+    SparseGPRModel,
+    SymmetryAdaptedGPRModel,
+)
 from .models.gpr import HYPERPARAMETERS, KERNELS
 from .structures import KeySpec, convert, has_label, read_structures, split_indices
 from .targets import TargetSpec, read_gradient_labels, target_from_options
@@ -73,6 +79,21 @@ def build_model(options: Options, *, checkpoint: str | Path | None = None,
             jitter=m.jitter, reference=m.reference, require_forces=m.require_forces,
             memory_limit=m.memory_limit, keys=KeySpec(overrides=dict(options.data.keys)),
             chunk_size=m.chunk_size, random_state=m.random_state)
+    if m.type == "sa_gpr":
+        if len(specs) != 1:
+            raise ConfigError(
+                f"Model type 'sa_gpr' learns one target; got {[s.name for s in specs]}. Fit "
+                "one model per target.")
+        check_choice(m.descriptor.type, ("soap",), "descriptor type")
+        check_choice(m.hyperparameters, ("fixed", "likelihood"), "hyperparameters")
+        d = m.descriptor
+        return SymmetryAdaptedGPRModel(
+            target=specs[0],
+            descriptor=LambdaSoap(cutoff=d.cutoff, cutoff_width=d.cutoff_width, n_max=d.n_max,
+                                  l_max=d.l_max, atom_width=d.atom_width),
+            zeta=m.kernel.zeta, n_sparse=m.n_sparse, sigma=m.sigma, amplitude=m.amplitude,
+            hyperparameters=m.hyperparameters, symmetry_adapted=m.symmetry_adapted,
+            random_state=m.random_state, keys=KeySpec(overrides=dict(options.data.keys)))
     if m.type in ("bpnn", "mpnn"):
         check_choice(m.dtype, ("float64", "float32"), "dtype")
         check_choice(m.optimizer, ("adam", "sgd"), "optimizer")

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
@@ -150,3 +151,50 @@ def test_fit_network_from_options(tmp_path, ethanol_path, capsys, kind):
     assert main(["md", str(model), str(ethanol_path), "--steps", "3", "--max-force-std",
                  "0.1", "-o", str(traj)]) == 2
     assert "--max-force-std needs a model with uncertainties" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", ["dipole", "polarizability"])
+def test_fit_and_predict_tensor_targets_from_the_examples(tmp_path, ethanol_path, capsys,
+                                                          target):
+    from pathlib import Path
+
+    example = Path(__file__).parents[2] / "examples" / f"ethanol_{target}_sagpr.yaml"
+    model = tmp_path / f"{target}.alm"
+    assert main(["fit", str(example), "-o", str(model), "--train", str(ethanol_path),
+                 "--set", "data.n_train=null", "--set", "data.test_fraction=0.3",
+                 "--set", "model.n_sparse=20", "--set", "model.descriptor.n_max=3",
+                 "--set", "model.descriptor.l_max=2"]) == 0
+    out = capsys.readouterr().out
+    assert "Fitted sa_gpr on 7 structures" in out and f"{target}: MAE" in out
+    assert "uncertainty:" in out
+    assert (tmp_path / f"parity_{target}.png").stat().st_size > 1000
+    pred = tmp_path / "p.xyz"
+    assert main(["predict", str(model), str(ethanol_path), "-o", str(pred)]) == 0
+    frame = read_structures(pred)[0]
+    shape = (3,) if target == "dipole" else (3, 3)
+    assert np.shape(frame.info[f"pred_{target}"]) in (shape, (int(np.prod(shape)),))
+    assert f"pred_{target}_std" in frame.info
+
+
+def test_calculator_serves_a_potential_with_dipole_and_polarizability(tmp_path, ethanol):
+    from atomlearn.calculators import ModelCalculator
+    from atomlearn.descriptors import LambdaSoap, SoapPowerSpectrum
+    from atomlearn.models import SparseGPRModel, SymmetryAdaptedGPRModel
+    from atomlearn.targets import dipole, energy, polarizability
+
+    small = dict(descriptor=LambdaSoap(cutoff=4.0, n_max=3, l_max=2), n_sparse=20)
+    mu = SymmetryAdaptedGPRModel(target=dipole(), **small).fit(ethanol)
+    alpha = SymmetryAdaptedGPRModel(target=polarizability(), **small).fit(ethanol)
+    pot = SparseGPRModel(target=energy(forces=False),
+                         descriptor=SoapPowerSpectrum(cutoff=4.0, n_max=3, l_max=2),
+                         n_sparse=20).fit(ethanol)
+    alpha.save(tmp_path / "alpha.alm")
+    atoms = ethanol[4].copy()
+    atoms.calc = ModelCalculator(pot, mu, tmp_path / "alpha.alm")
+    assert {"energy", "dipole", "polarizability", "dipole_std"} <= set(
+        atoms.calc.implemented_properties)
+    np.testing.assert_allclose(atoms.get_dipole_moment(), mu.predict([atoms])["dipole"][0])
+    np.testing.assert_allclose(atoms.calc.get_property("polarizability", atoms),
+                               alpha.predict([atoms])["polarizability"][0])
+    assert atoms.calc.get_property("dipole_std", atoms).shape == (3,)
+    assert np.isfinite(atoms.get_potential_energy())

@@ -79,6 +79,9 @@ class ModelOptions:
     memory_limit: float | None = None
     chunk_size: int = 20
     random_state: int = 0
+    # symmetry-adapted GPR (type: sa_gpr)
+    amplitude: float = 1.0       # prior scale, target unit
+    symmetry_adapted: bool = True    # false: naive Cartesian baseline
     # neural networks (type: bpnn or mpnn)
     n_hidden: list[int] = field(default_factory=lambda: [32, 32])
     activation: str = "tanh"
