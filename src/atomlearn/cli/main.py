@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import AtomlearnError
-from . import fit, info, learning_curve, md, predict
+from . import fit, info, learning_curve, md, predict, spectrum
 
 COMMANDS = {"fit": fit, "predict": predict, "learning-curve": learning_curve, "info": info,
-            "md": md}
+            "md": md, "spectrum": spectrum}
 
 
 def build_parser() -> argparse.ArgumentParser:

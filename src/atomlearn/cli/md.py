@@ -43,6 +43,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-uncertainty", action="store_true",
                         help="skip the force uncertainty (faster)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial velocities")
+    parser.add_argument("--with", dest="extra_models", action="append", default=[],
+                        metavar="MODEL", help="another model (e.g. dipole, polarizability) "
+                        "whose predictions are written every frame; repeatable")
 
 
 def run(args) -> int:
@@ -54,7 +57,8 @@ def run(args) -> int:
     if args.no_uncertainty and args.max_force_std is not None:
         raise ConfigError("--max-force-std needs the uncertainty; drop --no-uncertainty.")
     atoms = read_structures(args.start, index=0)[0]
-    atoms.calc = ModelCalculator(args.model)
+    atoms.calc = ModelCalculator(args.model, *args.extra_models)
+    extra = [p for p in ("dipole", "polarizability") if p in atoms.calc.implemented_properties]
     has_std = "forces_std" in atoms.calc.implemented_properties
     if args.max_force_std is not None and not has_std:
         raise ConfigError(
@@ -91,6 +95,8 @@ def run(args) -> int:
                                "total_energy": epot + ekin,
                                "temperature": atoms.get_temperature()})
             frame.arrays["forces"] = atoms.get_forces()
+            for name in extra:
+                frame.info[name] = atoms.calc.get_property(name, atoms)
             if uncertain:
                 fstd = atoms.calc.get_property("forces_std", atoms)
                 frame.info["max_force_std"] = float(fstd.max())

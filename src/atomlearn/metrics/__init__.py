@@ -2,7 +2,8 @@
 
 from .errors import METRICS, calibration_report, error_report, mae, max_error, r2, rmse
 from .learning_curve import LearningCurve, learning_curve
-from .plots import learning_curve_plot, learning_curves_plot, parity_plot
+from .plots import learning_curve_plot, learning_curves_plot, parity_plot, spectrum_plot
+from .spectra import Spectrum, autocorrelation, quantum_correction, vibrational_spectra
 
 __all__ = [
     "METRICS",
@@ -17,4 +18,9 @@ __all__ = [
     "parity_plot",
     "r2",
     "rmse",
+    "Spectrum",
+    "autocorrelation",
+    "quantum_correction",
+    "spectrum_plot",
+    "vibrational_spectra",
 ]

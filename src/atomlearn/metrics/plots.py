@@ -133,3 +133,26 @@ def learning_curves_plot(curves, path, *, target: str, metric: str = "mae",
     _log_axes(ax, sorted(sizes), f"{target} test {metric.upper()} ({unit})",
               title or f"Learning curves: {target}")
     return _save(fig, path)
+
+
+def spectrum_plot(spectrum, path, *, max_wavenumber: float = 4000.0,
+                  title: str | None = None) -> Path:
+    """IR and Raman spectra (each scaled to its maximum) against wavenumber (cm⁻¹)."""
+    panels = [k for k in ("ir", "raman") if any(n.startswith(k) for n in spectrum.intensity)]
+    fig = _figure(6.4, 2.4 * len(panels) + 0.6)
+    keep = spectrum.wavenumber <= max_wavenumber
+    for k, panel in enumerate(panels):
+        ax = fig.add_subplot(len(panels), 1, k + 1)
+        for name, values in spectrum.intensity.items():
+            if not name.startswith(panel):
+                continue
+            v = values[keep]
+            ax.plot(spectrum.wavenumber[keep], v / max(np.abs(v[1:]).max(), 1e-300),
+                    lw=1.0, label=name.replace("_", " "))
+        ax.set_ylabel("intensity (scaled)")
+        ax.set_xlim(0, max_wavenumber)
+        ax.legend(fontsize=8)
+        ax.grid(True, alpha=0.3)
+    ax.set_xlabel("wavenumber (cm⁻¹)")
+    fig.suptitle(title or "Vibrational spectra", fontsize=9)
+    return _save(fig, path)
