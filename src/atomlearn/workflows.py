@@ -99,7 +99,8 @@ def build_model(options: Options, *, checkpoint: str | Path | None = None,
         check_choice(m.optimizer, ("adam", "sgd"), "optimizer")
         check_choice(m.activation, ("tanh", "silu", "softplus"), "activation")
         common = dict(
-            target=specs[0], cutoff=m.descriptor.cutoff, n_hidden=m.n_hidden,
+            target=specs[0] if len(specs) == 1 else specs, cutoff=m.descriptor.cutoff,
+            n_hidden=m.n_hidden, tensor_weight=m.tensor_weight,
             activation=m.activation, epochs=m.epochs, batch_size=m.batch_size,
             learning_rate=m.learning_rate, optimizer=m.optimizer,
             energy_weight=m.energy_weight, force_weight=m.force_weight,

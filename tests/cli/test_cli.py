@@ -153,19 +153,24 @@ def test_fit_network_from_options(tmp_path, ethanol_path, capsys, kind):
     assert "--max-force-std needs a model with uncertainties" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("family", ["sagpr", "mpnn"])
 @pytest.mark.parametrize("target", ["dipole", "polarizability"])
 def test_fit_and_predict_tensor_targets_from_the_examples(tmp_path, ethanol_path, capsys,
-                                                          target):
+                                                          target, family):
     from pathlib import Path
 
-    example = Path(__file__).parents[2] / "examples" / f"ethanol_{target}_sagpr.yaml"
+    example = Path(__file__).parents[2] / "examples" / f"ethanol_{target}_{family}.yaml"
     model = tmp_path / f"{target}.alm"
+    small = (["--set", "model.n_sparse=20", "--set", "model.descriptor.n_max=3",
+              "--set", "model.descriptor.l_max=2"] if family == "sagpr" else
+             ["--set", "model.n_features=4", "--set", "model.n_interactions=1",
+              "--set", "model.epochs=2", "--set", "model.n_models=2"])
     assert main(["fit", str(example), "-o", str(model), "--train", str(ethanol_path),
                  "--set", "data.n_train=null", "--set", "data.test_fraction=0.3",
-                 "--set", "model.n_sparse=20", "--set", "model.descriptor.n_max=3",
-                 "--set", "model.descriptor.l_max=2"]) == 0
+                 *small]) == 0
     out = capsys.readouterr().out
-    assert "Fitted sa_gpr on 7 structures" in out and f"{target}: MAE" in out
+    kind = "sa_gpr" if family == "sagpr" else "mpnn"
+    assert f"Fitted {kind} on 7 structures" in out and f"{target}: MAE" in out
     assert "uncertainty:" in out
     assert (tmp_path / f"parity_{target}.png").stat().st_size > 1000
     pred = tmp_path / "p.xyz"

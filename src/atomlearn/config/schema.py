@@ -94,6 +94,7 @@ class ModelOptions:
     optimizer: str = "adam"
     energy_weight: float = 100.0
     force_weight: float = 1.0
+    tensor_weight: float = 1.0   # dipole / polarizability loss weight
     patience: int = 60
     max_time: float | None = None    # seconds of training per committee member
     n_models: int = 1            # committee size (> 1 gives a predictive std)

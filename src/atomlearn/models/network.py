@@ -17,7 +17,16 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, NotFittedError
-from ..nn import AtomisticNetwork, EnergyHead, PaiNN, SymmetryFunctions, make_batch, train
+from ..nn import (
+    AtomisticNetwork,
+    DipoleHead,
+    EnergyHead,
+    PaiNN,
+    PolarizabilityHead,
+    SymmetryFunctions,
+    make_batch,
+    train,
+)
 from ..nn.training import Checkpoint, Labels
 from ..serialization import write_model_file
 from ..structures.io import where
@@ -31,6 +40,7 @@ _RUN_ONLY = ("target", "keys", "checkpoint", "resume")
 # hyperparameters that may change between an interrupted run and its resumption
 _NOT_IN_FINGERPRINT = ("epochs", "patience", "max_time", "checkpoint_every", "device",
                        "n_models")
+_HEADS = ("energy", "dipole", "polarizability")
 
 
 class NetworkPotential:
@@ -47,6 +57,8 @@ class NetworkPotential:
         ``optimizer`` is ``"adam"`` (AMSGrad) or ``"sgd"`` (momentum 0.9).
     energy_weight, force_weight : float
         Loss weights of per-atom energy (eV²) and force (eV²/Å²) errors.
+    tensor_weight : float
+        Loss weight of dipole ((e·Å)²) and polarizability (Å⁶) errors.
     validation_fraction : float
         Held-out share of the training structures for early stopping.
     patience : int
@@ -70,6 +82,7 @@ class NetworkPotential:
     """
 
     angles = False
+    vector_features = False
 
     def _representation(self, species) -> torch.nn.Module:
         raise NotImplementedError
@@ -87,29 +100,48 @@ class NetworkPotential:
 
     @property
     def supported_targets(self) -> dict[str, TargetSpec]:
-        return {"energy": self._spec(),
-                "forces": TargetSpec("forces", "vector", per_atom=True, unit="eV/Å",
-                                     shape=(3,))}
+        out = {s.name: s for s in self._specs()}
+        if "energy" in out:
+            out["forces"] = TargetSpec("forces", "vector", per_atom=True, unit="eV/Å",
+                                       shape=(3,))
+        return out
 
     @property
     def provides_uncertainty(self) -> bool:
         return self.n_models > 1
 
-    def _spec(self) -> TargetSpec:
-        spec = self.target or energy(forces=True)
-        if spec.name != "energy":
-            raise ConfigError(
-                f"The {self.registry_name} network has an energy head only; got target "
-                f"{spec.name!r}. Supported targets: 'energy' (with forces).")
-        return spec
+    def _specs(self) -> list[TargetSpec]:
+        target = self.target if self.target is not None else energy(forces=True)
+        specs = [target] if isinstance(target, TargetSpec) else list(target)
+        for spec in specs:
+            if spec.name not in _HEADS:
+                raise ConfigError(
+                    f"The {self.registry_name} network has heads for {list(_HEADS)}; got "
+                    f"target {spec.name!r}.")
+            if spec.name == "polarizability" and not self.vector_features:
+                raise ConfigError(
+                    f"A polarizability head needs vector features, which the "
+                    f"{self.registry_name} representation does not have; use 'mpnn' (PaiNN) "
+                    "or 'sa_gpr'.")
+        return specs
 
     def _build(self, species) -> AtomisticNetwork:
         rep = self._representation(species)
-        head = EnergyHead(species, rep.n_features, self.n_hidden, self.activation)
-        return AtomisticNetwork(rep, {"energy": head}).to(
-            device=self.device, dtype=_DTYPES[self.dtype])
+        n_vector = rep.n_features if self.vector_features else 0
+        heads = {}
+        for spec in self._specs():
+            if spec.name == "energy":
+                heads["energy"] = EnergyHead(species, rep.n_features, self.n_hidden,
+                                             self.activation)
+            elif spec.name == "dipole":
+                heads["dipole"] = DipoleHead(rep.n_features, n_vector, self.n_hidden,
+                                             self.activation)
+            else:
+                heads["polarizability"] = PolarizabilityHead(species, rep.n_features, n_vector,
+                                                             self.n_hidden, self.activation)
+        return AtomisticNetwork(rep, heads).to(device=self.device, dtype=_DTYPES[self.dtype])
 
-    def _batches(self, structures, energies=None, forces=None):
+    def _batches(self, structures, labels: Mapping[str, np.ndarray] | None = None):
         dt = _DTYPES[self.dtype]
         offsets = np.cumsum([0] + [len(a) for a in structures])
         out = []
@@ -117,18 +149,22 @@ class NetworkPotential:
             idx = np.arange(start, min(start + self.batch_size, len(structures)))
             batch = make_batch([structures[i] for i in idx], self.cutoff, angles=self.angles,
                                dtype=dt).to(device=self.device)
-            labels = None
-            if energies is not None:
-                f = None
-                if forces is not None:
-                    f = torch.tensor(forces[offsets[idx[0]] : offsets[idx[-1] + 1]],
-                                     dtype=dt, device=self.device)
-                labels = Labels(torch.tensor(energies[idx], dtype=dt, device=self.device), f)
-            out.append((batch, labels))
+            lab = None
+            if labels is not None:
+                def tensor(a):
+                    return torch.tensor(a, dtype=dt, device=self.device)
+                lab = Labels(tensors={k: tensor(v[idx]) for k, v in labels.items()
+                                      if k in ("dipole", "polarizability")})
+                if "energy" in labels:
+                    lab.energy = tensor(labels["energy"][idx])
+                if "forces" in labels:
+                    lab.forces = tensor(labels["forces"][offsets[idx[0]]:
+                                                         offsets[idx[-1] + 1]])
+            out.append((batch, lab))
         return out
 
-    def _initialise(self, net: AtomisticNetwork, structures, y) -> None:
-        """Standardise fixed features; per-element reference energies and energy scale."""
+    def _initialise(self, net: AtomisticNetwork, structures, labels) -> None:
+        """Standardise fixed features; per-element offsets and scale of the targets."""
         with torch.no_grad():
             if isinstance(net.representation, SymmetryFunctions):
                 feats = torch.cat([net.representation(b) for b, _ in
@@ -137,17 +173,63 @@ class NetworkPotential:
                 net.feature_std.copy_(feats.std(0).clamp_min(1e-6))
             counts = np.array([[np.sum(a.numbers == z) for z in self.species_]
                                for a in structures], float)
-            e0 = np.linalg.lstsq(counts, y, rcond=None)[0]
-            head = net.heads["energy"]
-            head.reference[torch.tensor(self.species_)] = torch.tensor(
-                e0, dtype=head.reference.dtype, device=head.reference.device)
-            resid = (y - counts @ e0) / counts.sum(1)
-            head.scale.fill_(float(max(np.std(resid), 1e-3)))
+            species = torch.tensor(self.species_)
+            if "energy" in labels:
+                y = labels["energy"]
+                e0 = np.linalg.lstsq(counts, y, rcond=None)[0]
+                head = net.heads["energy"]
+                head.reference[species] = torch.tensor(e0, dtype=head.reference.dtype,
+                                                       device=head.reference.device)
+                resid = (y - counts @ e0) / counts.sum(1)
+                head.scale.fill_(float(max(np.std(resid), 1e-3)))
+            if "polarizability" in labels:
+                iso = np.trace(labels["polarizability"], axis1=1, axis2=2) / 3.0
+                a0 = np.linalg.lstsq(counts, iso, rcond=None)[0]
+                head = net.heads["polarizability"]
+                head.reference[species] = torch.tensor(a0, dtype=head.reference.dtype,
+                                                       device=head.reference.device)
+
+    def _read_labels(self, structures, targets) -> dict[str, np.ndarray]:
+        targets = dict(targets or {})
+        labels = {}
+        for spec in self._specs():
+            labels[spec.name] = (np.asarray(targets[spec.name], float) if spec.name in targets
+                                 else spec.read(structures, self.keys))
+            expected = (len(structures), *spec.shape)
+            if labels[spec.name].shape != expected:
+                raise DataError(f"Target {spec.name!r} must have shape {expected}; got "
+                                f"{labels[spec.name].shape}.")
+            if "forces" in spec.gradients:
+                labels["forces"] = (np.asarray(targets["forces"], float) if "forces" in targets
+                                    else read_gradient_labels(spec, structures,
+                                                              self.keys)["forces"])
+        if "polarizability" in labels:
+            p = labels["polarizability"]
+            labels["polarizability"] = 0.5 * (p + np.swapaxes(p, 1, 2))
+        return labels
+
+    def _check_charges(self, structures, *, training: bool) -> None:
+        """A dipole of a charged structure depends on its total charge: it must be known."""
+        if "dipole" not in self.supported_targets:
+            return
+        has = [("charge" in a.info) for a in structures]
+        charged = [float(a.info.get("charge", 0.0)) != 0.0 for a in structures]
+        if training:
+            self.charged_ = any(charged)
+        if getattr(self, "charged_", False) and not all(has):
+            k = has.index(False)
+            raise DataError(
+                f"{where(structures[k], k)} has no total charge ('charge' in its info), but "
+                "this dipole model "
+                + ("is being trained on charged structures" if training else
+                   "was trained on charged structures")
+                + ": the dipole of a charged structure depends on it. Set atoms.info"
+                "['charge'] (e) on every structure (0 for neutral ones).")
 
     def _fingerprint(self, member: int) -> dict:
         params = {k: v for k, v in self.get_params().items() if k not in _NOT_IN_FINGERPRINT}
         return {"model": self.registry_name, **params, "species": self.species_,
-                "member": member}
+                "member": member, "targets": [t.name for t in self._specs()]}
 
     def _checkpoint(self, member: int) -> Checkpoint | None:
         if self.checkpoint is None:
@@ -160,20 +242,15 @@ class NetworkPotential:
 
     def fit(self, structures: Sequence[ase.Atoms],
             targets: Mapping[str, np.ndarray] | None = None) -> NetworkPotential:
-        """Train on the structures' energies (and forces)."""
+        """Train on the structures' targets (energies and forces, dipoles,
+        polarizabilities), read from the structures unless given in ``targets``."""
         structures = list(structures)
         if len(structures) < 2:
             raise DataError("Training a network needs at least two structures.")
         if self.n_models < 1:
             raise ConfigError(f"n_models must be at least 1; got {self.n_models}.")
-        spec = self._spec()
-        targets = dict(targets or {})
-        y = (np.asarray(targets["energy"], float) if "energy" in targets
-             else spec.read(structures, self.keys))
-        forces = None
-        if "forces" in spec.gradients:
-            forces = (np.asarray(targets["forces"], float) if "forces" in targets
-                      else read_gradient_labels(spec, structures, self.keys)["forces"])
+        labels = self._read_labels(structures, targets)
+        self._check_charges(structures, training=True)
         self.species_ = sorted({int(z) for a in structures for z in a.numbers})
         n_val = max(1, int(round(self.validation_fraction * len(structures))))
         order = np.random.default_rng(self.random_state).permutation(len(structures))
@@ -181,24 +258,26 @@ class NetworkPotential:
         offsets = np.cumsum([0] + [len(a) for a in structures])
 
         def subset(idx):
-            f = None if forces is None else np.concatenate(
-                [forces[offsets[i] : offsets[i + 1]] for i in idx])
-            return [structures[i] for i in idx], y[idx], f
+            out = {k: v[idx] for k, v in labels.items() if k != "forces"}
+            if "forces" in labels:
+                out["forces"] = np.concatenate([labels["forces"][offsets[i]:offsets[i + 1]]
+                                                for i in idx])
+            return [structures[i] for i in idx], out
 
-        s_tr, y_tr, f_tr = subset(tr)
-        s_va, y_va, f_va = subset(val)
-        train_set = self._batches(s_tr, y_tr, f_tr)
-        val_set = self._batches(s_va, y_va, f_va)
+        s_tr, l_tr = subset(tr)
+        s_va, l_va = subset(val)
+        train_set, val_set = self._batches(s_tr, l_tr), self._batches(s_va, l_va)
+        weights = {"energy": self.energy_weight, "forces": self.force_weight,
+                   "dipole": self.tensor_weight, "polarizability": self.tensor_weight}
         self.networks_, self.histories_ = [], []
         for k in range(self.n_models):
             torch.manual_seed(self.random_state + k)
             net = self._build(self.species_)
-            self._initialise(net, structures, y)
+            self._initialise(net, structures, labels)
             history = train(
                 net, train_set, val_set, epochs=self.epochs, optimizer=self.optimizer,
-                learning_rate=self.learning_rate, energy_weight=self.energy_weight,
-                force_weight=self.force_weight if forces is not None else 0.0,
-                patience=self.patience, seed=self.random_state + k, max_time=self.max_time,
+                learning_rate=self.learning_rate, weights=weights, patience=self.patience,
+                seed=self.random_state + k, max_time=self.max_time,
                 checkpoint=self._checkpoint(k),
                 description=f"training {k + 1}/{self.n_models}" if self.n_models > 1
                 else "training")
@@ -206,27 +285,26 @@ class NetworkPotential:
             self.histories_.append(history)
         self.std_scale_ = {}
         if self.n_models > 1:
-            self._calibrate(s_va, y_va, f_va)
+            self._calibrate(s_va, l_va)
         return self
 
     @property
     def history_(self):
         return self.histories_[0]
 
-    def _calibrate(self, structures, y, forces) -> None:
+    def _calibrate(self, structures, labels) -> None:
         """Scale the committee std so validation z-scores have unit variance."""
         pred, std = self.predict(structures, return_std=True)
         self.std_scale_ = {}
-        for name, ref in (("energy", y), ("forces", forces)):
-            if ref is None:
-                continue
+        for name, ref in labels.items():
             z = (pred[name] - ref) / np.maximum(std[name], 1e-12)
             self.std_scale_[name] = float(np.sqrt(np.mean(z**2)))
 
     def predict(self, structures: Sequence[ase.Atoms], *, targets=None,
                 return_std: bool = False):
-        """Energies (n_structures,) in eV and forces (n_atoms_total, 3) in eV/Å; with
-        ``return_std``, also the committee's standard deviations."""
+        """Energies (n_structures,) in eV, forces (n_atoms_total, 3) in eV/Å, dipoles
+        (n_structures, 3) in e·Å, polarizabilities (n_structures, 3, 3) in Å^3 (those the
+        network has heads for); with ``return_std``, the committee's standard deviations."""
         if return_std and not self.provides_uncertainty:
             raise NotImplementedError(
                 f"{type(self).__name__} does not provide uncertainties; train a committee "
@@ -243,8 +321,10 @@ class NetworkPotential:
                     f"{where(atoms, s)} contains element(s) "
                     f"{[ase.data.chemical_symbols[z] for z in unknown]} that this network "
                     f"was not trained on (species {self.species_}).")
-        wanted = [t for t in (targets if targets is not None else ("energy", "forces"))
-                  if t in ("energy", "forces")]
+        self._check_charges(structures, training=False)
+        supported = self.supported_targets
+        wanted = [t for t in (targets if targets is not None else supported)
+                  if t in supported]
         batches = self._batches(structures)
         members = []
         for net in self.networks_:
@@ -268,16 +348,16 @@ class NetworkPotential:
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet.")
         state = {f"state/{m}/{k}": v.detach().cpu().numpy()
                  for m, net in enumerate(self.networks_) for k, v in net.state_dict().items()}
-        scale = np.array([self.std_scale_.get("energy", 1.0),
-                          self.std_scale_.get("forces", 1.0)])
         write_model_file(path, cls=self.registry_name, params=self.get_params(),
-                         arrays={**state, "species": np.array(self.species_),
-                                 "std_scale": scale},
-                         targets=[self._spec().to_dict()])
+                         arrays={**state, "species": np.array(self.species_)},
+                         targets=[s.to_dict() for s in self._specs()],
+                         std_scale=self.std_scale_,
+                         charged=bool(getattr(self, "charged_", False)))
 
     @classmethod
     def _from_file(cls, meta: dict, arrays: dict) -> NetworkPotential:
-        model = cls(target=TargetSpec.from_dict(meta["targets"][0]), **meta["params"])
+        specs = [TargetSpec.from_dict(t) for t in meta["targets"]]
+        model = cls(target=specs[0] if len(specs) == 1 else specs, **meta["params"])
         model.species_ = [int(z) for z in arrays["species"]]
         model.networks_ = []
         for m in range(model.n_models):
@@ -286,9 +366,8 @@ class NetworkPotential:
             net.load_state_dict({k[len(prefix):]: torch.from_numpy(v)
                                  for k, v in arrays.items() if k.startswith(prefix)})
             model.networks_.append(net)
-        scale = arrays["std_scale"]
-        model.std_scale_ = ({"energy": float(scale[0]), "forces": float(scale[1])}
-                            if model.n_models > 1 else {})
+        model.std_scale_ = dict(meta.get("std_scale", {}))
+        model.charged_ = bool(meta.get("charged", False))
         return model
 
 
@@ -317,7 +396,8 @@ class BehlerParrinelloModel(NetworkPotential):
                  n_hidden: Sequence[int] = (32, 32), activation: str = "tanh",
                  epochs: int = 300, batch_size: int = 10, learning_rate: float = 3e-3,
                  optimizer: str = "adam", energy_weight: float = 100.0,
-                 force_weight: float = 1.0, validation_fraction: float = 0.1,
+                 force_weight: float = 1.0, tensor_weight: float = 1.0,
+                 validation_fraction: float = 0.1,
                  patience: int = 60, max_time: float | None = None, n_models: int = 1,
                  dtype: str = "float64", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
@@ -329,6 +409,7 @@ class BehlerParrinelloModel(NetworkPotential):
         self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
         self.optimizer = optimizer
         self.energy_weight, self.force_weight = energy_weight, force_weight
+        self.tensor_weight = tensor_weight
         self.validation_fraction, self.patience, self.max_time = (validation_fraction,
                                                                   patience, max_time)
         self.n_models, self.dtype, self.device = n_models, dtype, device
@@ -364,12 +445,15 @@ class MessagePassingModel(NetworkPotential):
     Other parameters: see :class:`NetworkPotential`.
     """
 
+    vector_features = True
+
     def __init__(self, *, target: TargetSpec | None = None, cutoff: float = 5.0,
                  n_features: int = 64, n_interactions: int = 3, n_rbf: int = 20,
                  n_hidden: Sequence[int] = (32,), activation: str = "silu",
                  epochs: int = 300, batch_size: int = 10, learning_rate: float = 1e-3,
                  optimizer: str = "adam", energy_weight: float = 100.0,
-                 force_weight: float = 1.0, validation_fraction: float = 0.1,
+                 force_weight: float = 1.0, tensor_weight: float = 1.0,
+                 validation_fraction: float = 0.1,
                  patience: int = 60, max_time: float | None = None, n_models: int = 1,
                  dtype: str = "float64", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
@@ -380,6 +464,7 @@ class MessagePassingModel(NetworkPotential):
         self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
         self.optimizer = optimizer
         self.energy_weight, self.force_weight = energy_weight, force_weight
+        self.tensor_weight = tensor_weight
         self.validation_fraction, self.patience, self.max_time = (validation_fraction,
                                                                   patience, max_time)
         self.n_models, self.dtype, self.device = n_models, dtype, device

@@ -2,7 +2,7 @@
 
 from .batch import AtomicBatch, make_batch
 from .features import AtomicFeatures
-from .heads import EnergyHead
+from .heads import DipoleHead, EnergyHead, PolarizabilityHead
 from .layers import MLP, cosine_cutoff
 from .model import AtomisticNetwork
 from .representations import PaiNN, SymmetryFunctions
@@ -12,9 +12,11 @@ from .training import TrainingError, train
 __all__ = [
     "MLP",
     "PaiNN",
+    "PolarizabilityHead",
     "AtomicBatch",
     "AtomicFeatures",
     "AtomisticNetwork",
+    "DipoleHead",
     "EnergyHead",
     "SymmetryFunctions",
     "TrainingError",

@@ -30,6 +30,8 @@ class AtomicBatch:
     triplet_ij, triplet_ik : Tensor [n_triplets]
         Pairs of edges sharing the centre i (j != k), for angular terms.
     n_atoms : Tensor [n_structures]
+    total_charge : Tensor [n_structures]
+        Total charge in e (``atoms.info["charge"]``, 0 when absent).
     """
 
     positions: torch.Tensor
@@ -42,6 +44,7 @@ class AtomicBatch:
     triplet_ij: torch.Tensor
     triplet_ik: torch.Tensor
     n_atoms: torch.Tensor
+    total_charge: torch.Tensor
 
     @property
     def n_structures(self) -> int:
@@ -103,4 +106,6 @@ def make_batch(structures: Sequence[ase.Atoms], cutoff: float, *, angles: bool =
         triplet_ij=torch.tensor(tij, dtype=torch.long),
         triplet_ik=torch.tensor(tik, dtype=torch.long),
         n_atoms=torch.tensor([len(a) for a in structures], dtype=torch.long),
+        total_charge=torch.tensor([float(a.info.get("charge", 0.0)) for a in structures],
+                                  dtype=dtype),
     )

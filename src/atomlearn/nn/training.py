@@ -9,7 +9,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,18 +41,25 @@ class TrainingHistory:
 
 @dataclass
 class Labels:
-    energy: torch.Tensor              # [n_structures]
-    forces: torch.Tensor | None       # [n_atoms, 3]
+    energy: torch.Tensor | None = None              # [n_structures]
+    forces: torch.Tensor | None = None              # [n_atoms, 3]
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # dipole, polarizability
 
 
-def loss_of(net: AtomisticNetwork, batch: AtomicBatch, labels: Labels, energy_weight: float,
-            force_weight: float, training: bool) -> torch.Tensor:
-    """w_E mean((ΔE / n_atoms)^2) + w_F mean(ΔF^2), in eV^2 and (eV/Å)^2."""
-    with_forces = labels.forces is not None and force_weight > 0
+def loss_of(net: AtomisticNetwork, batch: AtomicBatch, labels: Labels,
+            weights: Mapping[str, float], training: bool) -> torch.Tensor:
+    """w_E mean((ΔE / n_atoms)^2) + w_F mean(ΔF^2) + Σ_t w_t mean(Δt^2), in eV^2,
+    (eV/Å)^2 and the squared units of each tensor target t (dipole, polarizability)."""
+    with_forces = labels.forces is not None and weights.get("forces", 0.0) > 0
     out = net(batch, compute_forces_=with_forces, training=training)
-    loss = energy_weight * torch.mean(((out["energy"] - labels.energy) / batch.n_atoms) ** 2)
+    loss = out[next(iter(out))].new_zeros(())
+    if labels.energy is not None:
+        loss = loss + weights.get("energy", 1.0) * torch.mean(
+            ((out["energy"] - labels.energy) / batch.n_atoms) ** 2)
     if with_forces:
-        loss = loss + force_weight * torch.mean((out["forces"] - labels.forces) ** 2)
+        loss = loss + weights["forces"] * torch.mean((out["forces"] - labels.forces) ** 2)
+    for name, ref in labels.tensors.items():
+        loss = loss + weights.get(name, 1.0) * torch.mean((out[name] - ref) ** 2)
     return loss
 
 
@@ -114,13 +121,17 @@ def _optimizer(name: str, params, learning_rate: float):
 
 def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
           validation_set: list[tuple[AtomicBatch, Labels]], *, epochs: int = 100,
-          optimizer: str = "adam", learning_rate: float = 1e-3, energy_weight: float = 1.0,
-          force_weight: float = 10.0, patience: int = 50, lr_factor: float = 0.5,
+          optimizer: str = "adam", learning_rate: float = 1e-3,
+          weights: Mapping[str, float] | None = None, patience: int = 50,
+          lr_factor: float = 0.5,
           lr_patience: int = 20, seed: int = 0, max_time: float | None = None,
           checkpoint: Checkpoint | None = None,
           callback: Callable[[int, TrainingHistory], None] | None = None,
           description: str = "training") -> TrainingHistory:
     """Train ``net`` in place and keep the weights of the best validation epoch.
+
+    ``weights`` are the loss weights per target (see :func:`loss_of`); by default
+    ``{"energy": 1, "forces": 10}``.
 
     The learning rate is multiplied by ``lr_factor`` when the validation loss has not
     improved for ``lr_patience`` epochs; training stops after ``patience`` epochs without
@@ -130,6 +141,7 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
     A non-finite loss stops training with the batch that produced it; the last good
     weights are restored and the last checkpoint is left as it was.
     """
+    weights = dict(weights if weights is not None else {"energy": 1.0, "forces": 10.0})
     params = [p for p in net.parameters() if p.requires_grad]
     opt = _optimizer(optimizer, params, learning_rate)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=lr_factor,
@@ -168,7 +180,7 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
         for k in rng.permutation(len(train_set)):
             batch, labels = train_set[k]
             opt.zero_grad()
-            loss = loss_of(net, batch, labels, energy_weight, force_weight, training=True)
+            loss = loss_of(net, batch, labels, weights, training=True)
             if not torch.isfinite(loss):
                 net.load_state_dict(best_state)
                 kept = (f" The checkpoint {checkpoint.path} is left as it was."
@@ -182,8 +194,8 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
             total += float(loss.detach())
         history.train_loss.append(total / max(1, len(train_set)))
         net.eval()
-        val = sum(float(loss_of(net, b, lab, energy_weight, force_weight, training=False)
-                        .detach()) for b, lab in validation_set) / max(1, len(validation_set))
+        val = sum(float(loss_of(net, b, lab, weights, training=False).detach())
+                  for b, lab in validation_set) / max(1, len(validation_set))
         history.validation_loss.append(val)
         sched.step(val)
         if val < best:

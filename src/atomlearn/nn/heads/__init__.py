@@ -1,5 +1,6 @@
 """Heads: per-atom features -> targets."""
 
 from .energy import EnergyHead
+from .tensor import DipoleHead, PolarizabilityHead
 
-__all__ = ["EnergyHead"]
+__all__ = ["DipoleHead", "EnergyHead", "PolarizabilityHead"]
