@@ -9,7 +9,7 @@ from atomlearn.errors import DataError
 from atomlearn.models import BehlerParrinelloModel, load_model
 from atomlearn.nn import AtomisticNetwork, EnergyHead, SymmetryFunctions, make_batch
 from atomlearn.nn.training import TrainingError
-from atomlearn.testing import numeric_gradient, random_rotation, rotate
+from atomlearn.testing import check_network_forces, random_rotation, rotate
 
 SMALL = dict(cutoff=4.0, radial_etas=(1.0,), radial_shifts=(1.0, 2.0, 3.0),
              angular_etas=(0.1,), zetas=(1.0, 2.0), n_hidden=(8,), batch_size=4)
@@ -38,20 +38,7 @@ def test_symmetry_functions_invariance(ethanol):
 def test_forces_gradcheck_and_finite_differences(ethanol):
     net = _network()
     batch = make_batch([ethanol[3]], 4.0)
-    pos = batch.positions.clone().requires_grad_(True)
-
-    def energy_of(p):
-        batch.positions = p
-        return net(batch)["energy"]
-
-    assert torch.autograd.gradcheck(energy_of, (pos,), eps=1e-6, atol=1e-6)
-    assert torch.autograd.gradgradcheck(energy_of, (pos,), eps=1e-6, atol=1e-5)
-    batch.positions = pos.detach().clone()
-    forces = net(batch, compute_forces_=True)["forces"].detach().numpy()
-    numeric = -numeric_gradient(
-        lambda p: energy_of(torch.tensor(p)).detach().numpy()[0],
-        pos.detach().numpy().copy(), 1e-5)
-    np.testing.assert_allclose(forces, numeric, atol=1e-7)
+    check_network_forces(net, batch)
 
 
 def test_forces_need_an_energy_head(ethanol):

@@ -3,7 +3,7 @@ import torch
 
 from atomlearn.models import MessagePassingModel, load_model
 from atomlearn.nn import AtomisticNetwork, EnergyHead, PaiNN, make_batch
-from atomlearn.testing import numeric_gradient, random_rotation, rotate
+from atomlearn.testing import check_network_forces, random_rotation, rotate
 
 SMALL = dict(cutoff=4.0, n_features=8, n_interactions=2, n_rbf=6, n_hidden=(8,),
              batch_size=4)
@@ -38,19 +38,7 @@ def test_painn_scalars_invariant_and_vectors_equivariant(ethanol):
 def test_painn_forces_gradcheck_and_finite_differences(ethanol):
     net = _network()
     batch = make_batch([ethanol[5]], 4.0, angles=False)
-    pos = batch.positions.clone().requires_grad_(True)
-
-    def energy_of(p):
-        batch.positions = p
-        return net(batch)["energy"]
-
-    assert torch.autograd.gradcheck(energy_of, (pos,), eps=1e-6, atol=1e-6)
-    assert torch.autograd.gradgradcheck(energy_of, (pos,), eps=1e-6, atol=1e-5)
-    batch.positions = pos.detach().clone()
-    forces = net(batch, compute_forces_=True)["forces"].detach().numpy()
-    numeric = -numeric_gradient(lambda p: energy_of(torch.tensor(p)).detach().numpy()[0],
-                                pos.detach().numpy().copy(), 1e-5)
-    np.testing.assert_allclose(forces, numeric, atol=1e-7)
+    check_network_forces(net, batch)
 
 
 def test_mpnn_fit_predict_save_load_and_symmetry(tmp_path, ethanol):

@@ -87,6 +87,13 @@ class NetworkPotential:
     def _representation(self, species) -> torch.nn.Module:
         raise NotImplementedError
 
+    def _store(self, arguments: dict) -> None:
+        """Keep every constructor argument as an attribute of the same name (scikit-learn's
+        convention: no validation or change until fit)."""
+        for name, value in arguments.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
     def get_params(self) -> dict:
         names = [p for p in inspect.signature(type(self).__init__).parameters
                  if p not in ("self", *_RUN_ONLY)]
@@ -402,21 +409,7 @@ class BehlerParrinelloModel(NetworkPotential):
                  dtype: str = "float64", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
                  resume: bool = False, keys: KeySpec | None = None) -> None:
-        self.target, self.cutoff = target, cutoff
-        self.radial_etas, self.radial_shifts = radial_etas, radial_shifts
-        self.angular_etas, self.zetas = angular_etas, zetas
-        self.n_hidden, self.activation = n_hidden, activation
-        self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
-        self.optimizer = optimizer
-        self.energy_weight, self.force_weight = energy_weight, force_weight
-        self.tensor_weight = tensor_weight
-        self.validation_fraction, self.patience, self.max_time = (validation_fraction,
-                                                                  patience, max_time)
-        self.n_models, self.dtype, self.device = n_models, dtype, device
-        self.random_state = random_state
-        self.checkpoint, self.checkpoint_every, self.resume = (checkpoint, checkpoint_every,
-                                                               resume)
-        self.keys = keys
+        self._store(locals())
 
     def _representation(self, species) -> torch.nn.Module:
         return SymmetryFunctions(species, cutoff=self.cutoff, radial_etas=self.radial_etas,
@@ -458,20 +451,7 @@ class MessagePassingModel(NetworkPotential):
                  dtype: str = "float64", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
                  resume: bool = False, keys: KeySpec | None = None) -> None:
-        self.target, self.cutoff = target, cutoff
-        self.n_features, self.n_interactions, self.n_rbf = n_features, n_interactions, n_rbf
-        self.n_hidden, self.activation = n_hidden, activation
-        self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
-        self.optimizer = optimizer
-        self.energy_weight, self.force_weight = energy_weight, force_weight
-        self.tensor_weight = tensor_weight
-        self.validation_fraction, self.patience, self.max_time = (validation_fraction,
-                                                                  patience, max_time)
-        self.n_models, self.dtype, self.device = n_models, dtype, device
-        self.random_state = random_state
-        self.checkpoint, self.checkpoint_every, self.resume = (checkpoint, checkpoint_every,
-                                                               resume)
-        self.keys = keys
+        self._store(locals())
 
     def _representation(self, species) -> torch.nn.Module:
         return PaiNN(species, cutoff=self.cutoff, n_features=self.n_features,
