@@ -15,6 +15,7 @@ from atomlearn.calculators import ModelCalculator
 from atomlearn.models import BehlerParrinelloModel, MessagePassingModel, SparseGPRModel
 
 kind, work, budget, threads = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}   # model options to try
 torch.set_num_threads(threads)
 train = read(f"{work}/train.xyz", ":") + read(f"{work}/validation.xyz", ":")
 n_val = len(read(f"{work}/validation.xyz", ":"))
@@ -23,7 +24,7 @@ energy = np.array([a.info["REF_energy"] for a in train])
 forces = np.concatenate([a.arrays["REF_forces"] for a in train])
 # the networks hold out their last n_val frames, as the MACE run does
 settings = dict(epochs=100_000, max_time=budget, patience=100_000,
-                validation_fraction=n_val / len(train))
+                validation_fraction=n_val / len(train), **extra)
 if kind == "mpnn":
     model = MessagePassingModel(activation="silu", **settings)
 elif kind == "bpnn":

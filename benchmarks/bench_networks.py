@@ -68,6 +68,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--codes", nargs="+", default=["mace", "mpnn", "bpnn", "gpr"])
     p.add_argument("--work", default=None, help="folder for the split and results")
+    p.add_argument("--options", default="{}",
+                   help="JSON of extra atomlearn network options, e.g. '{\"lr_patience\": 10}'")
     args = p.parse_args(argv)
     if "mace" in args.codes and not PEERS.exists():
         print(f"MACE is not installed in {PEERS.parent.parent}; see this script's docstring.")
@@ -88,7 +90,8 @@ def main(argv=None) -> int:
         "mace": [str(PEERS), f"{here}/_mace_child.py", str(work), str(args.budget),
                  str(args.threads)],
         **{k: [sys.executable, f"{here}/_atomlearn_child.py", k, str(work), str(args.budget),
-               str(args.threads)] for k in ("mpnn", "bpnn", "gpr")},
+               str(args.threads), args.options if k != "gpr" else "{}"]
+           for k in ("mpnn", "bpnn", "gpr")},
     }
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {k: pool.submit(run, commands[k], args.threads) for k in args.codes}

@@ -96,6 +96,8 @@ class ModelOptions:
     force_weight: float = 1.0
     tensor_weight: float = 1.0   # dipole / polarizability loss weight
     patience: int = 60
+    lr_patience: int = 20        # epochs without improvement before the learning rate drops
+    lr_factor: float = 0.5
     max_time: float | None = None    # seconds of training per committee member
     n_models: int = 1            # committee size (> 1 gives a predictive std)
     checkpoint_every: int = 10   # epochs between checkpoints (<model>.ckpt)

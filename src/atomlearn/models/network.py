@@ -63,6 +63,9 @@ class NetworkPotential:
         Held-out share of the training structures for early stopping.
     patience : int
         Epochs without validation improvement before stopping.
+    lr_patience, lr_factor : int, float
+        The learning rate is multiplied by ``lr_factor`` after ``lr_patience`` epochs
+        without validation improvement.
     max_time : float, optional
         Wall-clock budget of the training of each committee member, in seconds.
     n_models : int
@@ -284,6 +287,7 @@ class NetworkPotential:
             history = train(
                 net, train_set, val_set, epochs=self.epochs, optimizer=self.optimizer,
                 learning_rate=self.learning_rate, weights=weights, patience=self.patience,
+                lr_patience=self.lr_patience, lr_factor=self.lr_factor,
                 seed=self.random_state + k, max_time=self.max_time,
                 checkpoint=self._checkpoint(k),
                 description=f"training {k + 1}/{self.n_models}" if self.n_models > 1
@@ -405,7 +409,8 @@ class BehlerParrinelloModel(NetworkPotential):
                  optimizer: str = "adam", energy_weight: float = 100.0,
                  force_weight: float = 1.0, tensor_weight: float = 1.0,
                  validation_fraction: float = 0.1,
-                 patience: int = 60, max_time: float | None = None, n_models: int = 1,
+                 patience: int = 60, lr_patience: int = 20, lr_factor: float = 0.5,
+                 max_time: float | None = None, n_models: int = 1,
                  dtype: str = "float64", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
                  resume: bool = False, keys: KeySpec | None = None) -> None:
@@ -447,7 +452,8 @@ class MessagePassingModel(NetworkPotential):
                  optimizer: str = "adam", energy_weight: float = 100.0,
                  force_weight: float = 1.0, tensor_weight: float = 1.0,
                  validation_fraction: float = 0.1,
-                 patience: int = 60, max_time: float | None = None, n_models: int = 1,
+                 patience: int = 60, lr_patience: int = 20, lr_factor: float = 0.5,
+                 max_time: float | None = None, n_models: int = 1,
                  dtype: str = "float64", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
                  resume: bool = False, keys: KeySpec | None = None) -> None:
