@@ -203,3 +203,17 @@ def test_calculator_serves_a_potential_with_dipole_and_polarizability(tmp_path, 
                                alpha.predict([atoms])["polarizability"][0])
     assert atoms.calc.get_property("dipole_std", atoms).shape == (3,)
     assert np.isfinite(atoms.get_potential_energy())
+
+
+def test_learning_curve_of_a_tensor_target(tmp_path, ethanol_path, capsys):
+    from pathlib import Path
+
+    example = Path(__file__).parents[2] / "examples" / "ethanol_polarizability_sagpr.yaml"
+    csv = tmp_path / "alpha.csv"
+    assert main(["learning-curve", str(example), "--train", str(ethanol_path),
+                 "--set", "data.n_train=null", "--set", "data.test_fraction=0.3",
+                 "--set", "model.n_sparse=15", "--set", "model.descriptor.n_max=3",
+                 "--set", "model.descriptor.l_max=2", "--train-sizes", "3", "7",
+                 "-o", str(csv)]) == 0
+    assert "polarizability test MAE (Å^3)" in capsys.readouterr().out
+    assert csv.with_suffix(".png").stat().st_size > 1000
