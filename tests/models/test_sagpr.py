@@ -89,3 +89,25 @@ def test_bad_input(ethanol):
             ethanol, {"dipole": np.zeros((10, 3, 3))})
     with pytest.raises(ConfigError, match="Unknown hyperparameters 'ml'"):
         SymmetryAdaptedGPRModel(target=dipole(), hyperparameters="ml", **SMALL).fit(ethanol)
+
+
+def test_held_out_calibration_brings_z_scores_to_unit_variance():
+    from atomlearn.datasets import load_ethanol
+
+    frames = load_ethanol(":160")
+    train, test = frames[:100], frames[100:]
+    ref = dipole().read(test)
+
+    def z_std(model):
+        mean, std = model.predict(test, return_std=True)
+        total = np.sqrt(std["dipole"] ** 2 + model.noise_std("dipole", test) ** 2)
+        return float(np.std((mean["dipole"] - ref) / total))
+
+    plain = SymmetryAdaptedGPRModel(target=dipole(), calibration_fraction=0.0, **SMALL)
+    calibrated = SymmetryAdaptedGPRModel(target=dipole(), calibration_fraction=0.2, **SMALL)
+    raw, fixed = z_std(plain.fit(train)), z_std(calibrated.fit(train))
+    assert calibrated.std_scale_ != 1.0
+    assert abs(np.log(fixed)) < abs(np.log(raw)), (raw, fixed)   # closer to 1
+    assert 0.6 < fixed < 1.5, (raw, fixed)   # 20 calibration frames: a rough scale
+    np.testing.assert_allclose(calibrated.predict(test)["dipole"],
+                               plain.predict(test)["dipole"], rtol=1e-12)

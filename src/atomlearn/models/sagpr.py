@@ -54,6 +54,13 @@ class SymmetryAdaptedGPRModel:
         ``False`` gives the naive baseline: each Cartesian component learned on its own
         with the invariant (lambda = 0) kernel. Its predictions rotate wrongly; it exists
         to measure what symmetry adaptation buys.
+    calibration_fraction : float
+        Share of the training structures held out once to calibrate the standard
+        deviation: the model is fitted without them, the z-scores of their errors give a
+        common scale s (z-score variance 1), and the final model, fitted on everything,
+        reports s times its DTC std (and noise). 0 turns it off. The DTC variance keeps
+        the whole Nyström residual of the prior, which overstates the error when the
+        sparse set is small.
     random_state : int
     keys : KeySpec, optional
     """
@@ -61,7 +68,8 @@ class SymmetryAdaptedGPRModel:
     def __init__(self, *, target: TargetSpec, descriptor: LambdaSoap | None = None,
                  zeta: int = 2, n_sparse=300, sigma: float = 1e-2, amplitude: float = 1.0,
                  hyperparameters: str = "likelihood", symmetry_adapted: bool = True,
-                 random_state: int = 0, keys: KeySpec | None = None) -> None:
+                 calibration_fraction: float = 0.1, random_state: int = 0,
+                 keys: KeySpec | None = None) -> None:
         self.target = target
         self.descriptor = descriptor
         self.zeta = zeta
@@ -70,13 +78,16 @@ class SymmetryAdaptedGPRModel:
         self.amplitude = amplitude
         self.hyperparameters = hyperparameters
         self.symmetry_adapted = symmetry_adapted
+        self.calibration_fraction = calibration_fraction
         self.random_state = random_state
         self.keys = keys
 
     def get_params(self) -> dict:
         return {"zeta": self.zeta, "n_sparse": self.n_sparse, "sigma": self.sigma,
                 "amplitude": self.amplitude, "hyperparameters": self.hyperparameters,
-                "symmetry_adapted": self.symmetry_adapted, "random_state": self.random_state}
+                "symmetry_adapted": self.symmetry_adapted,
+                "calibration_fraction": self.calibration_fraction,
+                "random_state": self.random_state}
 
     def __repr__(self) -> str:
         return (f"SymmetryAdaptedGPRModel(target={self.target.name!r}, zeta={self.zeta}, "
@@ -132,23 +143,40 @@ class SymmetryAdaptedGPRModel:
             y = 0.5 * (y + np.swapaxes(y, 1, 2))
         self.descriptor_ = LambdaSoap(**(self.descriptor or LambdaSoap()).get_params())
         feats = self._features(structures)
-        self.models_ = {}
+        self.std_scale_ = 1.0
+        n_cal = int(round(self.calibration_fraction * len(structures)))
+        if n_cal >= 5 and len(structures) - n_cal >= 5:
+            order = np.random.default_rng(self.random_state).permutation(len(structures))
+            held, kept = np.sort(order[:n_cal]), np.sort(order[n_cal:])
+            self.models_ = self._fit_components({k: f.subset(kept) for k, f in feats.items()},
+                                                y[kept])
+            sub = {k: f.subset(held) for k, f in feats.items()}
+            mean, std = self._predict_features(sub, n_cal, return_std=True)
+            total = np.sqrt(std**2 + self.noise_std(name, held) ** 2)
+            z = (mean - y[held]) / np.maximum(total, 1e-300)
+            self.std_scale_ = float(np.sqrt(np.mean(z**2)))
+        self.models_ = self._fit_components(feats, y)
+        return self
+
+    def _fit_components(self, feats, y) -> dict:
+        models = {}
         for key, values in self._components(y).items():
             lam = key if self.symmetry_adapted else 0
             gpr = SymmetryAdaptedGPR(lam, zeta=self.zeta, n_sparse=self.n_sparse,
                                      sigma=self.sigma, amplitude=self.amplitude,
                                      hyperparameters=self.hyperparameters,
                                      random_state=self.random_state)
-            self.models_[key] = gpr.fit(feats[lam], feats[0], values)
-        return self
+            models[key] = gpr.fit(feats[lam], feats[0], values)
+        return models
 
     def noise_std(self, name: str, structures) -> np.ndarray:
-        """Observation noise of the Cartesian components (for calibration reports)."""
+        """Observation noise of the Cartesian components (for calibration reports), times
+        the calibration scale."""
         var = self._cartesian_cov({k: np.broadcast_to(
             m.sigma_**2 * np.eye(2 * m.o3_lambda + 1), (len(structures), 2 * m.o3_lambda + 1,
                                                        2 * m.o3_lambda + 1))
             for k, m in self.models_.items()})
-        return np.sqrt(var)
+        return getattr(self, "std_scale_", 1.0) * np.sqrt(var)
 
     def _cartesian_cov(self, covs: dict) -> np.ndarray:
         """Diagonal of the Cartesian covariance from the sub-models' covariances."""
@@ -169,11 +197,17 @@ class SymmetryAdaptedGPRModel:
             raise NotFittedError("This SymmetryAdaptedGPRModel instance is not fitted yet; "
                                  "call 'fit' first.")
         structures = list(structures)
-        feats = self._features(structures)
+        out = self._predict_features(self._features(structures), len(structures),
+                                     return_std=return_std)
+        if not return_std:
+            return {self.target.name: out}
+        return {self.target.name: out[0]}, {self.target.name: out[1]}
+
+    def _predict_features(self, feats, n: int, *, return_std: bool):
         means, covs = {}, {}
         for key, gpr in self.models_.items():
             lam = key if self.symmetry_adapted else 0
-            out = gpr.predict(feats[lam], feats[0], len(structures), return_cov=return_std)
+            out = gpr.predict(feats[lam], feats[0], n, return_cov=return_std)
             means[key], covs[key] = out if return_std else (out, None)
         if not self.symmetry_adapted:
             mean = np.concatenate([means[c] for c in sorted(means)], axis=1).reshape(
@@ -182,11 +216,10 @@ class SymmetryAdaptedGPRModel:
             mean = spherical_to_vector(means[1])
         else:
             mean = spherical_to_tensor(means)
-        pred = {self.target.name: mean}
         if not return_std:
-            return pred
+            return mean
         std = np.sqrt(np.maximum(self._cartesian_cov(covs), 0.0))
-        return pred, {self.target.name: std}
+        return mean, self.std_scale_ * std
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model (versioned, atomic, no pickle)."""
@@ -205,6 +238,7 @@ class SymmetryAdaptedGPRModel:
         write_model_file(path, cls=self.registry_name, params=self.get_params(),
                          arrays=arrays, targets=[self.target.to_dict()],
                          descriptor=self.descriptor_.get_params(), fitted=fitted,
+                         std_scale=self.std_scale_,
                          keys=(self.keys or KeySpec()).__dict__)
 
     @classmethod
@@ -213,6 +247,7 @@ class SymmetryAdaptedGPRModel:
                     descriptor=LambdaSoap(**meta["descriptor"]),
                     keys=KeySpec(**meta["keys"]), **meta["params"])
         model.descriptor_ = LambdaSoap(**meta["descriptor"])
+        model.std_scale_ = float(meta.get("std_scale", 1.0))
         model.models_ = {}
         for key, info in meta["fitted"].items():
             p = f"{key}/"
