@@ -34,6 +34,8 @@ def test_md_writes_energies_temperature_and_uncertainty(tmp_path, model_path, et
             a.info["total_energy"])
         assert a.arrays["forces_std"].shape == (9, 3)
         assert "_source" not in out.read_text()
+        # labels of the start structure are not carried into the trajectory
+        assert not {"polarizability", "homo", "gfn2_energy"} & set(a.info)
         assert a.info["max_force_std"] == pytest.approx(a.arrays["forces_std"].max())
 
 

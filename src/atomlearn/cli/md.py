@@ -87,8 +87,12 @@ def run(args) -> int:
         def record(step):
             frame = atoms.copy()
             frame.calc = None
-            for tag in ("_source", "_frame"):      # provenance of the start file only
-                frame.info.pop(tag, None)
+            # the start file's labels (energies, polarizabilities, ...) describe the start
+            # structure only: every frame carries what this run computed, nothing else
+            frame.info = {}
+            for name in [k for k in frame.arrays if k not in ("numbers", "positions",
+                                                               "momenta")]:
+                del frame.arrays[name]
             epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
             frame.info.update({"step": step, "time_fs": step * args.timestep,
                                "energy": epot, "kinetic_energy": ekin,
