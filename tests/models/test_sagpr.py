@@ -111,3 +111,15 @@ def test_held_out_calibration_brings_z_scores_to_unit_variance():
     assert 0.6 < fixed < 1.5, (raw, fixed)   # 20 calibration frames: a rough scale
     np.testing.assert_allclose(calibrated.predict(test)["dipole"],
                                plain.predict(test)["dipole"], rtol=1e-12)
+
+
+def test_chunked_normal_equations_equal_one_block(ethanol):
+    from atomlearn.gp.equivariant import SymmetryAdaptedGPR
+    from atomlearn.targets.spherical import vector_to_spherical
+
+    feats = SMALL["descriptor"].compute_equivariant(ethanol, (0, 1))
+    y = vector_to_spherical(dipole().read(ethanol))
+    one = SymmetryAdaptedGPR(1, n_sparse=30, chunk_size=100).fit(feats[1], feats[0], y)
+    many = SymmetryAdaptedGPR(1, n_sparse=30, chunk_size=3).fit(feats[1], feats[0], y)
+    np.testing.assert_allclose(many.solution_.weights, one.solution_.weights, rtol=1e-9,
+                               atol=1e-9 * np.abs(one.solution_.weights).max())

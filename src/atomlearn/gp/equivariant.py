@@ -133,12 +133,15 @@ class SymmetryAdaptedGPR:
         each element) before the GP.
     jitter : float
         Added to the diagonal of K_MM (relative to its mean diagonal).
+    chunk_size : int
+        Structures per block of K_NM rows while accumulating the normal equations.
     random_state : int
     """
 
     def __init__(self, o3_lambda: int, *, zeta: int = 2, n_sparse=200, sigma: float = 1e-2,
                  amplitude: float = 1.0, hyperparameters: str = "fixed",
-                 baseline: bool = True, jitter: float = 1e-10, random_state: int = 0) -> None:
+                 baseline: bool = True, jitter: float = 1e-10, chunk_size: int = 200,
+                 random_state: int = 0) -> None:
         self.o3_lambda = o3_lambda
         self.zeta = zeta
         self.n_sparse = n_sparse
@@ -147,6 +150,7 @@ class SymmetryAdaptedGPR:
         self.hyperparameters = hyperparameters
         self.baseline = baseline
         self.jitter = jitter
+        self.chunk_size = chunk_size
         self.random_state = random_state
 
     @property
@@ -184,11 +188,18 @@ class SymmetryAdaptedGPR:
                                                    what="environments")])
         idx = np.concatenate(chosen)
         self.sparse_ = (X.values[idx], X0.values[idx], X.types[idx])
-        K_NM = self.kernel.structure_rows(X, X0, n, self.sparse_)
         self.K_MM_ = self.kernel.sparse_block(self.sparse_)
-        self._KtK, self._Kty, self._yy = K_NM.T @ K_NM, K_NM.T @ y.ravel(), float(y.ravel()
-                                                                                 @ y.ravel())
-        self._n_obs = y.size
+        # K_NM^T K_NM and K_NM^T y, accumulated over chunks of structures (memory
+        # O(chunk * d * M * d) instead of O(N * d * M * d))
+        width = len(idx) * d
+        self._KtK, self._Kty = np.zeros((width, width)), np.zeros(width)
+        for start in range(0, n, self.chunk_size):
+            part = np.arange(start, min(start + self.chunk_size, n))
+            K = self.kernel.structure_rows(X.subset(part), X0.subset(part), len(part),
+                                           self.sparse_)
+            self._KtK += K.T @ K
+            self._Kty += K.T @ y[part].ravel()
+        self._yy, self._n_obs = float(y.ravel() @ y.ravel()), y.size
         if self.hyperparameters == "likelihood":
             self.amplitude_, self.sigma_ = self._maximise_likelihood()
         else:
