@@ -179,9 +179,14 @@ def test_fit_and_predict_tensor_targets_from_the_examples(tmp_path, ethanol_path
     shape = (3,) if target == "dipole" else (3, 3)
     assert np.shape(frame.info[f"pred_{target}"]) in (shape, (int(np.prod(shape)),))
     assert f"pred_{target}_std" in frame.info
+    assert main(["md", str(model), str(ethanol_path), "--steps", "2", "-o",
+                 str(tmp_path / "md.xyz")]) == 2
+    assert (f"{model} predicts ['{target}'], not energies and forces: pass the potential "
+            "first and other models with --with.") in capsys.readouterr().err
 
 
-def test_calculator_serves_a_potential_with_dipole_and_polarizability(tmp_path, ethanol):
+def test_calculator_serves_a_potential_with_dipole_and_polarizability(tmp_path, ethanol,
+                                                                      ethanol_path):
     from atomlearn.calculators import ModelCalculator
     from atomlearn.descriptors import LambdaSoap, SoapPowerSpectrum
     from atomlearn.models import SparseGPRModel, SymmetryAdaptedGPRModel
@@ -203,6 +208,25 @@ def test_calculator_serves_a_potential_with_dipole_and_polarizability(tmp_path, 
                                alpha.predict([atoms])["polarizability"][0])
     assert atoms.calc.get_property("dipole_std", atoms).shape == (3,)
     assert np.isfinite(atoms.get_potential_energy())
+    # md --with writes the extra models' predictions every frame
+    pot.save(tmp_path / "pot.alm")
+    mu.save(tmp_path / "mu.alm")
+    traj = tmp_path / "md.xyz"
+    assert main(["md", str(tmp_path / "pot.alm"), str(ethanol_path), "--steps", "2",
+                 "--with", str(tmp_path / "mu.alm"), "--with", str(tmp_path / "alpha.alm"),
+                 "-o", str(traj)]) == 0
+    frames = read_structures(traj)
+    assert len(frames) == 3
+    for frame in frames:
+        assert frame.get_dipole_moment().shape == (3,)
+        assert np.size(frame.info["polarizability"]) == 9
+    # and the spectrum reads them back (the dipole from the calculator results)
+    n = 12
+    long = tmp_path / "long.xyz"
+    assert main(["md", str(tmp_path / "pot.alm"), str(ethanol_path), "--steps", str(n),
+                 "--with", str(tmp_path / "mu.alm"), "--with", str(tmp_path / "alpha.alm"),
+                 "-o", str(long)]) == 0
+    assert main(["spectrum", str(long), "-o", str(tmp_path / "s.png")]) == 0
 
 
 def test_learning_curve_of_a_tensor_target(tmp_path, ethanol_path, capsys):

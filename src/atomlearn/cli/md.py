@@ -58,6 +58,10 @@ def run(args) -> int:
         raise ConfigError("--max-force-std needs the uncertainty; drop --no-uncertainty.")
     atoms = read_structures(args.start, index=0)[0]
     atoms.calc = ModelCalculator(args.model, *args.extra_models)
+    if "forces" not in atoms.calc.implemented_properties:
+        raise ConfigError(
+            f"{args.model} predicts {sorted(atoms.calc.model.supported_targets)}, not energies "
+            "and forces: pass the potential first and other models with --with.")
     extra = [p for p in ("dipole", "polarizability") if p in atoms.calc.implemented_properties]
     has_std = "forces_std" in atoms.calc.implemented_properties
     if args.max_force_std is not None and not has_std:

@@ -36,18 +36,29 @@ def add_arguments(parser) -> None:
                         help="upper end of the plot in cm⁻¹")
 
 
+def _lookup(atoms, key):
+    """``key`` from info, or from calculator results (ASE's extxyz reader moves standard
+    properties such as ``dipole`` there)."""
+    if key in atoms.info:
+        return atoms.info[key]
+    if atoms.calc is not None:
+        return atoms.calc.results.get(key)
+    return None
+
+
 def _series(frames, path, key, name, shape):
     keys = [key] if key else [f"pred_{name}", name, f"REF_{name}"]
     for k in keys:
-        if all(k in a.info for a in frames):
-            values = np.array([np.reshape(a.info[k], shape) for a in frames], float)
+        found = [_lookup(a, k) for a in frames]
+        if all(v is not None for v in found):
+            values = np.array([np.reshape(v, shape) for v in found], float)
             if not np.all(np.isfinite(values)):
                 bad = int(np.flatnonzero(~np.isfinite(values.reshape(len(values), -1))
                                          .all(axis=1))[0])
                 raise DataError(f"{path}, frame {bad}: '{k}' is not finite.")
             return values
         if key:
-            missing = next(i for i, a in enumerate(frames) if k not in a.info)
+            missing = next(i for i, v in enumerate(found) if v is None)
             raise DataError(f"{path}, frame {missing} has no '{k}'. Pass the key that holds "
                             f"the {name} with --{name}-key.")
     return None

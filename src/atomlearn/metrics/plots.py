@@ -147,7 +147,9 @@ def spectrum_plot(spectrum, path, *, max_wavenumber: float = 4000.0,
             if not name.startswith(panel):
                 continue
             v = values[keep]
-            ax.plot(spectrum.wavenumber[keep], v / max(np.abs(v[1:]).max(), 1e-300),
+            # scale by the largest peak away from zero frequency (if there is one)
+            scale = np.abs(v[1:] if len(v) > 1 else v).max(initial=0.0)
+            ax.plot(spectrum.wavenumber[keep], v / max(scale, 1e-300),
                     lw=1.0, label=name.replace("_", " "))
         ax.set_ylabel("intensity (scaled)")
         ax.set_xlim(0, max_wavenumber)
