@@ -30,3 +30,15 @@ def test_no_upward_imports(stage):
         for target in _imports(path):
             if target in rank and target != stage:
                 assert rank[target] < rank[stage], f"{path} imports {target} (upward)"
+
+
+def test_gp_users_do_not_wait_for_pytorch():
+    """The CLI and the GP models load without importing torch; networks load it lazily."""
+    import subprocess
+    import sys
+
+    code = ("import sys, atomlearn.cli.main, atomlearn.workflows, atomlearn.calculators\n"
+            "assert 'torch' not in sys.modules\n"
+            "from atomlearn.models import model_class, MessagePassingModel\n"
+            "assert 'torch' in sys.modules and model_class('mpnn') is MessagePassingModel\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,13 +18,7 @@ from .descriptors import LambdaSoap, SoapPowerSpectrum
 from .errors import ConfigError, check_choice
 from .gp import SELECTIONS
 from .metrics import calibration_report, error_report, learning_curve
-from .models import (
-    MODEL_REGISTRY,
-    BehlerParrinelloModel,
-    MessagePassingModel,
-    SparseGPRModel,
-    SymmetryAdaptedGPRModel,
-)
+from .models import SparseGPRModel, SymmetryAdaptedGPRModel, model_class, model_types
 from .models.gpr import HYPERPARAMETERS, KERNELS
 from .structures import KeySpec, convert, has_label, read_structures, split_indices
 from .targets import TargetSpec, read_gradient_labels, target_from_options
@@ -56,7 +50,7 @@ def build_model(options: Options, *, checkpoint: str | Path | None = None,
     to ``checkpoint`` and, with ``resume``, continued from it.
     """
     m = options.model
-    check_choice(m.type, MODEL_REGISTRY, "model type")
+    check_choice(m.type, model_types(), "model type")
     specs = target_specs(options)
     if m.type == "sparse_gpr":
         if len(specs) != 1:
@@ -111,8 +105,8 @@ def build_model(options: Options, *, checkpoint: str | Path | None = None,
             checkpoint_every=m.checkpoint_every, resume=resume,
             keys=KeySpec(overrides=dict(options.data.keys)))
         if m.type == "bpnn":
-            return BehlerParrinelloModel(**common)
-        return MessagePassingModel(n_features=m.n_features, n_interactions=m.n_interactions,
+            return model_class("bpnn")(**common)
+        return model_class("mpnn")(n_features=m.n_features, n_interactions=m.n_interactions,
                                    n_rbf=m.n_rbf, **common)
     raise ConfigError(f"Model type {m.type!r} cannot be built from options yet.")
 

@@ -41,6 +41,24 @@ class Model(Protocol):
 
 #: Model classes by the name used in options files and model files.
 MODEL_REGISTRY: dict[str, type] = {}
+#: Families registered when their module is first needed (the networks import PyTorch,
+#: which GP users should not wait for).
+LAZY_MODELS: dict[str, str] = {"bpnn": "atomlearn.models.network",
+                               "mpnn": "atomlearn.models.network"}
+
+
+def model_types() -> list[str]:
+    """Every model family name, loaded or not."""
+    return sorted(set(MODEL_REGISTRY) | set(LAZY_MODELS))
+
+
+def model_class(name: str) -> type:
+    """The class registered as ``name``, importing its module if needed."""
+    if name not in MODEL_REGISTRY and name in LAZY_MODELS:
+        import importlib
+
+        importlib.import_module(LAZY_MODELS[name])
+    return MODEL_REGISTRY[name]
 
 
 def register(name: str):
@@ -56,9 +74,9 @@ def load_model(path: str | os.PathLike):
     """Load any atomlearn model file (no code from the file is executed)."""
     meta, arrays = read_model_file(path)
     name = meta.get("class")
-    if name not in MODEL_REGISTRY:
+    if name not in model_types():
         raise ModelFileError(
             f"Model file '{path}' holds an unknown model class {name!r}; known classes are "
-            f"{sorted(MODEL_REGISTRY)}."
+            f"{model_types()}."
         )
-    return MODEL_REGISTRY[name]._from_file(meta, arrays)
+    return model_class(name)._from_file(meta, arrays)
