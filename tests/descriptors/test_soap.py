@@ -116,3 +116,26 @@ def test_expansion_path_matches_power_spectrum(periodic, ethanol, silicon_cell):
         strain = np.zeros((2, 3, 3))
         np.add.at(strain, f.structure_index, np.einsum("iabd,id->iab", f.strain_gradients, G))
         np.testing.assert_allclose(e.vjp_strain(G, 2), strain, atol=1e-12)
+
+
+def test_blocks_read_through_the_c_api_equal_the_public_accessors(ethanol, silicon_cell):
+    from atomlearn.descriptors._blocks import _read_c, exported_blocks, read_blocks_public
+
+    soap = SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=2)
+    tensor = soap._expansion_calculator().compute([ethanol[0], silicon_cell],
+                                                  gradients=["positions"])
+    public = read_blocks_public(tensor, ["positions"])
+    releases: list = []
+    direct = _read_c(tensor, ["positions"], releases)     # no silent fallback here
+    with exported_blocks(tensor, ["positions"]) as blocks:
+        assert len(blocks) == len(direct) == len(public) == len(tensor)
+        for mine, raw, ref in zip(blocks, direct, public, strict=True):
+            for got in (mine, raw):
+                np.testing.assert_array_equal(got.samples, ref.samples)
+                np.testing.assert_array_equal(got.values, ref.values)
+                for a, b in zip(got.gradients["positions"], ref.gradients["positions"],
+                                strict=True):
+                    np.testing.assert_array_equal(a, b)
+    assert releases
+    for release in releases:
+        release()

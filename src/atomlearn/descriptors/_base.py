@@ -26,6 +26,9 @@ class Features:
         Row i of ``values`` and global atom index j of each gradient pair.
     strain_gradients : numpy.ndarray of shape (n_atoms_total, 3, 3, n_features), optional
         :math:`\\partial x_i / \\partial \\epsilon_{ab}` for periodic structures.
+    gradient_blocks : numpy.ndarray of shape (n_pairs, n_blocks), optional
+        Which equal column blocks of each pair's gradient may be non-zero (SOAP: a moved
+        atom changes only the species pairs that involve its element).
     """
 
     values: np.ndarray
@@ -35,6 +38,7 @@ class Features:
     gradient_center: np.ndarray | None = None
     gradient_atom: np.ndarray | None = None
     strain_gradients: np.ndarray | None = None
+    gradient_blocks: np.ndarray | None = None
 
     @property
     def n_structures(self) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import ase
 import numpy as np
 
+from . import _featomic
 from .soap import SoapPowerSpectrum
 
 
@@ -65,8 +66,8 @@ class LambdaSoap(SoapPowerSpectrum):
         return "Lambda" + super().__repr__()
 
     def _equivariant_calculator(self, species):
-        from featomic import SphericalExpansion
-        from featomic.clebsch_gordan import EquivariantPowerSpectrum
+        SphericalExpansion = _featomic.featomic().SphericalExpansion
+        EquivariantPowerSpectrum = _featomic.clebsch_gordan().EquivariantPowerSpectrum
 
         key = (self.cutoff, self.cutoff_width, self.n_max, self.l_max, self.atom_width,
                tuple(species))
@@ -91,8 +92,7 @@ class LambdaSoap(SoapPowerSpectrum):
         dict of int to EquivariantFeatures
             Environments in structure order, then atom order.
         """
-        import metatensor
-
+        metatensor = _featomic.metatensor()
         structures = list(structures)
         species = self._check(structures, ())
         calc = self._equivariant_calculator(species)

@@ -11,7 +11,9 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..neighbors import check_cell
 from ..structures.io import check_positions, where
+from . import _featomic
 from ._base import Features
+from ._blocks import exported_blocks
 
 _GRADIENTS = ("positions", "strain")
 
@@ -92,7 +94,7 @@ class SoapPowerSpectrum:
         return calculator
 
     def _new_calculator(self):
-        from featomic import SoapPowerSpectrum as _Featomic
+        _Featomic = _featomic.featomic().SoapPowerSpectrum
 
         for name, value in (("cutoff", self.cutoff), ("atom_width", self.atom_width)):
             if not value > 0:
@@ -168,25 +170,26 @@ class SoapPowerSpectrum:
         pairs = {p: k for k, p in enumerate(combinations_with_replacement(species, 2))}
         width = self.n_max**2 * (self.l_max + 1)
         values = np.zeros((n_total, len(pairs) * width))
-        blocks = []
-        for key, block in tensor.items():
-            col = pairs[(int(key["neighbor_1_type"]), int(key["neighbor_2_type"]))] * width
-            s = block.samples.values
-            rows = offsets[s[:, 0]] + s[:, 1]
-            values[rows, col : col + width] = block.values
-            blocks.append((col, rows, block))
-
         features = Features(values=values,
                             structure_index=np.repeat(np.arange(len(structures)), sizes),
                             numbers=np.concatenate([a.numbers for a in structures]))
-        if "positions" in gradients:
-            self._position_gradients(features, blocks, offsets, n_total, width)
-        if "strain" in gradients:
-            strain = np.zeros((n_total, 3, 3, values.shape[1]))
-            for col, rows, block in blocks:
-                g = block.gradient("strain")
-                strain[rows[g.samples.values[:, 0]], :, :, col : col + width] = g.values
-            features.strain_gradients = strain
+        names = list(tensor.keys.names)
+        col = [names.index(n) for n in ("neighbor_1_type", "neighbor_2_type")]
+        with exported_blocks(tensor, gradients) as exported:
+            blocks = []
+            for key, block in zip(tensor.keys.values.tolist(), exported, strict=True):
+                k = pairs[(key[col[0]], key[col[1]])]
+                rows = offsets[block.samples[:, 0]] + block.samples[:, 1]
+                values[rows, k * width : (k + 1) * width] = block.values
+                blocks.append((k, rows, block))
+            if "positions" in gradients:
+                self._position_gradients(features, blocks, offsets, width)
+            if "strain" in gradients:
+                strain = np.zeros((n_total, 3, 3, values.shape[1]))
+                for k, rows, block in blocks:
+                    gs, gv = block.gradients["strain"]
+                    strain[rows[gs[:, 0]], :, :, k * width : (k + 1) * width] = gv
+                features.strain_gradients = strain
         return features
 
     # -- fast path: power spectrum and its vector-Jacobian product from the expansion ---
@@ -196,7 +199,7 @@ class SoapPowerSpectrum:
         cached = getattr(self, "_cached_expansion", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        from featomic import SphericalExpansion
+        SphericalExpansion = _featomic.featomic().SphericalExpansion
 
         hypers = self._new_calculator().parameters
         import json
@@ -225,22 +228,25 @@ class SoapPowerSpectrum:
                                          gradients)
 
     @staticmethod
-    def _position_gradients(features, blocks, offsets, n_total, width) -> None:
+    def _position_gradients(features, blocks, offsets, width) -> None:
         # Merge the (centre, moved atom) pairs of all blocks into one sparse layout.
+        n_total = len(features.values)
         per_block = []
-        for col, rows, block in blocks:
-            g = block.gradient("positions")
-            gs = g.samples.values
-            center = rows[gs[:, 0]]
-            moved = offsets[gs[:, 1]] + gs[:, 2]
-            per_block.append((col, center * n_total + moved, g.values))
+        for k, rows, block in blocks:
+            gs, gv = block.gradients["positions"]
+            code = rows[gs[:, 0]] * n_total + offsets[gs[:, 1]] + gs[:, 2]
+            per_block.append((k, code, gv))
         codes = np.unique(np.concatenate([c for _, c, _ in per_block]))
         grad = np.zeros((len(codes), 3, features.values.shape[1]))
-        for col, code, vals in per_block:
-            grad[np.searchsorted(codes, code), :, col : col + width] = vals
+        nonzero = np.zeros((len(codes), features.values.shape[1] // width), bool)
+        for k, code, vals in per_block:
+            at = np.searchsorted(codes, code)
+            grad[at, :, k * width : (k + 1) * width] = vals
+            nonzero[at, k] = True
         features.gradient_values = grad
         features.gradient_center = codes // n_total
         features.gradient_atom = codes % n_total
+        features.gradient_blocks = nonzero
 
 
 class SoapExpansion:
@@ -263,8 +269,10 @@ class SoapExpansion:
         self.pairs = list(combinations_with_replacement(range(n_species), 2))
         ls = np.arange(l_max + 1)
         self._factor = ((-1.0) ** ls / np.sqrt(2 * ls + 1))[None, :, None, None]
-        self.position_blocks: list = []   # (l, a, centre rows, moved atoms, values)
-        self.strain_blocks: list = []     # (l, a, centre rows, values [n, 3, 3, 2l+1, n])
+        # per (centre element, neighbour element): gradients of all l side by side in
+        # the compact layout of :meth:`compact` (columns n_max l^2 ... n_max (l+1)^2)
+        self.position_blocks: list = []   # (a, centre rows, moved atoms, values [g, 3, F])
+        self.strain_blocks: list = []     # (a, centre rows, values [g, 3, 3, F])
         self.values = self._power_spectrum()
 
     @classmethod
@@ -272,82 +280,100 @@ class SoapExpansion:
         sizes = np.array([len(a) for a in structures])
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         n_total = int(offsets[-1])
+        width = n_max * (l_max + 1) ** 2
         C = np.zeros((n_total, len(species), l_max + 1, 2 * l_max + 1, n_max))
-        out_pos, out_strain = [], []
-        # Extracting arrays from metatensor costs ~30 µs each: samples are shared by all
-        # l of a (centre, neighbour) type pair, so read them once per pair.
-        samples: dict = {}
-        keys = tensor.keys
-        names = list(keys.names)
-        key_values = keys.values                  # one extraction instead of one per key
-        col = {n: names.index(n) for n in ("o3_lambda", "center_type", "neighbor_type")}
-        for i, row in enumerate(key_values.tolist()):
-            block = tensor.block(i)
-            lam = row[col["o3_lambda"]]
-            pair = (row[col["center_type"]], row[col["neighbor_type"]])
-            a = species.index(pair[1])
-            if pair not in samples:
-                s = block.samples.values
-                rows = offsets[s[:, 0]] + s[:, 1]
-                entry = {"rows": rows}
-                if "positions" in gradients:
-                    gs = block.gradient("positions").samples.values
-                    entry["pos"] = (rows[gs[:, 0]], offsets[gs[:, 1]] + gs[:, 2])
-                if "strain" in gradients:
-                    entry["strain"] = rows[block.gradient("strain").samples.values[:, 0]]
-                samples[pair] = entry
-            entry = samples[pair]
-            C[entry["rows"], a, lam, : 2 * lam + 1, :] = block.values
-            if "positions" in gradients:
-                out_pos.append((lam, a, *entry["pos"], block.gradient("positions").values))
-            if "strain" in gradients:
-                out_strain.append((lam, a, entry["strain"], block.gradient("strain").values))
+        names = list(tensor.keys.names)
+        col = [names.index(n) for n in ("o3_lambda", "center_type", "neighbor_type")]
+        keys = [tuple(key[c] for c in col) for key in tensor.keys.values.tolist()]
+        first = {}                # samples are the same for every l of an element pair
+        for i, (_, center, neighbor) in enumerate(keys):
+            first.setdefault((center, neighbor), i)
+        pairs: dict = {}
+        with exported_blocks(tensor, gradients, set(first.values())) as blocks:
+            for (lam, center, neighbor), block in zip(keys, blocks, strict=True):
+                entry = pairs.get((center, neighbor))
+                if entry is None:
+                    rows = offsets[block.samples[:, 0]] + block.samples[:, 1]
+                    entry = pairs[(center, neighbor)] = {"a": species.index(neighbor),
+                                                        "rows": rows}
+                    if "positions" in gradients:
+                        gs = block.gradients["positions"][0]
+                        entry["positions"] = (rows[gs[:, 0]], offsets[gs[:, 1]] + gs[:, 2],
+                                              np.empty((len(gs), 3, width)))
+                    if "strain" in gradients:
+                        gs = block.gradients["strain"][0]
+                        entry["strain"] = (rows[gs[:, 0]], np.empty((len(gs), 3, 3, width)))
+                C[entry["rows"], entry["a"], lam, : 2 * lam + 1, :] = block.values
+                cols = slice(n_max * lam**2, n_max * (lam + 1) ** 2)
+                for name in gradients:
+                    target = entry[name][-1]
+                    target[..., cols] = block.gradients[name][1].reshape(*target.shape[:-1], -1)
         numbers = np.concatenate([at.numbers for at in structures])
         index = np.repeat(np.arange(len(structures)), sizes)
         exp = cls(C, numbers, index, n_max, l_max, len(species))
-        exp.position_blocks, exp.strain_blocks = out_pos, out_strain
+        for entry in pairs.values():
+            if "positions" in entry:
+                exp.position_blocks.append((entry["a"], *entry["positions"]))
+            if "strain" in entry:
+                exp.strain_blocks.append((entry["a"], *entry["strain"]))
         return exp
 
+    def compact(self, padded: np.ndarray) -> np.ndarray:
+        """(n, n_species, l, m, n_max) with m padded to 2 l_max + 1 -> (n, n_species, F),
+        F = n_max (l_max + 1)^2, the l blocks of (2l + 1) n_max entries side by side."""
+        n, S = padded.shape[:2]
+        return np.concatenate([padded[:, :, lam, : 2 * lam + 1, :].reshape(n, S, -1)
+                               for lam in range(self.l_max + 1)], axis=2)
+
+    def _by_l(self, C: np.ndarray) -> np.ndarray:
+        """(n, S, l, m, x) -> (n, l, (S, x), m): one matrix per atom and l."""
+        n, S, L1, M, X = C.shape
+        return C.transpose(0, 2, 1, 4, 3).reshape(n, L1, S * X, M)
+
     def _power_spectrum(self) -> np.ndarray:
-        C = self.coefficients
-        n = C.shape[0]
-        parts = []
-        for a, b in self.pairs:
-            p = np.einsum("ilmx,ilmy->ilxy", C[:, a], C[:, b]) * self._factor
-            parts.append((p if a == b else np.sqrt(2.0) * p).reshape(n, -1))
-        return np.concatenate(parts, axis=1)
+        # every species pair at once: one batched product sum_m c^a_xm c^b_ym per (atom, l)
+        n, S, L1, _, X = self.coefficients.shape
+        Ct = self._by_l(self.coefficients)
+        full = (Ct @ Ct.transpose(0, 1, 3, 2)).reshape(n, L1, S, X, S, X)
+        a, b = np.array(self.pairs).T
+        p = full.transpose(0, 2, 4, 1, 3, 5)[:, a, b] * self._pair_factor  # [n, P, l, x, y]
+        return p.reshape(n, -1)
+
+    @property
+    def _pair_factor(self) -> np.ndarray:
+        """(-1)^l (2l+1)^{-1/2}, times sqrt(2) for a != b; shape (P, l, 1, 1)."""
+        cross = np.array([1.0 if a == b else np.sqrt(2.0) for a, b in self.pairs])
+        return cross[:, None, None, None] * self._factor[0][None]
 
     def _coefficient_gradient(self, dEdx: np.ndarray) -> np.ndarray:
         """:math:`\\partial E/\\partial c` from :math:`\\partial E/\\partial p`, same shape as c."""
         C = self.coefficients
-        n, L1, nm = C.shape[0], self.l_max + 1, self.n_max
-        width = L1 * nm * nm
-        out = np.zeros_like(C)
-        for k, (a, b) in enumerate(self.pairs):
-            G = dEdx[:, k * width : (k + 1) * width].reshape(n, L1, nm, nm) * self._factor
-            if a != b:
-                G = np.sqrt(2.0) * G
-            out[:, a] += np.einsum("ilxy,ilmy->ilmx", G, C[:, b])
-            out[:, b] += np.einsum("ilxy,ilmx->ilmy", G, C[:, a])
-        return out
+        n, S, L1, M, X = C.shape
+        a, b = np.array(self.pairs).T
+        G = np.zeros((n, S, S, L1, X, X))
+        G[:, a, b] = dEdx.reshape(n, len(self.pairs), L1, X, X) * self._pair_factor
+        G = G.transpose(0, 3, 1, 4, 2, 5).reshape(n, L1, S * X, S * X)
+        # p^ab = sum_m c^a c^b: dE/dc^a = G c^b and dE/dc^b = G^T c^a, i.e. (G + G^T) c
+        out = (G + G.transpose(0, 1, 3, 2)) @ self._by_l(C)                # [n, l, (S,x), m]
+        return out.reshape(n, L1, S, X, M).transpose(0, 2, 1, 4, 3)
 
     def vjp_positions(self, dEdx: np.ndarray, n_atoms: int) -> np.ndarray:
         """Forces-like product :math:`\\sum_i \\partial E/\\partial x_i \\cdot
         \\partial x_i/\\partial r_j`, shape (n_atoms, 3)."""
-        dEdc = self._coefficient_gradient(dEdx)
+        dEdc = self.compact(self._coefficient_gradient(dEdx))
         out = np.zeros((n_atoms, 3))
-        for lam, a, centres, moved, values in self.position_blocks:
-            g = dEdc[centres, a, lam, : 2 * lam + 1, :]              # [n_grad, m, n]
-            np.add.at(out, moved, np.einsum("gcmn,gmn->gc", values, g))
+        for a, centres, moved, values in self.position_blocks:
+            per_pair = np.einsum("gcf,gf->gc", values, dEdc[centres, a])
+            for k in range(3):
+                out[:, k] += np.bincount(moved, per_pair[:, k], minlength=n_atoms)
         return out
 
     def vjp_strain(self, dEdx: np.ndarray, n_structures: int) -> np.ndarray:
         """Virial-like product :math:`\\sum_i \\partial E/\\partial x_i \\cdot
         \\partial x_i/\\partial\\epsilon`, shape (n_structures, 3, 3)."""
-        dEdc = self._coefficient_gradient(dEdx)
+        dEdc = self.compact(self._coefficient_gradient(dEdx))
         out = np.zeros((n_structures, 3, 3))
-        for lam, a, centres, values in self.strain_blocks:
-            g = dEdc[centres, a, lam, : 2 * lam + 1, :]
-            np.add.at(out, self.structure_index[centres],
-                      np.einsum("gabmn,gmn->gab", values, g))
+        for a, centres, values in self.strain_blocks:
+            per_pair = np.einsum("gabf,gf->gab", values, dEdc[centres, a])
+            np.add.at(out, self.structure_index[centres], per_pair)
         return out

@@ -124,16 +124,29 @@ class AtomSumKernel:
                 f"aggregation={self.aggregation!r})")
 
     # -- environment level ------------------------------------------------------------
-    def _u(self, env: Environments, sparse: Environments):
-        u = env.unit @ sparse.unit.T
-        mask = (env.numbers[:, None] == sparse.numbers[None, :]) if self.per_species else None
-        return u, mask
+    def _blocks(self, numbers: np.ndarray, sparse_numbers: np.ndarray):
+        """``(rows, cols)`` of the blocks of environments and sparse points that covary.
+
+        With ``per_species`` the kernel is block diagonal in the central element, so only
+        those blocks are computed (a third of the products for three elements). ``cols``
+        is a slice when an element's sparse points are contiguous (as fitted models store
+        them), an index array otherwise.
+        """
+        if not self.per_species:
+            yield slice(None), slice(None)
+            return
+        for z in np.unique(sparse_numbers):
+            rows = np.flatnonzero(numbers == z)
+            if len(rows):
+                yield rows, _as_slice(np.flatnonzero(sparse_numbers == z))
 
     def environment_kernel(self, env: Environments, sparse: Environments) -> np.ndarray:
         """:math:`k(x_i, x_m)`, shape (n_atoms, n_sparse)."""
-        u, mask = self._u(env, sparse)
-        k, _ = self.env_kernel.profile(u)
-        return k * mask if mask is not None else k
+        K = np.zeros((len(env.numbers), len(sparse.numbers)))
+        for rows, cols in self._blocks(env.numbers, sparse.numbers):
+            k, _ = self.env_kernel.profile(env.unit[rows] @ sparse.unit[cols].T)
+            _put(K, rows, cols, k)
+        return K
 
     def _aggregate(self, K_atoms: np.ndarray, structure: np.ndarray) -> np.ndarray:
         starts = np.flatnonzero(np.r_[True, np.diff(structure) != 0])
@@ -147,18 +160,10 @@ class AtomSumKernel:
         """Structure-sparse covariances, shape (n_structures, n_sparse)."""
         return self._aggregate(self.environment_kernel(env, sparse), env.structure)
 
-    def _gradient_factors(self, env, sparse):
-        u, mask = self._u(env, sparse)
-        _, dk = self.env_kernel.profile(u)
-        a = dk / env.norm[:, None]                      # [n_atoms, M]
-        if mask is not None:
-            a = a * mask
-        return u, a
-
     def derivative_rows(self, env: Environments, sparse: Environments,
                         grad_values: np.ndarray, grad_center: np.ndarray,
                         grad_target: np.ndarray, n_targets: int, *,
-                        n_blocks: int = 1) -> np.ndarray:
+                        nonzero_blocks: np.ndarray | None = None) -> np.ndarray:
         """Rows :math:`\\sum_i \\partial k(x_i, x_m)/\\partial q` for derivative variables q.
 
         Parameters
@@ -171,47 +176,63 @@ class AtomSumKernel:
             Which target block (atom j, or structure for strain) each pair feeds.
         n_targets : int
             Number of target blocks.
-        n_blocks : int
-            Number of equal column blocks of the features (species pairs of SOAP). A
-            neighbour moves only the blocks that involve its element, so rows are grouped
-            by their non-zero blocks and each group multiplies only those columns.
+        nonzero_blocks : array of shape (n_pairs, n_blocks), optional
+            Which equal column blocks of each pair's gradient may be non-zero
+            (:attr:`Features.gradient_blocks`: a neighbour moves only the SOAP species
+            pairs that involve its element). Rows are then grouped by their non-zero
+            blocks and each group multiplies only those columns.
 
         Returns
         -------
         numpy.ndarray of shape (n_targets * n_comp, n_sparse)
             Rows ordered block by block, components inside (j*3 + alpha).
         """
-        u, a = self._gradient_factors(env, sparse)
-        n_pairs, n_comp, n_feat = grad_values.shape
-        T = _sparse_rows_product(grad_values, sparse.unit, n_blocks)  # [P*c, M]  (DGEMM)
+        n_pairs, n_comp, _ = grad_values.shape
         s = np.einsum("pcd,pd->pc", grad_values, env.unit[grad_center]).reshape(-1)
-        rows_center = np.repeat(grad_center, n_comp)
-        T -= u[rows_center] * s[:, None]
-        T *= a[rows_center]
-        # sum pairs into their target rows: a sparse (n_targets*c, P*c) summation matrix
         target_rows = (np.repeat(grad_target, n_comp) * n_comp
                        + np.tile(np.arange(n_comp), n_pairs))
-        S = sp.csr_matrix((np.ones(len(target_rows)), (target_rows, np.arange(len(target_rows)))),
-                          shape=(n_targets * n_comp, len(target_rows)))
-        return np.asarray(S @ T)
+        out = np.zeros((n_targets * n_comp, len(sparse.numbers)))
+        position = np.empty(len(env.numbers), int)      # row of each centre in its block
+        for atoms, cols in self._blocks(env.numbers, sparse.numbers):
+            centres = np.arange(len(env.numbers))[atoms]
+            position[centres] = np.arange(len(centres))
+            u, a = self._gradient_factors(env, sparse, atoms, cols)
+            pairs = np.flatnonzero(np.isin(grad_center, centres))
+            rows = (pairs[:, None] * n_comp + np.arange(n_comp)).ravel()
+            local = np.repeat(position[grad_center[pairs]], n_comp)
+            T = _sparse_rows_product(grad_values, sparse.unit[cols], nonzero_blocks, pairs)
+            T -= u[local] * s[rows, None]
+            T *= a[local]
+            # sum pairs into their target rows: a sparse (n_targets*c, pairs*c) summation
+            S = sp.csr_matrix((np.ones(len(rows)), (target_rows[rows], np.arange(len(rows)))),
+                              shape=(out.shape[0], len(rows)))
+            out[:, cols] += S @ T
+        return out
+
+    def _gradient_factors(self, env, sparse, atoms, cols):
+        """u and :math:`k'(u)/|x|` of one block."""
+        u = env.unit[atoms] @ sparse.unit[cols].T
+        _, dk = self.env_kernel.profile(u)
+        return u, dk / env.norm[atoms, None]
 
     def energy_rows_and_gradient(self, env: Environments, sparse: Environments,
                                  weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`energy_rows` and :meth:`descriptor_gradient` sharing one product."""
-        u, mask = self._u(env, sparse)
-        k, dk = self.env_kernel.profile(u)
-        if mask is not None:
-            k, dk = k * mask, dk * mask
-        aw = dk / env.norm[:, None] * weights[None, :]
-        grad = aw @ sparse.unit - env.unit * np.sum(aw * u, axis=1)[:, None]
-        return self._aggregate(k, env.structure), grad
+        K = np.zeros((len(env.numbers), len(sparse.numbers)))
+        grad = np.zeros_like(env.unit)
+        for atoms, cols in self._blocks(env.numbers, sparse.numbers):
+            xm = sparse.unit[cols]
+            u = env.unit[atoms] @ xm.T
+            k, dk = self.env_kernel.profile(u)
+            _put(K, atoms, cols, k)
+            aw = dk / env.norm[atoms, None] * weights[cols][None, :]
+            grad[atoms] = aw @ xm - env.unit[atoms] * np.sum(aw * u, axis=1)[:, None]
+        return self._aggregate(K, env.structure), grad
 
     def descriptor_gradient(self, env: Environments, sparse: Environments,
                             weights: np.ndarray) -> np.ndarray:
         """:math:`\\partial e(x_i)/\\partial x_i` for ``e = sum_m c_m k(., x_m)``, (n_atoms, D)."""
-        u, a = self._gradient_factors(env, sparse)
-        aw = a * weights[None, :]
-        return aw @ sparse.unit - env.unit * np.sum(aw * u, axis=1)[:, None]
+        return self.energy_rows_and_gradient(env, sparse, weights)[1]
 
     # -- prior variances (for the DTC predictive variance) ----------------------------
     def energy_prior_variance(self, env: Environments) -> np.ndarray:
@@ -264,26 +285,42 @@ class AtomSumKernel:
         return np.maximum(out.reshape(-1), 0.0)
 
 
-def _sparse_rows_product(grad_values: np.ndarray, basis: np.ndarray, n_blocks: int
-                         ) -> np.ndarray:
-    """``grad_values.reshape(-1, D) @ basis.T``, skipping column blocks that are zero."""
-    n_pairs, n_comp, n_feat = grad_values.shape
-    G = grad_values.reshape(n_pairs * n_comp, n_feat)
-    if n_blocks <= 1 or n_feat % n_blocks:
-        return G @ basis.T
-    width = n_feat // n_blocks
-    nonzero = np.abs(grad_values.reshape(n_pairs, n_comp * n_blocks, width)).max(axis=2)
-    nonzero = (nonzero.reshape(n_pairs, n_comp, n_blocks) > 0).any(axis=1)  # [P, blocks]
-    patterns, group = np.unique(nonzero, axis=0, return_inverse=True)
-    out = np.empty((n_pairs * n_comp, basis.shape[0]))
+def _as_slice(index: np.ndarray):
+    """``index`` as a slice when it is a contiguous range (views instead of copies)."""
+    if len(index) and index[-1] - index[0] + 1 == len(index):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+def _put(target: np.ndarray, rows, cols, value: np.ndarray) -> None:
+    """``target[rows, cols] = value`` for the block spanned by ``rows`` x ``cols``."""
+    if isinstance(cols, slice) or isinstance(rows, slice):
+        target[rows, cols] = value
+    else:
+        target[np.ix_(rows, cols)] = value
+
+
+def _sparse_rows_product(grad_values: np.ndarray, basis: np.ndarray,
+                         nonzero: np.ndarray | None, pairs: np.ndarray) -> np.ndarray:
+    """``grad_values[pairs].reshape(-1, D) @ basis.T`` (one DGEMM per group of rows),
+    skipping the column blocks that ``nonzero`` marks as zero."""
+    _, n_comp, n_feat = grad_values.shape
+    G = grad_values.reshape(-1, n_feat)
+    out = np.empty((len(pairs) * n_comp, basis.shape[0]))
+    if nonzero is None:
+        out[:] = G[(pairs[:, None] * n_comp + np.arange(n_comp)).ravel()] @ basis.T
+        return out
+    width = n_feat // nonzero.shape[1]
+    patterns, group = np.unique(nonzero[pairs], axis=0, return_inverse=True)
     for k, pattern in enumerate(patterns):
-        pairs = np.flatnonzero(group.ravel() == k)
-        rows = (pairs[:, None] * n_comp + np.arange(n_comp)).ravel()
+        local = np.flatnonzero(group.ravel() == k)
+        rows = (pairs[local][:, None] * n_comp + np.arange(n_comp)).ravel()
+        out_rows = (local[:, None] * n_comp + np.arange(n_comp)).ravel()
         cols = (np.flatnonzero(pattern)[:, None] * width + np.arange(width)).ravel()
         if len(cols) == 0:
-            out[rows] = 0.0
+            out[out_rows] = 0.0
         elif len(cols) == n_feat:
-            out[rows] = G[rows] @ basis.T
+            out[out_rows] = G[rows] @ basis.T
         else:
-            out[rows] = G[np.ix_(rows, cols)] @ basis[:, cols].T
+            out[out_rows] = G[np.ix_(rows, cols)] @ basis[:, cols].T
     return out

@@ -208,11 +208,6 @@ class SparseGPRModel:
         check_choice(self.aggregation, ("sum", "mean"), "aggregation")
         return AtomSumKernel(env, aggregation=self.aggregation)
 
-    @property
-    def _n_pair_blocks(self) -> int:
-        n = len(self.species_)
-        return n * (n + 1) // 2
-
     def _compute(self, structures, gradients=()):
         f = self.descriptor_.compute(structures, gradients=gradients)
         env = Environments.from_values(f.values, f.numbers, f.structure_index)
@@ -399,7 +394,7 @@ class SparseGPRModel:
                 n_atoms = int(offsets[b] - offsets[a])
                 rows = -kernel.derivative_rows(env, self.sparse_, f.gradient_values,
                                                f.gradient_center, f.gradient_atom, n_atoms,
-                                               n_blocks=self._n_pair_blocks)
+                                               nonzero_blocks=f.gradient_blocks)
                 keep = np.repeat(with_forces[a:b], sizes[a:b] * 3)
                 fy = forces[offsets[a] : offsets[b]].reshape(-1)
                 f_eq.add(rows[keep], fy[keep], np.ones(int(keep.sum())))
@@ -553,8 +548,9 @@ class SparseGPRModel:
             picked = select_sparse_points(env.unit[rows], share, self.selection,
                                           random_state=self.random_state + k,
                                           what="environments")
-            chosen.append(rows[picked])
-        return np.sort(np.concatenate(chosen))
+            chosen.append(np.sort(rows[picked]))
+        # grouped by element: the kernel's per-element blocks are then contiguous columns
+        return np.concatenate(chosen)
 
     # -- prediction -------------------------------------------------------------------
     def predict(self, structures: Sequence[ase.Atoms], *, targets=None,
@@ -621,7 +617,8 @@ class SparseGPRModel:
                 if return_std:
                     rows = self.kernel_.derivative_rows(env, self.sparse_, f.gradient_values,
                                                         f.gradient_center, f.gradient_atom,
-                                                        n_atoms, n_blocks=self._n_pair_blocks)
+                                                        n_atoms,
+                                                        nonzero_blocks=f.gradient_blocks)
                     prior = self.kernel_.derivative_prior_variance(
                         env, f.gradient_values, f.gradient_center, f.gradient_atom, n_atoms)
                     var = predictive_variance(rows, prior, self.solution_)

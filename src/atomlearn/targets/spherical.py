@@ -14,9 +14,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..descriptors import _featomic
+
 
 def _tensor_map(values: np.ndarray, components: list[str]):
-    import metatensor
+    metatensor = _featomic.metatensor()
 
     block = metatensor.TensorBlock(
         values=values,
@@ -30,7 +32,7 @@ def _tensor_map(values: np.ndarray, components: list[str]):
 def spherical_basis(rank: int) -> dict[int, np.ndarray]:
     """``{lambda: U}`` with spherical = U @ flattened Cartesian, U of shape
     (2 lambda + 1, 3**rank), for rank 1 (vectors) or 2 (3x3 tensors)."""
-    from featomic.clebsch_gordan import cartesian_to_spherical
+    cartesian_to_spherical = _featomic.clebsch_gordan().cartesian_to_spherical
 
     if rank not in (1, 2):
         raise ValueError(f"rank must be 1 or 2; got {rank}.")
