@@ -127,6 +127,39 @@ print(json.dumps(out))
 """
 
 
+KERNEL_RATE = """
+import json, sys, time
+import numpy as np
+from atomlearn.models import load_model
+from atomlearn.structures import read_structures
+frames = read_structures(sys.argv[1])
+model = load_model(sys.argv[2])
+a = np.random.default_rng(0).normal(size=(2000, 2000))
+t = time.perf_counter(); a @ a; dgemm = 2 * 2000**3 / (time.perf_counter() - t) / 1e9
+kernel = model.kernel_
+flops = seconds = build = 0.0
+for start in range(0, len(frames), model.chunk_size):
+    chunk = frames[start : start + model.chunk_size]
+    t = time.perf_counter()
+    env, f = model._compute(chunk, ("positions",))
+    kernel.energy_rows(env, model.sparse_)
+    t_desc = time.perf_counter()
+    kernel.derivative_rows(env, model.sparse_, f.gradient_values, f.gradient_center,
+                           f.gradient_atom, len(env.numbers),
+                           nonzero_blocks=f.gradient_blocks)
+    seconds += time.perf_counter() - t_desc
+    build += time.perf_counter() - t
+    # the force rows' products: 3 rows per pair, the pair's non-zero species-pair columns,
+    # the sparse points of the centre's element
+    width = f.values.shape[1] // f.gradient_blocks.shape[1]
+    m_of = {int(z): int(np.sum(model.sparse_.numbers == z)) for z in model.species_}
+    m_pair = np.array([m_of[int(z)] for z in env.numbers[f.gradient_center]])
+    flops += float(np.sum(2 * 3 * width * f.gradient_blocks.sum(axis=1) * m_pair))
+print(json.dumps({"force_rows_s": seconds, "gflops": flops / seconds / 1e9,
+                  "dgemm_gflops": dgemm, "rows_and_descriptors_s": build}))
+"""
+
+
 def with_box(frames, size=30.0):
     out = []
     for a in frames:
@@ -190,6 +223,12 @@ def main(argv=None) -> int:
                           args.md_steps)
             rows.append((f"atomlearn ({hyper} hyperparameters)", n, res, wall, peak))
 
+    # the force rows of K_NM as matrix products: rate beside this machine's DGEMM
+    n_last = args.sizes[-1]
+    _, _, out = run_child([py, "-c", KERNEL_RATE, str(work / f"train_{n_last}.xyz"),
+                           str(work / f"atomlearn_{n_last}_fixed.alm")], args.threads)
+    rate = json.loads(out.strip().splitlines()[-1])
+
     # 192-atom periodic silicon: MD speed only
     d = work / "gap_si"
     d.mkdir(exist_ok=True)
@@ -217,6 +256,11 @@ def main(argv=None) -> int:
         print(f"  n_train={n}: E MAE {a[2]['e_mae'] / g[2]['e_mae']:.2f}, F MAE "
               f"{a[2]['f_mae'] / g[2]['f_mae']:.2f}, fit time {a[3] / g[3]:.3f}, fit memory "
               f"{a[4] / g[4]:.2f}, MD speed {md:.1f}x")
+    print(f"\nforce rows of K_NM (n_train={n_last}): {rate['force_rows_s']:.2f} s at "
+          f"{rate['gflops']:.1f} GFLOP/s = {100 * rate['gflops'] / rate['dgemm_gflops']:.0f}% "
+          f"of this machine's DGEMM ({rate['dgemm_gflops']:.1f} GFLOP/s, n=2000, "
+          f"{args.threads} thread(s)); with descriptors and energy rows "
+          f"{rate['rows_and_descriptors_s']:.2f} s")
     print(f"\n192-atom silicon MD (atom-steps/s): GAP {si_gap['md_atom_steps_per_s']:.0f}, "
           f"atomlearn {si_al['md_atom_steps_per_s']:.0f} "
           f"({si_al['md_atom_steps_per_s'] / si_gap['md_atom_steps_per_s']:.1f}x)")

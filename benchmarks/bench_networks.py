@@ -12,7 +12,9 @@ All models see the same frames of the shipped ethanol set: 200 held-out test fra
 stopping / best epoch). MACE uses the reference settings of ../shared/PEERS.md (hidden
 32x0e+32x1o, max_ell 3, correlation 3, 2 interactions, 8 Bessel functions, float64,
 AMSGrad lr 0.01, batch 10, loss per-atom energy² + 100 force²). atomlearn's networks use
-their defaults (PaiNN: 64 channels, 3 interactions; BPNN: G2/G4, 32x32 tanh). Every run
+their defaults (PaiNN: 64 channels, 3 interactions; BPNN: G2/G4, 32x32 tanh), PaiNN with
+the training settings of examples/ethanol_mpnn.yaml (``MPNN_OPTIONS``: float32, batch 5,
+lr 3e-3 halved after 10 flat epochs, loss per-atom energy² + 10 force²). Every run
 gets one thread and ``--budget`` seconds of training; ``--jobs 2`` runs two at a time on
 the two cores. The sparse GPR potential (150 CUR points per element, as in
 bench_gap.py) is fitted on the same frames for reference. Throughput is training
@@ -38,6 +40,9 @@ from atomlearn.datasets import load_ethanol
 
 ROOT = Path(__file__).resolve().parent
 PEERS = ROOT / ".venv-peers" / "bin" / "python"
+#: PaiNN's training settings for a fixed wall-clock budget (as examples/ethanol_mpnn.yaml)
+MPNN_OPTIONS = {"dtype": "float32", "batch_size": 5, "learning_rate": 3e-3, "lr_patience": 10,
+                "energy_weight": 1.0, "force_weight": 10.0}
 
 
 def labelled(frames):
@@ -69,7 +74,8 @@ def main(argv=None) -> int:
     p.add_argument("--codes", nargs="+", default=["mace", "mpnn", "bpnn", "gpr"])
     p.add_argument("--work", default=None, help="folder for the split and results")
     p.add_argument("--options", default="{}",
-                   help="JSON of extra atomlearn network options, e.g. '{\"lr_patience\": 10}'")
+                   help="JSON of extra atomlearn network options (over MPNN_OPTIONS for "
+                        "PaiNN), e.g. '{\"lr_patience\": 20}'")
     args = p.parse_args(argv)
     if "mace" in args.codes and not PEERS.exists():
         print(f"MACE is not installed in {PEERS.parent.parent}; see this script's docstring.")
@@ -86,11 +92,13 @@ def main(argv=None) -> int:
     write(work / "validation.xyz", train[-n_val:])
     write(work / "md_ethanol.xyz", test[0])
     here = str(ROOT)
+    extra = json.loads(args.options)
+    options = {"mpnn": {**MPNN_OPTIONS, **extra}, "bpnn": extra, "gpr": {}}
     commands = {
         "mace": [str(PEERS), f"{here}/_mace_child.py", str(work), str(args.budget),
                  str(args.threads)],
         **{k: [sys.executable, f"{here}/_atomlearn_child.py", k, str(work), str(args.budget),
-               str(args.threads), args.options if k != "gpr" else "{}"]
+               str(args.threads), json.dumps(options[k])]
            for k in ("mpnn", "bpnn", "gpr")},
     }
     with ThreadPoolExecutor(args.jobs) as pool:
