@@ -137,10 +137,19 @@ def _array(lib, c, block, releases) -> np.ndarray:
     if (dtype.code, dtype.bits, dtype.lanes) != (2, 64, 1):
         raise ValueError("not a float64 array")
     size = math.prod(shape)
-    if t.strides and tuple(t.strides[:ndim]) != tuple(
-            math.prod(shape[k + 1:]) for k in range(ndim)):
+    if t.strides and not _c_contiguous(shape, t.strides[:ndim]):
         raise ValueError("not a C-contiguous array")
     if size == 0:
         return np.zeros(shape)
     buffer = (ctypes.c_double * size).from_address(t.data + t.byte_offset)
     return np.frombuffer(buffer, np.float64).reshape(shape)
+
+
+def _c_contiguous(shape: tuple, strides: list) -> bool:
+    """Whether element ``strides`` describe a C-contiguous array of ``shape``."""
+    expected = 1
+    for extent, stride in zip(reversed(shape), reversed(strides), strict=True):
+        if extent > 1 and stride != expected:
+            return False
+        expected *= extent
+    return True
