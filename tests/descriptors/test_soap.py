@@ -133,12 +133,20 @@ def test_expansion_path_matches_power_spectrum(periodic, ethanol, silicon_cell):
 
 
 def test_blocks_read_through_the_c_api_equal_the_public_accessors(ethanol, silicon_cell):
-    from atomlearn.descriptors._blocks import _read_c, exported_blocks, read_blocks_public
+    from atomlearn.descriptors._blocks import (
+        _read_c,
+        exported_blocks,
+        key_table,
+        read_blocks_public,
+    )
 
     soap = SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=2)
     tensor = soap._expansion_calculator().compute([ethanol[0], silicon_cell],
                                                   gradients=["positions"])
     public = read_blocks_public(tensor, ["positions"])
+    names, values = key_table(tensor)
+    assert names == list(tensor.keys.names)
+    np.testing.assert_array_equal(values, tensor.keys.values)
     releases: list = []
     direct = _read_c(tensor, ["positions"], releases)     # no silent fallback here
     with exported_blocks(tensor, ["positions"]) as blocks:
@@ -151,5 +159,5 @@ def test_blocks_read_through_the_c_api_equal_the_public_accessors(ethanol, silic
                                 strict=True):
                     np.testing.assert_array_equal(a, b)
     assert releases
-    for release in releases:
-        release()
+    for deleter, managed in releases:
+        deleter(managed)

@@ -47,8 +47,29 @@ def exported_blocks(tensor, gradients: Sequence[str] = (),
             blocks = read_blocks_public(tensor, gradients)
         yield blocks
     finally:
-        for release in releases:
-            release()
+        for deleter, managed in releases:
+            if deleter:
+                deleter(managed)
+
+
+def key_table(tensor) -> tuple[list[str], np.ndarray]:
+    """Names and values (int32, one row per block) of the keys of ``tensor``."""
+    try:
+        global _TYPES
+        if _TYPES is None:
+            _TYPES = _C()
+        lib = tensor._lib
+        labels = lib.mts_tensormap_keys(tensor._ptr)
+        try:
+            names_p = ctypes.POINTER(ctypes.c_char_p)()
+            count = _TYPES.uintptr_t()
+            lib.mts_labels_dimensions(labels, names_p, count)
+            names = [names_p[k].decode() for k in range(count.value)]
+            return names, _label_values(lib, _TYPES, labels)
+        finally:
+            lib.mts_labels_free(labels)
+    except (AttributeError, ImportError, TypeError, ValueError):   # pragma: no cover
+        return list(tensor.keys.names), np.array(tensor.keys.values)
 
 
 def read_blocks_public(tensor, gradients: Sequence[str] = ()) -> list[Block]:
@@ -76,7 +97,7 @@ class _C:
         from metatensor._c_api import c_uintptr_t, mts_array_t, mts_block_t
 
         self.array_t, self.block_t, self.uintptr_t = mts_array_t, mts_block_t, c_uintptr_t
-        self.managed_t = DLManagedTensorVersioned
+        self.managed_p = ctypes.POINTER(DLManagedTensorVersioned)
         self.cpu = DLDevice(device_type=DLDeviceType.kDLCPU, device_id=0)
         self.version = DLPackVersion(major=1, minor=0)
 
@@ -109,36 +130,38 @@ def _read_c(tensor, gradients, releases, samples_of=None):
 def _labels(lib, c, block) -> np.ndarray:
     labels = lib.mts_block_labels(block, 0)
     try:
-        values = ctypes.POINTER(ctypes.c_int32)()
-        count, size = c.uintptr_t(), c.uintptr_t()
-        lib.mts_labels_values_cpu(labels, values, count, size)
-        if count.value == 0:
-            return np.zeros((0, size.value), np.int32)
-        return np.ctypeslib.as_array(values, (count.value, size.value)).copy()
+        return _label_values(lib, c, labels)
     finally:
         lib.mts_labels_free(labels)
 
 
+def _label_values(lib, c, labels) -> np.ndarray:
+    values = ctypes.POINTER(ctypes.c_int32)()
+    count, size = c.uintptr_t(), c.uintptr_t()
+    lib.mts_labels_values_cpu(labels, values, count, size)
+    if count.value == 0:
+        return np.zeros((0, size.value), np.int32)
+    return np.ctypeslib.as_array(values, (count.value, size.value)).copy()
+
+
 def _array(lib, c, block, releases) -> np.ndarray:
-    """A view of the block's data; the DLPack export is released by ``releases``."""
+    """A view of the block's data; the DLPack export is released with ``releases``."""
     array = c.array_t()
     lib.mts_block_data(block, array)
-    managed = ctypes.POINTER(c.managed_t)()
-    status = array.as_dlpack(array.ptr, ctypes.byref(managed), c.cpu, None, c.version)
-    if status != 0 or not managed:
+    managed = c.managed_p()
+    if array.as_dlpack(array.ptr, ctypes.byref(managed), c.cpu, None, c.version) or not managed:
         raise ValueError("metatensor could not export the array")
     contents = managed.contents
-    if contents.deleter:
-        releases.append(lambda: contents.deleter(managed))
+    releases.append((contents.deleter, managed))
     t = contents.dl_tensor
     ndim = t.ndim
     shape = tuple(t.shape[:ndim])
     dtype = t.dtype
-    if (dtype.code, dtype.bits, dtype.lanes) != (2, 64, 1):
+    if dtype.code != 2 or dtype.bits != 64 or dtype.lanes != 1:
         raise ValueError("not a float64 array")
-    size = math.prod(shape)
     if t.strides and not _c_contiguous(shape, t.strides[:ndim]):
         raise ValueError("not a C-contiguous array")
+    size = math.prod(shape)
     if size == 0:
         return np.zeros(shape)
     buffer = (ctypes.c_double * size).from_address(t.data + t.byte_offset)

@@ -13,7 +13,7 @@ from ..neighbors import check_cell
 from ..structures.io import check_positions, where
 from . import _featomic
 from ._base import Features
-from ._blocks import exported_blocks
+from ._blocks import exported_blocks, key_table
 
 _GRADIENTS = ("positions", "strain")
 
@@ -293,9 +293,9 @@ class SoapExpansion:
         n_total = int(offsets[-1])
         width = n_max * (l_max + 1) ** 2
         C = np.zeros((n_total, len(species), l_max + 1, 2 * l_max + 1, n_max))
-        names = list(tensor.keys.names)
+        names, key_values = key_table(tensor)
         col = [names.index(n) for n in ("o3_lambda", "center_type", "neighbor_type")]
-        keys = [tuple(key[c] for c in col) for key in tensor.keys.values.tolist()]
+        keys = [tuple(key) for key in key_values[:, col].tolist()]
         first = {}                # samples are the same for every l of an element pair
         for i, (_, center, neighbor) in enumerate(keys):
             first.setdefault((center, neighbor), i)
