@@ -71,6 +71,7 @@ class ModelOptions:
     selection: str = "fps"
     sigma: float = 1e-3
     sigma_forces: float = 0.03
+    sigma_stress: float = 0.01   # eV/Å^3, with targets.energy.stress: true
     hyperparameters: str = "fixed"
     validation_fraction: float = 0.2
     jitter: float = 1e-8

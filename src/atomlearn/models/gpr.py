@@ -46,6 +46,8 @@ class _Blocks:
     energy: NormalEquations   # rows / sqrt(n_atoms): noise sigma_E^2 n_atoms folded out
     forces: NormalEquations
     energy_logdet: float      # sum log n_atoms
+    stress: NormalEquations   # 6 components per periodic cell, unit noise
+    sigma_stress: float = 1.0  # fixed: not among the optimised hyperparameters
 
     def merged(self, other: _Blocks) -> _Blocks:
         """Blocks of the union of two disjoint sets of observations."""
@@ -53,17 +55,20 @@ class _Blocks:
             return NormalEquations(a.A + b.A, a.b + b.b, a.yy + b.yy,
                                    a.logdet_sigma + b.logdet_sigma, a.n + b.n)
         return _Blocks(self.K_MM, add(self.energy, other.energy),
-                       add(self.forces, other.forces), self.energy_logdet + other.energy_logdet)
+                       add(self.forces, other.forces), self.energy_logdet + other.energy_logdet,
+                       add(self.stress, other.stress), self.sigma_stress)
 
     def equations(self, delta: float, sigma_e: float, sigma_f: float) -> NormalEquations:
         """Normal equations for amplitude ``delta`` and noises ``sigma_e``, ``sigma_f``."""
         d2, we, wf = delta**2, 1.0 / sigma_e**2, 1.0 / sigma_f**2
-        e, f = self.energy, self.forces
-        eq = NormalEquations(A=d2 * d2 * (we * e.A + wf * f.A), b=d2 * (we * e.b + wf * f.b))
-        eq.yy = we * e.yy + wf * f.yy
+        ws = 1.0 / self.sigma_stress**2
+        e, f, st = self.energy, self.forces, self.stress
+        eq = NormalEquations(A=d2 * d2 * (we * e.A + wf * f.A + ws * st.A),
+                             b=d2 * (we * e.b + wf * f.b + ws * st.b))
+        eq.yy = we * e.yy + wf * f.yy + ws * st.yy
         eq.logdet_sigma = (self.energy_logdet + e.n * np.log(sigma_e**2)
-                           + f.n * np.log(sigma_f**2))
-        eq.n = e.n + f.n
+                           + f.n * np.log(sigma_f**2) + st.n * np.log(self.sigma_stress**2))
+        eq.n = e.n + f.n + st.n
         return eq
 
 
@@ -103,6 +108,11 @@ class SparseGPRModel:
         Energy noise per atom :math:`\\sigma_E`, eV/atom (GAP's ``default_sigma`` energy).
     sigma_forces : float
         Force noise per component :math:`\\sigma_F`, eV/Å.
+    sigma_stress : float
+        Stress noise per component, eV/Å^3, for ``energy(stress=True)``: the six independent
+        stress components of every periodic training cell that has them become derivative
+        observations :math:`\\sigma = V^{-1}\\partial E/\\partial\\epsilon` (from
+        featomic's strain gradients). Kept fixed by the hyperparameter searches.
     hyperparameters : {"fixed", "likelihood", "validation"}
         How ``delta``, ``sigma`` and ``sigma_forces`` are chosen. ``"likelihood"``:
         maximise the sparse (DTC) log marginal likelihood of energies and forces together
@@ -137,7 +147,8 @@ class SparseGPRModel:
                  descriptor: SoapPowerSpectrum | None = None, kernel: str = "soap",
                  zeta: int = 4, length_scale: float = 1.0, delta: float = 1.0,
                  n_sparse: int = 500, selection: str = "fps", sigma: float = 1e-3,
-                 sigma_forces: float = 0.03, hyperparameters: str = "fixed",
+                 sigma_forces: float = 0.03, sigma_stress: float = 0.01,
+                 hyperparameters: str = "fixed",
                  validation_fraction: float = 0.2, jitter: float = 1e-8,
                  aggregation: str = "sum", reference="fit",
                  require_forces: bool = False, memory_limit: float | None = None,
@@ -153,6 +164,7 @@ class SparseGPRModel:
         self.selection = selection
         self.sigma = sigma
         self.sigma_forces = sigma_forces
+        self.sigma_stress = sigma_stress
         self.hyperparameters = hyperparameters
         self.validation_fraction = validation_fraction
         self.jitter = jitter
@@ -180,10 +192,6 @@ class SparseGPRModel:
             raise ConfigError(
                 f"Only the energy has forces and stress; {spec.name!r} asks for "
                 f"{list(spec.gradients)}.")
-        if "stress" in spec.gradients:
-            raise ConfigError(
-                "SparseGPRModel does not fit stress observations yet (it predicts stress "
-                "for periodic cells); set 'targets.energy.stress: false'.")
         return spec
 
     @property
@@ -200,6 +208,10 @@ class SparseGPRModel:
     @property
     def fits_forces(self) -> bool:
         return "forces" in self._spec().gradients
+
+    @property
+    def fits_stress(self) -> bool:
+        return "stress" in self._spec().gradients
 
     def _make_kernel(self, delta: float) -> AtomSumKernel:
         check_choice(self.kernel, KERNELS, "kernel type")
@@ -231,10 +243,11 @@ class SparseGPRModel:
     # -- fitting ----------------------------------------------------------------------
     def fit(self, structures: Sequence[ase.Atoms],
             targets: Mapping[str, np.ndarray] | None = None) -> SparseGPRModel:
-        """Fit to reference energies (and forces) of ``structures``.
+        """Fit to reference energies (forces, stress) of ``structures``.
 
-        ``targets`` may hold ``"energy"`` (n_structures,) and ``"forces"``
-        (n_atoms_total, 3) in eV and eV/Å; otherwise they are read from the structures.
+        ``targets`` may hold ``"energy"`` (n_structures,), ``"forces"``
+        (n_atoms_total, 3) and ``"stress"`` (n_structures, 3, 3) in eV, eV/Å and eV/Å^3;
+        otherwise they are read from the structures.
         """
         structures = list(structures)
         spec = self._spec()
@@ -256,6 +269,7 @@ class SparseGPRModel:
                 "element.")
         check_choice(self.hyperparameters, HYPERPARAMETERS, "hyperparameters")
         forces, with_forces = self._training_forces(structures, targets)
+        stress = self._training_stress(structures, targets)
 
         params = (self.descriptor or SoapPowerSpectrum()).get_params()
         params["species"] = sorted({int(z) for a in structures for z in a.numbers})
@@ -277,10 +291,11 @@ class SparseGPRModel:
         delta, sigma_e, sigma_f = float(self.delta), float(self.sigma), float(self.sigma_forces)
         if self.hyperparameters == "validation":
             blocks, delta, sigma_e, sigma_f = self._validate(
-                unit_kernel, structures, residual, forces, with_forces,
+                unit_kernel, structures, residual, forces, with_forces, stress,
                 (delta, sigma_e, sigma_f))
         else:
-            blocks = self._accumulate(unit_kernel, structures, residual, forces, with_forces)
+            blocks = self._accumulate(unit_kernel, structures, residual, forces, with_forces,
+                                      stress)
         if self.hyperparameters == "likelihood":
             delta, sigma_e, sigma_f = self._optimise(blocks, delta, sigma_e, sigma_f)
         self.delta_, self.sigma_, self.sigma_forces_ = delta, sigma_e, sigma_f
@@ -288,10 +303,11 @@ class SparseGPRModel:
         self.solution_ = solve_normal_equations(
             delta**2 * blocks.K_MM, blocks.equations(delta, sigma_e, sigma_f),
             self.jitter * delta**2)
-        log.info("fitted %d energies and %d force components with %d sparse environments "
-                 "(delta %.4g eV, sigma_E %.3g eV/atom, sigma_F %.3g eV/Å, log ML %.6g)",
-                 blocks.energy.n, blocks.forces.n, len(self.sparse_indices_), delta,
-                 sigma_e, sigma_f, self.solution_.log_marginal_likelihood)
+        log.info("fitted %d energies, %d force and %d stress components with %d sparse "
+                 "environments (delta %.4g eV, sigma_E %.3g eV/atom, sigma_F %.3g eV/Å, "
+                 "log ML %.6g)", blocks.energy.n, blocks.forces.n, blocks.stress.n,
+                 len(self.sparse_indices_), delta, sigma_e, sigma_f,
+                 self.solution_.log_marginal_likelihood)
         return self
 
     def _training_forces(self, structures, targets):
@@ -326,6 +342,30 @@ class SparseGPRModel:
                                    for i in np.flatnonzero(with_forces)])
             forces[rows] = values
         return forces, with_forces
+
+    def _training_stress(self, structures, targets) -> np.ndarray | None:
+        """Stress labels (n, 3, 3) in eV/Å^3, NaN for cells without them; None if unused."""
+        if not self.fits_stress:
+            return None
+        if "stress" in targets:
+            stress = np.asarray(targets["stress"], float)
+            if stress.shape != (len(structures), 3, 3):
+                raise DataError(f"'stress' must have shape ({len(structures)}, 3, 3). "
+                                f"Got {stress.shape}.")
+            return stress
+        stress = np.full((len(structures), 3, 3), np.nan)
+        labelled = [i for i, a in enumerate(structures)
+                    if a.pbc.all() and has_label(a, "stress", self.keys)]
+        if labelled:
+            stress[labelled] = read_gradient_labels(
+                energy(forces=False, stress=True), [structures[i] for i in labelled],
+                self.keys)["stress"]
+        if len(labelled) < len(structures):
+            warnings.warn(
+                f"{len(structures) - len(labelled)} of {len(structures)} training frames are "
+                "not periodic or have no stress; fitting stress on the other "
+                f"{len(labelled)}.", stacklevel=3)
+        return stress
 
     def memory_estimate(self, structures, with_forces=None) -> float:
         """Estimated peak memory of :meth:`fit` in bytes: the dominant arrays plus what the
@@ -373,11 +413,12 @@ class SparseGPRModel:
                             np.concatenate([p.numbers for p in parts]),
                             np.repeat(np.arange(len(structures)), sizes))
 
-    def _accumulate(self, kernel, structures, residual, forces, with_forces,
+    def _accumulate(self, kernel, structures, residual, forces, with_forces, stress=None,
                     keep_rows: list | None = None) -> _Blocks:
         M = len(self.sparse_indices_)
         K_MM = kernel.environment_kernel(self.sparse_, self.sparse_)
         e_eq, f_eq = NormalEquations.zeros(M), NormalEquations.zeros(M)
+        s_eq = self._stress_equations(kernel, structures, stress)
         sizes = np.array([len(a) for a in structures])
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         scale = sizes.astype(float) if self.aggregation == "sum" else np.ones(len(sizes))
@@ -402,9 +443,30 @@ class SparseGPRModel:
                     prior = kernel.derivative_prior_variance(
                         env, f.gradient_values, f.gradient_center, f.gradient_atom, n_atoms)
                     keep_rows.append(("forces", rows[keep], fy[keep], None, prior[keep]))
-        return _Blocks(K_MM, e_eq, f_eq, e_eq.logdet_sigma)
+        return _Blocks(K_MM, e_eq, f_eq, e_eq.logdet_sigma, s_eq, float(self.sigma_stress))
 
-    def _validate(self, kernel, structures, residual, forces, with_forces, start):
+    def _stress_equations(self, kernel, structures, stress) -> NormalEquations:
+        """Rows :math:`V^{-1}\\partial E/\\partial\\epsilon_{ab}` of the labelled periodic
+        cells (xx, yy, zz, yz, xz, xy), from featomic's strain gradients."""
+        eq = NormalEquations.zeros(len(self.sparse_indices_))
+        if stress is None:
+            return eq
+        cells = [i for i in range(len(structures)) if np.all(np.isfinite(stress[i]))]
+        voigt = [0, 4, 8, 5, 2, 1]
+        for a in range(0, len(cells), self.chunk_size):
+            chunk = cells[a : a + self.chunk_size]
+            env, f = self._compute([structures[i] for i in chunk], ("strain",))
+            n_atoms = len(env.numbers)
+            rows = kernel.derivative_rows(
+                env, self.sparse_, f.strain_gradients.reshape(n_atoms, 9, -1),
+                np.arange(n_atoms), env.structure, len(chunk)).reshape(len(chunk), 9, -1)
+            volumes = np.array([structures[i].get_volume() for i in chunk])
+            rows = (rows[:, voigt] / volumes[:, None, None]).reshape(len(chunk) * 6, -1)
+            y = stress[chunk].reshape(len(chunk), 9)[:, voigt].reshape(-1)
+            eq.add(rows, y, np.ones(len(y)))
+        return eq
+
+    def _validate(self, kernel, structures, residual, forces, with_forces, stress, start):
         n = len(structures)
         n_val = int(round(self.validation_fraction * n))
         if not 1 <= n_val < n:
@@ -419,7 +481,8 @@ class SparseGPRModel:
         def subset(idx):
             atoms = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in idx])
             f = None if forces is None else forces[atoms]
-            return [structures[i] for i in idx], residual[idx], f, with_forces[idx]
+            s = None if stress is None else stress[idx]
+            return [structures[i] for i in idx], residual[idx], f, with_forces[idx], s
 
         train_blocks = self._accumulate(kernel, *subset(train))
         rows: list = []
@@ -662,7 +725,7 @@ class SparseGPRModel:
         return {"kernel": self.kernel, "zeta": self.zeta, "length_scale": self.length_scale,
                 "delta": self.delta, "n_sparse": self.n_sparse, "selection": self.selection,
                 "sigma": self.sigma, "sigma_forces": self.sigma_forces,
-                "hyperparameters": self.hyperparameters,
+                "sigma_stress": self.sigma_stress, "hyperparameters": self.hyperparameters,
                 "validation_fraction": self.validation_fraction, "jitter": self.jitter,
                 "aggregation": self.aggregation, "reference": self.reference,
                 "require_forces": self.require_forces, "memory_limit": self.memory_limit,
