@@ -137,7 +137,7 @@ class SoapPowerSpectrum:
         if "strain" in gradients:
             tensor = self._calculator().compute(structures, gradients=list(gradients))
             return self._densify(tensor, structures, species, gradients)
-        # from featomic's spherical expansion: the same numbers, a fraction of the time
+        # from featomic's spherical expansion: the same numbers as its power spectrum
         exp = self._expansion(structures, species, gradients)
         features = Features(values=exp.values, structure_index=exp.structure_index,
                             numbers=exp.numbers)
@@ -375,9 +375,9 @@ class SoapExpansion:
         + c^a_{n_1 lm}\\, \\partial c^b_{n_2 lm})`; a moved neighbour j changes only the
         coefficients of its own element a, so each (centre, neighbour element) block of
         expansion gradients feeds the species pairs (a, b) for every b through one batched
-        product per l with the centre's coefficients. Same layout as
-        :meth:`SoapPowerSpectrum.compute`'s gradients, several times faster than
-        featomic's power spectrum with gradients.
+        product per l with the centre's coefficients. Same numbers and layout as
+        featomic's power spectrum with gradients (a fit runs about 5% faster this way, and
+        one featomic calculator serves values, forces and MD).
 
         Returns
         -------
