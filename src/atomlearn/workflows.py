@@ -21,7 +21,7 @@ from .metrics import calibration_report, error_report, learning_curve
 from .models import SparseGPRModel, SymmetryAdaptedGPRModel, model_class, model_types
 from .models.gpr import HYPERPARAMETERS, KERNELS
 from .structures import KeySpec, convert, has_label, read_structures, split_indices
-from .targets import TargetSpec, read_gradient_labels, target_from_options
+from .targets import TargetSpec, energy, read_gradient_labels, target_from_options
 
 log = logging.getLogger(__name__)
 
@@ -115,17 +115,20 @@ def build_model(options: Options, *, checkpoint: str | Path | None = None,
 def read_targets(specs, structures, options: Options) -> dict[str, np.ndarray]:
     """Reference labels of ``structures`` in internal units (converted from data.units).
 
-    An energy target with forces also yields ``"forces"`` (n_atoms_total, 3) when every
-    structure has them; the model decides what to do with frames that lack them.
+    An energy target with forces (stress) also yields ``"forces"`` (n_atoms_total, 3)
+    (``"stress"`` (n_structures, 3, 3)) when every structure has them; the model decides
+    what to do with frames that lack them.
     """
     keys = KeySpec(overrides=dict(options.data.keys))
     units = options.data.units
     out = {s.name: s.read(structures, keys, unit=units.get(s.name)) for s in specs}
     for s in specs:
-        if "forces" in s.gradients and all(has_label(a, "forces", keys) for a in structures):
-            forces = read_gradient_labels(s, structures, keys)["forces"]
-            out["forces"] = convert(forces, units["forces"], "eV/Å") if "forces" in units \
-                else forces
+        for name, unit in (("forces", "eV/Å"), ("stress", "eV/Å^3")):
+            if name in s.gradients and all(has_label(a, name, keys) for a in structures):
+                value = read_gradient_labels(energy(forces=name == "forces",
+                                                    stress=name == "stress"),
+                                             structures, keys)[name]
+                out[name] = convert(value, units[name], unit) if name in units else value
     return out
 
 
@@ -212,8 +215,8 @@ def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
     specs = target_specs(options)
     test_targets = read_targets(specs, test, options)
     units = {s.name: s.unit for s in specs}
-    if "forces" in test_targets:
-        units["forces"] = "eV/Å"
+    units.update({name: unit for name, unit in (("forces", "eV/Å"), ("stress", "eV/Å^3"))
+                  if name in test_targets})
 
     def fit_predict(idx):
         train = [pool[i] for i in idx]

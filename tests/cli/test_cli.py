@@ -241,3 +241,31 @@ def test_learning_curve_of_a_tensor_target(tmp_path, ethanol_path, capsys):
                  "-o", str(csv)]) == 0
     assert "polarizability test MAE (Å^3)" in capsys.readouterr().out
     assert csv.with_suffix(".png").stat().st_size > 1000
+
+
+def test_stress_example_fits_and_predicts_stress(tmp_path, capsys):
+    """examples/silicon_gpr_stress.yaml as is, made small: stress is fitted, reported,
+    plotted and predicted."""
+    from pathlib import Path
+
+    from atomlearn.datasets import load_silicon
+
+    example = Path(__file__).parents[2] / "examples" / "silicon_gpr_stress.yaml"
+    cells = tmp_path / "cells.xyz"
+    from ase.io import write
+
+    write(cells, load_silicon(slice(0, 6)))
+    model = tmp_path / "si.alm"
+    assert main(["fit", str(example), "-o", str(model), "--train", str(cells),
+                 "--set", "data.test_fraction=0.34", "--set", "model.n_sparse=20",
+                 "--set", "model.hyperparameters=fixed", "--set", "model.descriptor.n_max=3",
+                 "--set", "model.descriptor.l_max=2", "--set", "model.descriptor.cutoff=3.5",
+                 "--set", "model.jitter=1e-5"]
+                ) == 0
+    out = capsys.readouterr().out
+    assert "stress: MAE" in out and "eV/Å^3" in out
+    assert (tmp_path / "parity_stress.png").stat().st_size > 1000
+    pred = tmp_path / "p.xyz"
+    assert main(["predict", str(model), str(cells), "-o", str(pred)]) == 0
+    frame = read_structures(pred)[0]
+    assert np.shape(frame.info["pred_stress"]) in ((3, 3), (9,), (6,))

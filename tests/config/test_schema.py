@@ -39,3 +39,11 @@ def test_type_errors():
         load_options(raw={}, overrides=["model.n_sparse"])
     with pytest.raises(ConfigError, match="Options file '.*missing.yaml' does not exist"):
         load_options("missing.yaml")
+
+
+def test_exponent_without_a_dot_is_a_number():
+    # YAML 1.1 reads 1e-6 as a string; a float option takes it as the number it spells
+    assert load_options(raw={}, overrides=["model.jitter=1e-6"]).model.jitter == 1e-6
+    with pytest.raises(ConfigError, match=re.escape(
+            "Option 'model.jitter' must be a number. Got 'tiny'.")):
+        load_options(raw={"model": {"jitter": "tiny"}})

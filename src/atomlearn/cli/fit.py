@@ -55,7 +55,7 @@ def run(args) -> int:
             if options.output.plots:
                 png = parity_plot(ev.reference[name], ev.predicted[name],
                                   outdir / f"parity_{name}.png",
-                                  std=None if ev.std is None else ev.std[name],
+                                  std=None if ev.std is None else ev.std.get(name),
                                   name=name, unit=unit)
                 print(f"  parity plot: {png}")
     (outdir / f"{output.stem}.metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..metrics import error_report
 from ..models import load_model
 from ..structures import KeySpec, has_label, read_structures, write_predictions
+from ..targets import energy, read_gradient_labels
 
 
 def add_arguments(parser) -> None:
@@ -33,8 +34,15 @@ def run(args) -> int:
           f"{args.output}")
     keys = KeySpec()
     for name, spec in specs.items():
-        if all(has_label(a, name, keys) for a in structures):
-            err = error_report(pred[name], spec.read(structures, keys))
+        if name in pred and all(has_label(a, name, keys) for a in structures):
+            err = error_report(pred[name], _reference(name, spec, structures, keys))
             print(f"  {name} vs reference: MAE {err['mae']:.4g} {spec.unit}, "
                   f"RMSE {err['rmse']:.4g} {spec.unit}")
     return 0
+
+
+def _reference(name, spec, structures, keys):
+    if name in ("forces", "stress"):       # forces per atom; stress also as Voigt 6-vectors
+        grads = energy(forces=name == "forces", stress=name == "stress")
+        return read_gradient_labels(grads, structures, keys)[name]
+    return spec.read(structures, keys)

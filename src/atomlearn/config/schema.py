@@ -173,6 +173,12 @@ def _coerce(hint, value, where: str):
             raise ConfigError(f"Option '{where}' must be an integer. Got {value!r}.")
         return value
     if hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads 1e-6 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"Option '{where}' must be a number. Got {value!r}.")
         return float(value)
