@@ -42,3 +42,21 @@ def test_gp_users_do_not_wait_for_pytorch():
             "from atomlearn.models import model_class, MessagePassingModel\n"
             "assert 'torch' in sys.modules and model_class('mpnn') is MessagePassingModel\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_featomic_is_imported_without_pytorch():
+    """metatensor would import torch; a GP fit and predict must not pay for it, and torch
+    stays importable afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from ase.build import molecule\n"
+            "from atomlearn.descriptors import LambdaSoap, SoapPowerSpectrum\n"
+            "SoapPowerSpectrum(n_max=2, l_max=1).compute([molecule('H2O')], "
+            "gradients=['positions'])\n"
+            "LambdaSoap(n_max=2, l_max=1).compute_equivariant([molecule('H2O')])\n"
+            "assert 'torch' not in sys.modules, 'featomic pulled in torch'\n"
+            "import torch\n"
+            "assert torch.ones(2).sum() == 2\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

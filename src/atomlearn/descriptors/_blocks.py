@@ -55,17 +55,14 @@ def exported_blocks(tensor, gradients: Sequence[str] = (),
 def key_table(tensor) -> tuple[list[str], np.ndarray]:
     """Names and values (int32, one row per block) of the keys of ``tensor``."""
     try:
-        global _TYPES
-        if _TYPES is None:
-            _TYPES = _C()
-        lib = tensor._lib
+        c, lib = _types(), tensor._lib
         labels = lib.mts_tensormap_keys(tensor._ptr)
         try:
             names_p = ctypes.POINTER(ctypes.c_char_p)()
-            count = _TYPES.uintptr_t()
+            count = c.uintptr_t()
             lib.mts_labels_dimensions(labels, names_p, count)
             names = [names_p[k].decode() for k in range(count.value)]
-            return names, _label_values(lib, _TYPES, labels)
+            return names, _label_values(lib, c, labels)
         finally:
             lib.mts_labels_free(labels)
     except (AttributeError, ImportError, TypeError, ValueError):   # pragma: no cover
@@ -105,11 +102,15 @@ class _C:
 _TYPES: _C | None = None
 
 
-def _read_c(tensor, gradients, releases, samples_of=None):
+def _types() -> _C:
     global _TYPES
     if _TYPES is None:
         _TYPES = _C()
-    c = _TYPES
+    return _TYPES
+
+
+def _read_c(tensor, gradients, releases, samples_of=None):
+    c = _types()
     lib, ptr = tensor._lib, tensor._ptr
     out = []
     for i in range(len(tensor)):

@@ -303,10 +303,10 @@ class SparseGPRModel:
         self.solution_ = solve_normal_equations(
             delta**2 * blocks.K_MM, blocks.equations(delta, sigma_e, sigma_f),
             self.jitter * delta**2)
-        stress = f", {blocks.stress.n} stress" if self.fits_stress else ""
+        n_stress = f", {blocks.stress.n} stress" if self.fits_stress else ""
         log.info("fitted %d energies, %d force%s components with %d sparse environments "
                  "(delta %.4g eV, sigma_E %.3g eV/atom, sigma_F %.3g eV/Å, log ML %.6g)",
-                 blocks.energy.n, blocks.forces.n, stress, len(self.sparse_indices_), delta,
+                 blocks.energy.n, blocks.forces.n, n_stress, len(self.sparse_indices_), delta,
                  sigma_e, sigma_f, self.solution_.log_marginal_likelihood)
         return self
 
