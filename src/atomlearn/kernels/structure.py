@@ -302,8 +302,13 @@ def _put(target: np.ndarray, rows, cols, value: np.ndarray) -> None:
 
 def _sparse_rows_product(grad_values: np.ndarray, basis: np.ndarray,
                          nonzero: np.ndarray | None, pairs: np.ndarray) -> np.ndarray:
-    """``grad_values[pairs].reshape(-1, D) @ basis.T`` (one DGEMM per group of rows),
-    skipping the column blocks that ``nonzero`` marks as zero."""
+    """``grad_values[pairs].reshape(-1, D) @ basis.T``, multiplying only the column
+    blocks that ``nonzero`` marks as non-zero.
+
+    Rows with the same non-zero blocks that are consecutive in ``grad_values`` (as
+    :meth:`SoapExpansion.power_spectrum_position_gradients` lays them out) multiply as
+    strided views, one DGEMM per block, so nothing is gathered; other rows are gathered.
+    """
     _, n_comp, n_feat = grad_values.shape
     G = grad_values.reshape(-1, n_feat)
     out = np.empty((len(pairs) * n_comp, basis.shape[0]))
@@ -312,15 +317,19 @@ def _sparse_rows_product(grad_values: np.ndarray, basis: np.ndarray,
         return out
     width = n_feat // nonzero.shape[1]
     patterns, group = np.unique(nonzero[pairs], axis=0, return_inverse=True)
-    for k, pattern in enumerate(patterns):
-        local = np.flatnonzero(group.ravel() == k)
-        rows = (pairs[local][:, None] * n_comp + np.arange(n_comp)).ravel()
-        out_rows = (local[:, None] * n_comp + np.arange(n_comp)).ravel()
-        cols = (np.flatnonzero(pattern)[:, None] * width + np.arange(width)).ravel()
-        if len(cols) == 0:
-            out[out_rows] = 0.0
-        elif len(cols) == n_feat:
-            out[out_rows] = G[rows] @ basis.T
-        else:
-            out[out_rows] = G[np.ix_(rows, cols)] @ basis[:, cols].T
+    group = group.ravel()
+    # runs of positions with one pattern whose pairs are consecutive as well
+    cut = np.flatnonzero((np.diff(group) != 0) | (np.diff(pairs) != 1)) + 1
+    for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(pairs)], strict=True):
+        blocks = np.flatnonzero(patterns[group[lo]])
+        src = slice(int(pairs[lo]) * n_comp, (int(pairs[hi - 1]) + 1) * n_comp)
+        dst = out[lo * n_comp : hi * n_comp]
+        if len(blocks) == 0:
+            dst[:] = 0.0
+        for j, b in enumerate(blocks):
+            cols = slice(int(b) * width, (int(b) + 1) * width)
+            if j == 0:
+                np.matmul(G[src, cols], basis[:, cols].T, out=dst)
+            else:
+                dst += G[src, cols] @ basis[:, cols].T
     return out
