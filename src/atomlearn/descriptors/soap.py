@@ -138,10 +138,15 @@ class SoapPowerSpectrum:
             tensor = self._calculator().compute(structures, gradients=list(gradients))
             return self._densify(tensor, structures, species, gradients)
         # from featomic's spherical expansion: the same numbers as its power spectrum
-        exp = self._expansion(structures, species, gradients)
+        return self.features(self._expansion(structures, species, gradients))
+
+    @staticmethod
+    def features(exp: SoapExpansion) -> Features:
+        """:meth:`compute`'s output from an :meth:`expand` result (position gradients
+        included when the expansion has them)."""
         features = Features(values=exp.values, structure_index=exp.structure_index,
                             numbers=exp.numbers)
-        if "positions" in gradients:
+        if exp.position_blocks:
             (features.gradient_values, features.gradient_center, features.gradient_atom,
              features.gradient_blocks) = exp.power_spectrum_position_gradients(len(exp.numbers))
         return features
@@ -414,7 +419,7 @@ class SoapExpansion:
         factor = self._factor.reshape(-1)
         # (-1)^l (2l+1)^-1/2, and sqrt(2) for a != b, folded into the centre's coefficients
         cross = np.where(np.eye(S, dtype=bool), 1.0, np.sqrt(2.0))
-        for a, centres, moved, values, n_other, first in blocks:
+        for a, centres, _, values, n_other, first in blocks:
             g = len(centres)
             run = slice(first, first + n_other)
             own = self_row[centres[n_other:]]

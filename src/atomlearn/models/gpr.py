@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 KERNELS = ("soap", "rbf")
 HYPERPARAMETERS = ("fixed", "likelihood", "validation")
+# at most this much memory (and a quarter of what is available) keeps the spherical
+# expansions of the selection pass for the kernel-row pass
+_EXPANSION_CACHE = 2**30
 #: Search ranges (log) of delta (eV), sigma_E (eV/atom) and sigma_F (eV/Å).
 _BOUNDS = [(np.log(1e-3), np.log(1e2)), (np.log(1e-5), np.log(1.0)),
            (np.log(1e-4), np.log(10.0))]
@@ -221,7 +224,11 @@ class SparseGPRModel:
         return AtomSumKernel(env, aggregation=self.aggregation)
 
     def _compute(self, structures, gradients=()):
-        f = self.descriptor_.compute(structures, gradients=gradients)
+        cached = None
+        if tuple(gradients) == ("positions",) and getattr(self, "_expansions", None):
+            cached = self._expansions.pop(_chunk_key(structures), None)
+        f = (self.descriptor_.features(cached) if cached is not None
+             else self.descriptor_.compute(structures, gradients=gradients))
         env = Environments.from_values(f.values, f.numbers, f.structure_index)
         return env, f
 
@@ -278,7 +285,7 @@ class SparseGPRModel:
         self._check_memory(structures, with_forces)
 
         unit_kernel = self._make_kernel(1.0)
-        env = self._compute_all(structures)
+        env = self._compute_all(structures, with_forces)
         counts = self._composition(structures)
         self.reference_ = self._fit_reference(counts, y)
         residual = y - counts @ self.reference_
@@ -296,6 +303,7 @@ class SparseGPRModel:
         else:
             blocks = self._accumulate(unit_kernel, structures, residual, forces, with_forces,
                                       stress)
+        self._expansions = {}
         if self.hyperparameters == "likelihood":
             delta, sigma_e, sigma_f = self._optimise(blocks, delta, sigma_e, sigma_f)
         self.delta_, self.sigma_, self.sigma_forces_ = delta, sigma_e, sigma_f
@@ -367,6 +375,14 @@ class SparseGPRModel:
                 f"{len(labelled)}.", stacklevel=3)
         return stress
 
+    def _expansion_bytes(self, structures) -> float:
+        """Size of the spherical expansions of ``structures`` with position gradients."""
+        p = self.descriptor_.get_params()
+        S, X, L1 = len(self.species_), p["n_max"], p["l_max"] + 1
+        atoms = sum(len(a) for a in structures)
+        pairs = sum(min(len(a), 60) * len(a) for a in structures)
+        return 8.0 * (atoms * S * L1 * (2 * L1 - 1) * X + pairs * 3 * X * L1**2)
+
     def memory_estimate(self, structures, with_forces=None) -> float:
         """Estimated peak memory of :meth:`fit` in bytes: the dominant arrays plus what the
         process already holds (interpreter, libraries, data)."""
@@ -401,10 +417,19 @@ class SparseGPRModel:
                 f"available. Use fewer sparse points ('model.n_sparse', now {self.n_sparse}) "
                 f"or smaller chunks ('model.chunk_size', now {self.chunk_size}).")
 
-    def _compute_all(self, structures):
+    def _compute_all(self, structures, with_forces):
+        # The selection pass needs values only. When the expansions with their position
+        # gradients fit in a bounded cache, compute them here once and let the kernel-row
+        # pass reuse them instead of calling featomic a second time.
+        self._expansions = {}
+        cache = (with_forces.any() and self._expansion_bytes(structures)
+                 < min(_EXPANSION_CACHE, 0.25 * _available_memory()))
         parts = []
-        for _, chunk in self._chunks(structures, "SOAP"):
-            exp = self.descriptor_.expand(chunk)   # values only: the cheaper path
+        for a, chunk in self._chunks(structures, "SOAP"):
+            grads = ("positions",) if cache and with_forces[a : a + len(chunk)].any() else ()
+            exp = self.descriptor_.expand(chunk, gradients=grads)
+            if grads:
+                self._expansions[_chunk_key(chunk)] = exp
             parts.append(Environments.from_values(exp.values, exp.numbers,
                                                   exp.structure_index))
         sizes = np.array([len(a) for a in structures])
@@ -780,6 +805,10 @@ class SparseGPRModel:
         model.solution_ = SparseSolution(arrays["weights"], arrays["L"], arrays["R"],
                                          float(meta["log_marginal_likelihood"]))
         return model
+
+
+def _chunk_key(structures) -> tuple[int, ...]:
+    return tuple(id(a) for a in structures)
 
 
 def _resident_memory() -> float:
