@@ -132,6 +132,22 @@ def test_stress_observations_are_fitted():
     assert errors[1] < 0.1 * np.abs(ref).max() < errors[0]      # 0.004 vs 0.043 eV/Å^3
 
 
+def test_expansion_cache_changes_nothing(ethanol, monkeypatch):
+    """The selection pass's cached expansions give the same model as recomputing them,
+    and the cache is gone after the fit."""
+    from atomlearn.models import gpr
+
+    calls = []
+    compute = SoapPowerSpectrum.compute
+    monkeypatch.setattr(SoapPowerSpectrum, "compute", lambda self, s, **kw: (
+        calls.append(kw.get("gradients")), compute(self, s, **kw))[1])
+    cached = _model(chunk_size=3).fit(ethanol[:8])
+    assert cached._expansions == {} and calls == []     # featomic ran once per frame
+    monkeypatch.setattr(gpr, "_EXPANSION_CACHE", 0)
+    fresh = _model(chunk_size=3).fit(ethanol[:8])
+    np.testing.assert_array_equal(cached.solution_.weights, fresh.solution_.weights)
+
+
 def test_energy_only_fit_reproduces_training_set(ethanol):
     model = _model(target=energy(forces=False), n_sparse=90, sigma=1e-4, jitter=1e-8)
     model.fit(ethanol[:10])
