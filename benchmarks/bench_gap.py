@@ -85,7 +85,8 @@ frames = read_structures(sys.argv[1])
 n_sparse = {{z: int(sys.argv[3]) for z in ("H", "C", "O", "Si")}}
 present = {{a for f in frames for a in f.get_chemical_symbols()}}
 model = SparseGPRModel(descriptor=SoapPowerSpectrum(cutoff=5.0, cutoff_width=0.5, n_max=8,
-                       l_max=6, atom_width=0.5), zeta=4, delta=1.0, sigma=0.001 / {per_atom},
+                       l_max=6, atom_width=0.5, angular_decay=float(sys.argv[6])), zeta=4,
+                       delta=1.0, sigma=0.001 / {per_atom},
                        sigma_forces=0.03, n_sparse={{z: n for z, n in n_sparse.items()
                        if z in present}}, selection="cur", hyperparameters=sys.argv[4],
                        chunk_size=10, random_state=int(sys.argv[5]))
@@ -196,6 +197,8 @@ def main(argv=None) -> int:
     p.add_argument("--md-steps", type=int, default=200)
     p.add_argument("--seeds", type=int, default=3,
                    help="sparse-point selection seeds per size (both codes select at random)")
+    p.add_argument("--decays", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5],
+                   help="atomlearn angular decays to choose from on validation frames")
     p.add_argument("--keep", default=None, help="folder to keep the fitted models in")
     args = p.parse_args(argv)
     if not (PEERS / "gap_fit").exists():
@@ -220,9 +223,24 @@ def main(argv=None) -> int:
                                str(md_file), str(steps)], threads)
         return json.loads(out.strip().splitlines()[-1])
 
-    def fit_atomlearn(train_file, model, hyper, seed, threads=args.threads):
+    def fit_atomlearn(train_file, model, hyper, seed, decay=0.0, threads=args.threads):
         return run_child([py, "-c", ATOMLEARN_FIT.format(per_atom="1.0"), str(train_file),
-                          str(model), str(args.n_sparse), hyper, str(seed)], threads)
+                          str(model), str(args.n_sparse), hyper, str(seed), str(decay)],
+                         threads)
+
+    # atomlearn's angular decay, chosen on 200 validation frames (neither training nor
+    # test frames of any size) with the smallest training set
+    n0 = args.sizes[0]
+    write(work / "train_choice.xyz", with_box([frames[i] for i in order[200 : 200 + n0]]))
+    valid = with_box([frames[i] for i in order[200 + max(args.sizes) :][:200]])
+    write(work / "valid.xyz", valid)
+    choice = {}
+    for decay in args.decays:
+        model = work / f"atomlearn_choice_{decay}.alm"
+        fit_atomlearn(work / "train_choice.xyz", model, "fixed", 0, decay)
+        choice[decay] = predict("atomlearn", model, work / "valid.xyz", "-", 0)
+    best = min(choice, key=lambda d: choice[d]["f_mae"])
+    variants = [("atomlearn", 0.0)] + ([(f"atomlearn decay {best:g}", best)] if best else [])
 
     for n in args.sizes:
         train = with_box([frames[i] for i in order[200 : 200 + n]])
@@ -236,17 +254,17 @@ def main(argv=None) -> int:
             res = predict("gap", d / "gap.xml", work / "test.xyz", work / "md_ethanol.xyz",
                           steps)
             rows.append(("GAP", n, seed, res, wall, peak))
-            for hyper in ("fixed", "validation") if seed == 0 else ("fixed",):
-                model = work / f"atomlearn_{n}_{hyper}_{seed}.alm"
-                wall, peak, _ = fit_atomlearn(train_file, model, hyper, seed)
+            for name, decay in variants:
+                model = work / f"atomlearn_{n}_{decay}_{seed}.alm"
+                wall, peak, _ = fit_atomlearn(train_file, model, "fixed", seed, decay)
                 res = predict("atomlearn", model, work / "test.xyz", work / "md_ethanol.xyz",
                               steps)
-                rows.append((f"atomlearn {hyper}", n, seed, res, wall, peak))
+                rows.append((name, n, seed, res, wall, peak))
 
     # the force rows of K_NM as matrix products: rate beside this machine's DGEMM
     n_last = args.sizes[-1]
     _, _, out = run_child([py, "-c", KERNEL_RATE, str(work / f"train_{n_last}.xyz"),
-                           str(work / f"atomlearn_{n_last}_fixed_0.alm")], args.threads)
+                           str(work / f"atomlearn_{n_last}_0.0_0.alm")], args.threads)
     rate = json.loads(out.strip().splitlines()[-1])
 
     # 192-atom periodic silicon: MD speed only
@@ -255,9 +273,14 @@ def main(argv=None) -> int:
     gap_fit(work / "si_train.xyz", d, args.n_sparse, args.threads)
     si_gap = predict("gap", d / "gap.xml", "-", work / "md_si192.xyz", 20)
     si_model = work / "atomlearn_si.alm"
-    fit_atomlearn(work / "si_train.xyz", si_model, "fixed", 0)
+    fit_atomlearn(work / "si_train.xyz", si_model, "fixed", 0, best)
     si_al = predict("atomlearn", si_model, "-", work / "md_si192.xyz", 20)
 
+    print(f"\natomlearn's angular decay d (SOAP channel l scaled by (2l+1)^-d), chosen on "
+          f"{len(valid)} validation frames with {n0} training frames (seed 0):")
+    for decay, res in choice.items():
+        print(f"  d = {decay:g}: E MAE {1000 * res['e_mae']:.1f} meV, F MAE "
+              f"{1000 * res['f_mae']:.1f} meV/Å" + ("  <- chosen" if decay == best else ""))
     print(f"\nethanol: {len(test)} held-out frames; SOAP 5 Å / 8 / 6 / 0.5 Å, zeta 4; "
           f"{args.n_sparse} CUR sparse points per element; {args.threads} thread(s); "
           f"errors as mean ± std over {args.seeds} selection seed(s) (gap_fit rnd_seed, "
@@ -280,18 +303,19 @@ def main(argv=None) -> int:
             summary[name, n] = dict(e=e.mean(), f=f.mean(), wall=wall, peak=peak, md=md)
             print(f"{name:<22} {n:>7} {e.mean():>6.1f} ± {e.std():>4.1f} "
                   f"{f.mean():>6.1f} ± {f.std():>4.1f} {wall:>7.1f} {peak:>7.0f} {md:>16.0f}")
-    print("\nratios atomlearn (fixed hyperparameters) / GAP:")
-    for n in args.sizes:
-        g, a = summary["GAP", n], summary["atomlearn fixed", n]
-        print(f"  n_train={n}: E MAE {a['e'] / g['e']:.2f}, F MAE {a['f'] / g['f']:.2f}, "
-              f"fit time {a['wall'] / g['wall']:.3f}, fit memory {a['peak'] / g['peak']:.2f}, "
-              f"MD speed {a['md'] / g['md']:.1f}x")
+    for name, _ in variants:
+        print(f"\nratios {name} / GAP:")
+        for n in args.sizes:
+            g, a = summary["GAP", n], summary[name, n]
+            print(f"  n_train={n}: E MAE {a['e'] / g['e']:.2f}, F MAE {a['f'] / g['f']:.2f}, "
+                  f"fit time {a['wall'] / g['wall']:.3f}, fit memory "
+                  f"{a['peak'] / g['peak']:.2f}, MD speed {a['md'] / g['md']:.1f}x")
     print(f"\nforce rows of K_NM (n_train={n_last}): {rate['force_rows_s']:.2f} s at "
           f"{rate['gflops']:.1f} GFLOP/s = {100 * rate['gflops'] / rate['dgemm_gflops']:.0f}% "
           f"of this machine's DGEMM ({rate['dgemm_gflops']:.1f} GFLOP/s, n=2000, "
           f"{args.threads} thread(s)); with descriptors and energy rows "
           f"{rate['rows_and_descriptors_s']:.2f} s")
-    first = next(r for r in rows if r[0] == "atomlearn fixed")[3]
+    first = next(r for r in rows if r[0] == variants[-1][0])[3]
     gap_eth = summary["GAP", args.sizes[0]]["md"]
     print("\nMD atom-steps/s (velocity Verlet through ASE, 1 thread):")
     print(f"  ethanol: GAP {gap_eth:.0f}, atomlearn {first['md_atom_steps_per_s']:.0f} "

@@ -65,7 +65,8 @@ def build_model(options: Options, *, checkpoint: str | Path | None = None,
             target=specs[0],
             descriptor=SoapPowerSpectrum(cutoff=d.cutoff, cutoff_width=d.cutoff_width,
                                          n_max=d.n_max, l_max=d.l_max,
-                                         atom_width=d.atom_width),
+                                         atom_width=d.atom_width,
+                                         angular_decay=d.angular_decay),
             kernel=m.kernel.type, zeta=m.kernel.zeta, length_scale=m.kernel.length_scale,
             delta=m.kernel.delta, n_sparse=m.n_sparse, selection=m.selection,
             sigma=m.sigma, sigma_forces=m.sigma_forces, sigma_stress=m.sigma_stress,
@@ -82,6 +83,10 @@ def build_model(options: Options, *, checkpoint: str | Path | None = None,
         check_choice(m.descriptor.type, ("soap",), "descriptor type")
         check_choice(m.hyperparameters, ("fixed", "likelihood"), "hyperparameters")
         d = m.descriptor
+        if d.angular_decay:
+            raise ConfigError(
+                "'model.descriptor.angular_decay' applies to the SOAP power spectrum of "
+                "'sparse_gpr' models; lambda-SOAP keeps featomic's normalisation. Remove it.")
         return SymmetryAdaptedGPRModel(
             target=specs[0],
             descriptor=LambdaSoap(cutoff=d.cutoff, cutoff_width=d.cutoff_width, n_max=d.n_max,

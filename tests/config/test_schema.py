@@ -47,3 +47,16 @@ def test_exponent_without_a_dot_is_a_number():
     with pytest.raises(ConfigError, match=re.escape(
             "Option 'model.jitter' must be a number. Got 'tiny'.")):
         load_options(raw={"model": {"jitter": "tiny"}})
+
+
+def test_angular_decay_reaches_the_descriptor_and_is_refused_for_lambda_soap():
+    from atomlearn.workflows import build_model
+
+    raw = {"targets": {"energy": {"forces": True}},
+           "model": {"descriptor": {"angular_decay": 1.0}}}
+    assert build_model(load_options(raw=raw)).descriptor.angular_decay == 1.0
+    raw = {"targets": ["dipole"], "model": {"type": "sa_gpr",
+                                            "descriptor": {"angular_decay": 1.0}}}
+    with pytest.raises(ConfigError, match=re.escape("'model.descriptor.angular_decay' "
+                                                    "applies to the SOAP power spectrum")):
+        build_model(load_options(raw=raw))

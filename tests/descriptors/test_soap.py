@@ -103,14 +103,24 @@ def test_strain_needs_periodic_cell(tiny_soap):
         tiny_soap.compute([molecule("H2O")], gradients=["strain"])
 
 
+@pytest.mark.parametrize("decay", [0.0, 1.0])
 @pytest.mark.parametrize("periodic", [False, True])
-def test_expansion_path_matches_power_spectrum(periodic, ethanol, silicon_cell):
+def test_expansion_path_matches_power_spectrum(periodic, decay, ethanol, silicon_cell):
     """The fast path (power spectrum and its vector-Jacobian product from the spherical
-    expansion) equals featomic's power spectrum and the dense gradient contraction."""
+    expansion) equals featomic's power spectrum (channel l scaled by (2l+1)^-decay) and
+    the dense gradient contraction; so does the strain path."""
     frames = [silicon_cell, silicon_cell.repeat((1, 2, 1))] if periodic else ethanol[:2]
-    soap = SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=3)
+    soap = SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=3, angular_decay=decay)
     grads = ["positions", "strain"] if periodic else ["positions"]
     f = _featomic_power_spectrum(soap, frames, grads)
+    n_pairs = f.values.shape[1] // (4 * 9)
+    scale = np.tile(np.repeat((2.0 * np.arange(4) + 1.0) ** -decay, 9), n_pairs)
+    f.values, f.gradient_values = f.values * scale, f.gradient_values * scale
+    if periodic:
+        f.strain_gradients = f.strain_gradients * scale
+        strained = soap.compute(frames, gradients=grads)
+        np.testing.assert_allclose(strained.values, f.values, atol=1e-14)
+        np.testing.assert_allclose(strained.strain_gradients, f.strain_gradients, atol=1e-13)
     e = soap.expand(frames, gradients=grads)
     np.testing.assert_allclose(e.values, f.values, atol=1e-14)
     # compute()'s values and position gradients, built from the expansion

@@ -74,6 +74,31 @@ def test_forces_are_minus_energy_gradient(fitted):
     np.testing.assert_allclose(analytic, numeric, atol=1e-6 * max(1.0, np.abs(numeric).max()))
 
 
+def test_angular_decay_forces_and_file(tmp_path, ethanol):
+    """With the angular decay, forces are still minus the energy gradient (fast path and
+    uncertainty path agree), the setting survives a save/load and changes the model."""
+    soap = SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=2, angular_decay=1.0)
+    model = _model(descriptor=soap).fit(ethanol[:6])
+    atoms = ethanol[7]
+
+    def e_of(pos):
+        a = atoms.copy()
+        a.positions = pos
+        return model.predict([a], targets=["energy"])["energy"][0]
+
+    numeric = -numeric_gradient(e_of, atoms.positions.copy(), 1e-4)
+    fast = model.predict([atoms])["forces"]
+    slow = model.predict([atoms], return_std=True)[0]["forces"]
+    np.testing.assert_allclose(fast, numeric, atol=1e-6 * max(1.0, np.abs(numeric).max()))
+    np.testing.assert_allclose(slow, fast, atol=1e-10)
+    model.save(tmp_path / "m.alm")
+    loaded = load_model(tmp_path / "m.alm")
+    assert loaded.descriptor_.angular_decay == 1.0
+    np.testing.assert_array_equal(loaded.predict([atoms])["forces"], fast)
+    plain = _model().fit(ethanol[:6]).predict([atoms])["forces"]
+    assert np.abs(plain - fast).max() > 1e-3
+
+
 def test_rotation_translation_permutation(fitted):
     model, frames = fitted
     atoms = frames[9]

@@ -48,6 +48,7 @@ class DescriptorOptions:
     n_max: int = 8
     l_max: int = 6
     atom_width: float = 0.5
+    angular_decay: float = 0.0    # channel l scaled by (2l+1)^-d (sparse_gpr's SOAP only)
 
 
 @dataclass

@@ -65,6 +65,11 @@ class LambdaSoap(SoapPowerSpectrum):
     def __repr__(self) -> str:
         return "Lambda" + super().__repr__()
 
+    def get_params(self) -> dict:
+        params = super().get_params()
+        params.pop("angular_decay")        # the equivariant features are featomic's own
+        return params
+
     def _equivariant_calculator(self, species):
         SphericalExpansion = _featomic.featomic().SphericalExpansion
         EquivariantPowerSpectrum = _featomic.clebsch_gordan().EquivariantPowerSpectrum

@@ -39,6 +39,14 @@ class SoapPowerSpectrum:
         Width of the Gaussian atomic density in Å (GAP's ``atom_sigma``).
     species : sequence of int, optional
         Atomic numbers to describe; fixed at the first :meth:`compute` if not given.
+    angular_decay : float
+        Scale the features of angular channel l by :math:`(2l+1)^{-d}` on top of
+        featomic's :math:`(2l+1)^{-1/2}`, so a dot-product kernel weighs channel l by
+        :math:`(2l+1)^{-2d}` relative to featomic's power spectrum: a prior that the
+        target varies smoothly with the angles between neighbours. 0 (default) is
+        featomic's power spectrum exactly. On the shipped ethanol set, d = 1 lowers the
+        held-out force error of the sparse GPR by about 15% (``benchmarks/bench_gap.py``
+        chooses it on validation frames).
 
     Examples
     --------
@@ -57,6 +65,7 @@ class SoapPowerSpectrum:
         l_max: int = 6,
         atom_width: float = 0.5,
         species: Sequence[int] | None = None,
+        angular_decay: float = 0.0,
     ) -> None:
         self.cutoff = cutoff
         self.cutoff_width = cutoff_width
@@ -64,18 +73,19 @@ class SoapPowerSpectrum:
         self.l_max = l_max
         self.atom_width = atom_width
         self.species = species
+        self.angular_decay = angular_decay
 
     def __repr__(self) -> str:
         return (f"SoapPowerSpectrum(cutoff={self.cutoff}, cutoff_width={self.cutoff_width}, "
                 f"n_max={self.n_max}, l_max={self.l_max}, atom_width={self.atom_width}, "
-                f"species={self.species})")
+                f"species={self.species}, angular_decay={self.angular_decay})")
 
     def get_params(self) -> dict:
         """Constructor parameters (JSON-ready)."""
         species = None if self.species is None else [int(z) for z in self.species]
         return {"cutoff": self.cutoff, "cutoff_width": self.cutoff_width,
                 "n_max": self.n_max, "l_max": self.l_max, "atom_width": self.atom_width,
-                "species": species}
+                "species": species, "angular_decay": float(self.angular_decay)}
 
     @property
     def n_features(self) -> int:
@@ -136,7 +146,7 @@ class SoapPowerSpectrum:
         species = self._check(structures, gradients)
         if "strain" in gradients:
             tensor = self._calculator().compute(structures, gradients=list(gradients))
-            return self._densify(tensor, structures, species, gradients)
+            return self._scaled(self._densify(tensor, structures, species, gradients))
         # from featomic's spherical expansion: the same numbers as its power spectrum
         return self.features(self._expansion(structures, species, gradients))
 
@@ -149,6 +159,23 @@ class SoapPowerSpectrum:
         if exp.position_blocks:
             (features.gradient_values, features.gradient_center, features.gradient_atom,
              features.gradient_blocks) = exp.power_spectrum_position_gradients(len(exp.numbers))
+        return features
+
+    def channel_scale(self) -> np.ndarray:
+        """:math:`(2l+1)^{-d}` for every feature column (featomic's (pair, l, n_1, n_2)
+        layout), shape (n_features,)."""
+        ls = np.arange(self.l_max + 1)
+        per_l = np.repeat((2.0 * ls + 1.0) ** -float(self.angular_decay), self.n_max**2)
+        return np.tile(per_l, len(self.species) * (len(self.species) + 1) // 2)
+
+    def _scaled(self, features: Features) -> Features:
+        if float(self.angular_decay) == 0.0:
+            return features
+        scale = self.channel_scale()
+        for name in ("values", "gradient_values", "strain_gradients"):
+            array = getattr(features, name)
+            if array is not None:
+                array *= scale
         return features
 
     def _check(self, structures, gradients) -> list[int]:
@@ -241,7 +268,7 @@ class SoapPowerSpectrum:
     def _expansion(self, structures, species, gradients) -> SoapExpansion:
         tensor = self._expansion_calculator().compute(structures, gradients=list(gradients))
         return SoapExpansion.from_tensor(tensor, structures, species, self.n_max, self.l_max,
-                                         gradients)
+                                         gradients, angular_decay=float(self.angular_decay))
 
     @staticmethod
     def _position_gradients(features, blocks, offsets, width) -> None:
@@ -277,14 +304,17 @@ class SoapExpansion:
     numbers, structure_index : numpy.ndarray of shape (n_atoms,)
     """
 
-    def __init__(self, coefficients, numbers, structure_index, n_max, l_max, n_species):
+    def __init__(self, coefficients, numbers, structure_index, n_max, l_max, n_species,
+                 angular_decay: float = 0.0):
         self.coefficients = coefficients
         self.numbers = numbers
         self.structure_index = structure_index
         self.n_max, self.l_max, self.n_species = n_max, l_max, n_species
         self.pairs = list(combinations_with_replacement(range(n_species), 2))
         ls = np.arange(l_max + 1)
-        self._factor = ((-1.0) ** ls / np.sqrt(2 * ls + 1))[None, :, None, None]
+        # featomic's (-1)^l (2l+1)^-1/2, times the angular decay (2l+1)^-d
+        self._factor = ((-1.0) ** ls * (2.0 * ls + 1) ** (-0.5 - angular_decay)
+                        )[None, :, None, None]
         # per (centre element, neighbour element): gradients of all l side by side in
         # the compact layout of :meth:`compact` (columns n_max l^2 ... n_max (l+1)^2)
         self.position_blocks: list = []   # (a, centre rows, moved atoms, values [g, 3, F])
@@ -292,7 +322,8 @@ class SoapExpansion:
         self.values = self._power_spectrum()
 
     @classmethod
-    def from_tensor(cls, tensor, structures, species, n_max, l_max, gradients):
+    def from_tensor(cls, tensor, structures, species, n_max, l_max, gradients, *,
+                    angular_decay: float = 0.0):
         sizes = np.array([len(a) for a in structures])
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         n_total = int(offsets[-1])
@@ -326,7 +357,7 @@ class SoapExpansion:
                     target[..., cols] = block.gradients[name][1].reshape(*target.shape[:-1], -1)
         numbers = np.concatenate([at.numbers for at in structures])
         index = np.repeat(np.arange(len(structures)), sizes)
-        exp = cls(C, numbers, index, n_max, l_max, len(species))
+        exp = cls(C, numbers, index, n_max, l_max, len(species), angular_decay)
         for entry in pairs.values():
             if "positions" in entry:
                 exp.position_blocks.append((entry["a"], *entry["positions"]))
