@@ -31,8 +31,9 @@ elif kind == "bpnn":
     model = BehlerParrinelloModel(**settings)
 else:
     from atomlearn.descriptors import SoapPowerSpectrum
+    # the angular decay that benchmarks/bench_gap.py chooses on validation frames
     model = SparseGPRModel(descriptor=SoapPowerSpectrum(cutoff=5.0, n_max=8, l_max=6,
-                                                         atom_width=0.5),
+                                                         atom_width=0.5, angular_decay=1.0),
                            zeta=4, n_sparse={"H": 150, "C": 150, "O": 150}, selection="cur",
                            sigma=1e-3, sigma_forces=0.03)
 t = time.perf_counter()
