@@ -1,6 +1,7 @@
 """Learning curves of the sparse GPR potential and both networks on one plot.
 
     python benchmarks/bench_learning_curves.py [--sizes 50 100 200 400 800] [--budget 240]
+        [--only "sparse GPR"]     # rerun one model, read the others' CSVs
 
 Each model is the example options file (examples/ethanol_gpr.yaml, ethanol_bpnn.yaml,
 ethanol_mpnn.yaml) with the same data settings: the shipped ethanol frames, the same
@@ -46,14 +47,19 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "learning_curves"))
     p.add_argument("--images", default=str(ROOT / "docs" / "images"))
+    p.add_argument("--only", nargs="+", choices=list(EXAMPLES), default=list(EXAMPLES),
+                   help="models to rerun; the others are read from their CSV in --out")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from atomlearn.metrics import LearningCurve, learning_curves_plot
+
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = {label: pool.submit(curve_of, ex, args.sizes, args.budget, out)
-                   for label, ex in EXAMPLES.items()}
-        curves = {label: f.result() for label, f in futures.items()}
-    from atomlearn.metrics import learning_curves_plot
+                   for label, ex in EXAMPLES.items() if label in args.only}
+        curves = {label: futures[label].result() if label in futures else
+                  LearningCurve.read_csv(out / f"learning_curve_{Path(ex).stem}.csv")
+                  for label, ex in EXAMPLES.items()}
 
     print("| model | target | " + " | ".join(f"n={n}" for n in args.sizes) + " |")
     print("|---|---|" + "---|" * len(args.sizes))

@@ -3,7 +3,12 @@ import pytest
 
 from atomlearn.gp import GaussianProcessRegressor, SparseGaussianProcessRegressor
 from atomlearn.kernels import RBF, ConstantKernel
-from atomlearn.metrics import calibration_report, error_report, learning_curve
+from atomlearn.metrics import (
+    LearningCurve,
+    calibration_report,
+    error_report,
+    learning_curve,
+)
 
 
 def test_error_report():
@@ -41,7 +46,7 @@ def test_calibration_on_data_drawn_from_the_prior(sparse):
     assert bad["within_1sigma"] < 0.5
 
 
-def test_learning_curve_table_and_arrays():
+def test_learning_curve_table_and_arrays(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.uniform(0, 6, size=(120, 1))
     y = np.sin(X[:, 0])
@@ -57,3 +62,8 @@ def test_learning_curve_table_and_arrays():
     assert sizes.tolist() == [4, 16, 64] and mean[0] > mean[1] > mean[2]
     n, train_scores, test_scores = curve.as_arrays("y")
     assert train_scores.shape == test_scores.shape == (3, 2)
+    curve.units = {"y": "eV"}
+    curve.to_csv(tmp_path / "curve.csv")
+    again = LearningCurve.read_csv(tmp_path / "curve.csv")
+    assert again.units == {"y": "eV"} and len(again.rows) == len(curve.rows)
+    np.testing.assert_allclose(again.summary("y")[1], mean, rtol=1e-7)

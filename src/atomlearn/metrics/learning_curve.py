@@ -60,6 +60,19 @@ class LearningCurve:
                 w.writerow([r["n_train"], r["repeat"], r["target"], r["subset"], r["metric"],
                             f"{r['value']:.8g}", self.units.get(r["target"], "")])
 
+    @classmethod
+    def read_csv(cls, path: str | os.PathLike) -> LearningCurve:
+        """A curve written by :meth:`to_csv`."""
+        curve = cls()
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                curve.rows.append({"n_train": int(row["n_train"]), "repeat": int(row["repeat"]),
+                                   "target": row["target"], "subset": row["subset"],
+                                   "metric": row["metric"], "value": float(row["value"])})
+                if row["unit"]:
+                    curve.units[row["target"]] = row["unit"]
+        return curve
+
 
 def learning_curve(
     fit_predict: Callable[[Sequence[int]], tuple[dict, dict]],
