@@ -535,8 +535,9 @@ class SparseGPRModel:
             return value
 
         t0 = np.log(start)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():      # trial points may need jitter; say nothing
             warnings.simplefilter("ignore", UserWarning)
+            start_loss = loss(t0)
             result = minimize(loss, t0, method="Nelder-Mead", bounds=_BOUNDS,
                               options={"xatol": 1e-2, "fatol": 1e-4, "maxiter": 200})
         d, se, sf = (float(v) for v in np.exp(result.x))
@@ -556,7 +557,7 @@ class SparseGPRModel:
         blocks = train_blocks.merged(val_blocks)
         log.info("hyperparameters by validation on %d held-out structures: delta %.4g eV, "
                  "sigma_E %.3g eV/atom, sigma_F %.3g eV/Å (relative MSE %.4g, start %.4g)",
-                 n_val, d, se, sf, result.fun, loss(t0))
+                 n_val, d, se, sf, result.fun, start_loss)
         return blocks, d, se, sf
 
     def _optimise(self, blocks: _Blocks, delta, sigma_e, sigma_f):
