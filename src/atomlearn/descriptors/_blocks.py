@@ -13,6 +13,7 @@ is checked here, it falls back to the public accessors (the two are tested equal
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 from collections.abc import Container, Iterator, Sequence
 from contextlib import contextmanager
@@ -160,13 +161,25 @@ def _array(lib, c, block, releases) -> np.ndarray:
     dtype = t.dtype
     if dtype.code != 2 or dtype.bits != 64 or dtype.lanes != 1:
         raise ValueError("not a float64 array")
-    if t.strides and not _c_contiguous(shape, t.strides[:ndim]):
-        raise ValueError("not a C-contiguous array")
+    if t.strides:
+        strides = t.strides[:ndim]
+        if strides != _c_strides(shape) and not _c_contiguous(shape, strides):
+            raise ValueError("not a C-contiguous array")
     size = math.prod(shape)
     if size == 0:
         return np.zeros(shape)
     buffer = (ctypes.c_double * size).from_address(t.data + t.byte_offset)
     return np.frombuffer(buffer, np.float64).reshape(shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _c_strides(shape: tuple) -> list:
+    """Element strides of a C-contiguous array of ``shape`` (the common case, cached)."""
+    out, step = [], 1
+    for extent in reversed(shape):
+        out.append(step)
+        step *= extent
+    return out[::-1]
 
 
 def _c_contiguous(shape: tuple, strides: list) -> bool:
