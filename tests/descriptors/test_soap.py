@@ -177,3 +177,27 @@ def test_blocks_read_through_the_c_api_equal_the_public_accessors(ethanol, silic
     assert releases
     for deleter, managed in releases:
         deleter(managed)
+
+
+def test_expansion_gradients_stay_valid_while_the_expansion_lives(ethanol, monkeypatch):
+    """The expansion keeps featomic's gradient arrays as views: they must survive the
+    featomic output going out of scope and be released once the expansion is gone."""
+    import gc
+
+    from atomlearn.descriptors import _blocks
+
+    released = []
+    release = _blocks._release
+    monkeypatch.setattr(_blocks, "_release", lambda r: (released.append(len(r)), release(r)))
+    soap = SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=3)
+    exp = soap.expand(ethanol[:2], gradients=["positions"])
+    G = np.random.default_rng(3).normal(size=exp.values.shape)
+    before = exp.vjp_positions(G, 18)
+    gc.collect()
+    for _ in range(5):      # allocate and free more featomic output meanwhile
+        soap.expand(ethanol[2:4], gradients=["positions"])
+    np.testing.assert_array_equal(exp.vjp_positions(G, 18), before)
+    n_released = len(released)
+    del exp
+    gc.collect()
+    assert len(released) == n_released + 1 and released[-1] > 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -48,9 +48,32 @@ def exported_blocks(tensor, gradients: Sequence[str] = (),
             blocks = read_blocks_public(tensor, gradients)
         yield blocks
     finally:
-        for deleter, managed in releases:
-            if deleter:
-                deleter(managed)
+        _release(releases)
+
+
+def pinned_blocks(tensor, gradients: Sequence[str] = (),
+                  samples_of: Container[int] | None = None) -> tuple[list[Block], Callable]:
+    """:func:`exported_blocks` without the ``with``: the views stay valid until the
+    returned ``release()`` is called, and ``release`` keeps ``tensor`` alive until then
+    (hand it to :func:`weakref.finalize` of the object that holds the views)."""
+    releases: list = []
+    try:
+        blocks = _read_c(tensor, gradients, releases, samples_of)
+    except (AttributeError, ImportError, TypeError, ValueError):   # pragma: no cover
+        _release(releases)
+        return read_blocks_public(tensor, gradients), lambda: None
+
+    def release(tensor=tensor) -> None:
+        _release(releases)
+        releases.clear()
+
+    return blocks, release
+
+
+def _release(releases) -> None:
+    for deleter, managed in releases:
+        if deleter:
+            deleter(managed)
 
 
 def key_table(tensor) -> tuple[list[str], np.ndarray]:

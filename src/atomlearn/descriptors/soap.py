@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from itertools import combinations_with_replacement
 
@@ -13,7 +14,7 @@ from ..neighbors import check_cell
 from ..structures.io import check_positions, where
 from . import _featomic
 from ._base import Features
-from ._blocks import exported_blocks, key_table
+from ._blocks import exported_blocks, key_table, pinned_blocks
 
 _GRADIENTS = ("positions", "strain")
 
@@ -315,10 +316,12 @@ class SoapExpansion:
         # featomic's (-1)^l (2l+1)^-1/2, times the angular decay (2l+1)^-d
         self._factor = ((-1.0) ** ls * (2.0 * ls + 1) ** (-0.5 - angular_decay)
                         )[None, :, None, None]
-        # per (centre element, neighbour element): gradients of all l side by side in
-        # the compact layout of :meth:`compact` (columns n_max l^2 ... n_max (l+1)^2)
-        self.position_blocks: list = []   # (a, centre rows, moved atoms, values [g, 3, F])
-        self.strain_blocks: list = []     # (a, centre rows, values [g, 3, 3, F])
+        # per (centre element, neighbour element): gradients, one array per l, shapes
+        # [g, 3, 2l+1, n_max] and [g, 3, 3, 2l+1, n_max] (views into featomic's output,
+        # which this object keeps alive: a 192-atom cell's are 47 MB, copying them cost
+        # as much as the rest of an MD step)
+        self.position_blocks: list = []   # (a, centre rows, moved atoms, [values by l])
+        self.strain_blocks: list = []     # (a, centre rows, [values by l])
         self.values = self._power_spectrum()
 
     @classmethod
@@ -327,7 +330,6 @@ class SoapExpansion:
         sizes = np.array([len(a) for a in structures])
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         n_total = int(offsets[-1])
-        width = n_max * (l_max + 1) ** 2
         C = np.zeros((n_total, len(species), l_max + 1, 2 * l_max + 1, n_max))
         names, key_values = key_table(tensor)
         col = [names.index(n) for n in ("o3_lambda", "center_type", "neighbor_type")]
@@ -336,7 +338,8 @@ class SoapExpansion:
         for i, (_, center, neighbor) in enumerate(keys):
             first.setdefault((center, neighbor), i)
         pairs: dict = {}
-        with exported_blocks(tensor, gradients, set(first.values())) as blocks:
+        blocks, release = pinned_blocks(tensor, gradients, set(first.values()))
+        try:
             for (lam, center, neighbor), block in zip(keys, blocks, strict=True):
                 entry = pairs.get((center, neighbor))
                 if entry is None:
@@ -346,18 +349,23 @@ class SoapExpansion:
                     if "positions" in gradients:
                         gs = block.gradients["positions"][0]
                         entry["positions"] = (rows[gs[:, 0]], offsets[gs[:, 1]] + gs[:, 2],
-                                              np.empty((len(gs), 3, width)))
+                                              [None] * (l_max + 1))
                     if "strain" in gradients:
                         gs = block.gradients["strain"][0]
-                        entry["strain"] = (rows[gs[:, 0]], np.empty((len(gs), 3, 3, width)))
+                        entry["strain"] = (rows[gs[:, 0]], [None] * (l_max + 1))
                 C[entry["rows"], entry["a"], lam, : 2 * lam + 1, :] = block.values
-                cols = slice(n_max * lam**2, n_max * (lam + 1) ** 2)
                 for name in gradients:
-                    target = entry[name][-1]
-                    target[..., cols] = block.gradients[name][1].reshape(*target.shape[:-1], -1)
+                    entry[name][-1][lam] = block.gradients[name][1]
+        except BaseException:
+            release()
+            raise
         numbers = np.concatenate([at.numbers for at in structures])
         index = np.repeat(np.arange(len(structures)), sizes)
         exp = cls(C, numbers, index, n_max, l_max, len(species), angular_decay)
+        if gradients:
+            weakref.finalize(exp, release)      # the gradient views live as long as exp
+        else:
+            release()
         for entry in pairs.values():
             if "positions" in entry:
                 exp.position_blocks.append((entry["a"], *entry["positions"]))
@@ -435,7 +443,8 @@ class SoapExpansion:
         for a, centres, moved, values in self.position_blocks:
             order = np.argsort(moved == centres, kind="stable")    # other atoms first
             n_other = int(np.sum(moved != centres))
-            blocks.append((a, centres[order], moved[order], values[order], n_other, start))
+            blocks.append((a, centres[order], moved[order], [v[order] for v in values],
+                           n_other, start))
             start += n_other
         selfs = np.unique(np.concatenate(
             [c[n:] for _, c, _, _, n, _ in blocks] or [np.zeros(0, int)]))
@@ -458,7 +467,7 @@ class SoapExpansion:
             Cc = C[centre_set] * cross[a][None, :, None, None, None]   # [i, S, l, m, y]
             for lam in range(L1):
                 m = 2 * lam + 1
-                dc = values[:, :, X * lam**2 : X * (lam + 1) ** 2].reshape(g, 3, m, X)
+                dc = values[lam]                                          # [g, c, m, x]
                 A = dc.transpose(0, 1, 3, 2).reshape(g, 3 * X, m)         # [g, (c, x), m]
                 B = (Cc[:, :, lam, :m, :] * factor[lam]).transpose(0, 2, 1, 3)
                 B = B.reshape(len(centre_set), m, S * X)[which]
@@ -486,9 +495,13 @@ class SoapExpansion:
         """Forces-like product :math:`\\sum_i \\partial E/\\partial x_i \\cdot
         \\partial x_i/\\partial r_j`, shape (n_atoms, 3)."""
         dEdc = self.compact(self._coefficient_gradient(dEdx))
+        X = self.n_max
         out = np.zeros((n_atoms, 3))
         for a, centres, moved, values in self.position_blocks:
-            per_pair = np.einsum("gcf,gf->gc", values, dEdc[centres, a])
+            g, mine = len(centres), dEdc[centres, a]
+            per_pair = sum(np.einsum("gcf,gf->gc", v.reshape(g, 3, -1),
+                                     mine[:, X * lam**2 : X * (lam + 1) ** 2])
+                           for lam, v in enumerate(values))
             for k in range(3):
                 out[:, k] += np.bincount(moved, per_pair[:, k], minlength=n_atoms)
         return out
@@ -498,7 +511,11 @@ class SoapExpansion:
         \\partial x_i/\\partial\\epsilon`, shape (n_structures, 3, 3)."""
         dEdc = self.compact(self._coefficient_gradient(dEdx))
         out = np.zeros((n_structures, 3, 3))
+        X = self.n_max
         for a, centres, values in self.strain_blocks:
-            per_pair = np.einsum("gabf,gf->gab", values, dEdc[centres, a])
+            g, mine = len(centres), dEdc[centres, a]
+            per_pair = sum(np.einsum("gabf,gf->gab", v.reshape(g, 3, 3, -1),
+                                     mine[:, X * lam**2 : X * (lam + 1) ** 2])
+                           for lam, v in enumerate(values))
             np.add.at(out, self.structure_index[centres], per_pair)
         return out
