@@ -317,9 +317,9 @@ class SoapExpansion:
         self._factor = ((-1.0) ** ls * (2.0 * ls + 1) ** (-0.5 - angular_decay)
                         )[None, :, None, None]
         # per (centre element, neighbour element): gradients, one array per l, shapes
-        # [g, 3, 2l+1, n_max] and [g, 3, 3, 2l+1, n_max] (views into featomic's output,
-        # which this object keeps alive: a 192-atom cell's are 47 MB, copying them cost
-        # as much as the rest of an MD step)
+        # [g, 3, 2l+1, n_max] and [g, 3, 3, 2l+1, n_max]: views into featomic's output,
+        # which this object keeps alive (a 192-atom silicon cell's are 47 MB; copying
+        # them took 10 ms of each MD step)
         self.position_blocks: list = []   # (a, centre rows, moved atoms, [values by l])
         self.strain_blocks: list = []     # (a, centre rows, [values by l])
         self.values = self._power_spectrum()
