@@ -60,10 +60,7 @@ def test_save_load_identical(tmp_path, fitted):
         np.testing.assert_array_equal(s2[key], std[key])
 
 
-def test_forces_are_minus_energy_gradient(fitted):
-    model, frames = fitted
-    atoms = frames[9]
-
+def _assert_forces_are_minus_energy_gradient(model, atoms):
     def e_of(pos):
         a = atoms.copy()
         a.positions = pos
@@ -72,6 +69,12 @@ def test_forces_are_minus_energy_gradient(fitted):
     numeric = -numeric_gradient(e_of, atoms.positions.copy(), 1e-4)
     analytic = model.predict([atoms])["forces"]
     np.testing.assert_allclose(analytic, numeric, atol=1e-6 * max(1.0, np.abs(numeric).max()))
+    return analytic
+
+
+def test_forces_are_minus_energy_gradient(fitted):
+    model, frames = fitted
+    _assert_forces_are_minus_energy_gradient(model, frames[9])
 
 
 def test_angular_decay_forces_and_file(tmp_path, ethanol):
@@ -80,16 +83,8 @@ def test_angular_decay_forces_and_file(tmp_path, ethanol):
     soap = SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=2, angular_decay=1.0)
     model = _model(descriptor=soap).fit(ethanol[:6])
     atoms = ethanol[7]
-
-    def e_of(pos):
-        a = atoms.copy()
-        a.positions = pos
-        return model.predict([a], targets=["energy"])["energy"][0]
-
-    numeric = -numeric_gradient(e_of, atoms.positions.copy(), 1e-4)
-    fast = model.predict([atoms])["forces"]
+    fast = _assert_forces_are_minus_energy_gradient(model, atoms)
     slow = model.predict([atoms], return_std=True)[0]["forces"]
-    np.testing.assert_allclose(fast, numeric, atol=1e-6 * max(1.0, np.abs(numeric).max()))
     np.testing.assert_allclose(slow, fast, atol=1e-10)
     model.save(tmp_path / "m.alm")
     loaded = load_model(tmp_path / "m.alm")
@@ -171,6 +166,18 @@ def test_expansion_cache_changes_nothing(ethanol, monkeypatch):
     monkeypatch.setattr(gpr, "_EXPANSION_CACHE", 0)
     fresh = _model(chunk_size=3).fit(ethanol[:8])
     np.testing.assert_array_equal(cached.solution_.weights, fresh.solution_.weights)
+    assert len(calls) == 3                              # without the cache: again per chunk
+
+
+def test_validation_keeps_no_expansion_cache(ethanol, monkeypatch):
+    """Validation accumulates other chunks than the selection pass, so caching the
+    selection pass's expansions would only cost memory and a slower first pass."""
+    asked = []
+    expand = SoapPowerSpectrum.expand
+    monkeypatch.setattr(SoapPowerSpectrum, "expand", lambda self, s, **kw: (
+        asked.append(tuple(kw.get("gradients", ()))), expand(self, s, **kw))[1])
+    _model(chunk_size=3, hyperparameters="validation").fit(ethanol[:8])
+    assert asked and all(g == () for g in asked)
 
 
 def test_energy_only_fit_reproduces_training_set(ethanol):

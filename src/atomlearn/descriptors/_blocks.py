@@ -5,9 +5,10 @@ block, label set and array (15-20 µs each). A spherical expansion of ethanol ha
 blocks, so reading it the public way costs more than featomic's whole calculation, and in
 MD that happens every step. :func:`exported_blocks` calls the same C functions
 (``mts_tensormap_block_by_id``, ``mts_block_labels``, ``mts_block_data``,
-``mts_block_gradient``) and hands out NumPy views of the data, so the caller copies each
-array once, straight into its own layout. If the library's layout ever differs from what
-is checked here, it falls back to the public accessors (the two are tested equal).
+``mts_block_gradient``) and hands out NumPy views of the data, which the caller copies
+into its own layout (:func:`exported_blocks`) or keeps while it keeps the tensor
+(:func:`pinned_blocks`). If the library's layout ever differs from what is checked here,
+it falls back to the public accessors (the two are tested equal).
 """
 
 from __future__ import annotations
@@ -40,15 +41,11 @@ def exported_blocks(tensor, gradients: Sequence[str] = (),
     copy what is needed before leaving it. ``samples_of``: indices of the blocks whose
     samples are needed (default all); the others get ``None`` samples.
     """
-    releases: list = []
+    blocks, release = pinned_blocks(tensor, gradients, samples_of)
     try:
-        try:
-            blocks = _read_c(tensor, gradients, releases, samples_of)
-        except (AttributeError, ImportError, TypeError, ValueError):   # pragma: no cover
-            blocks = read_blocks_public(tensor, gradients)
         yield blocks
     finally:
-        _release(releases)
+        release()
 
 
 def pinned_blocks(tensor, gradients: Sequence[str] = (),

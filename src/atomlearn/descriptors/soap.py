@@ -165,8 +165,7 @@ class SoapPowerSpectrum:
     def channel_scale(self) -> np.ndarray:
         """:math:`(2l+1)^{-d}` for every feature column (featomic's (pair, l, n_1, n_2)
         layout), shape (n_features,)."""
-        ls = np.arange(self.l_max + 1)
-        per_l = np.repeat((2.0 * ls + 1.0) ** -float(self.angular_decay), self.n_max**2)
+        per_l = np.repeat(angular_weights(self.l_max, self.angular_decay), self.n_max**2)
         return np.tile(per_l, len(self.species) * (len(self.species) + 1) // 2)
 
     def _scaled(self, features: Features) -> Features:
@@ -314,8 +313,8 @@ class SoapExpansion:
         self.pairs = list(combinations_with_replacement(range(n_species), 2))
         ls = np.arange(l_max + 1)
         # featomic's (-1)^l (2l+1)^-1/2, times the angular decay (2l+1)^-d
-        self._factor = ((-1.0) ** ls * (2.0 * ls + 1) ** (-0.5 - angular_decay)
-                        )[None, :, None, None]
+        self._factor = ((-1.0) ** ls / np.sqrt(2 * ls + 1)
+                        * angular_weights(l_max, angular_decay))[None, :, None, None]
         # per (centre element, neighbour element): gradients, one array per l, shapes
         # [g, 3, 2l+1, n_max] and [g, 3, 3, 2l+1, n_max]: views into featomic's output,
         # which this object keeps alive (a 192-atom silicon cell's are 47 MB; copying
@@ -372,13 +371,6 @@ class SoapExpansion:
             if "strain" in entry:
                 exp.strain_blocks.append((entry["a"], *entry["strain"]))
         return exp
-
-    def compact(self, padded: np.ndarray) -> np.ndarray:
-        """(n, n_species, l, m, n_max) with m padded to 2 l_max + 1 -> (n, n_species, F),
-        F = n_max (l_max + 1)^2, the l blocks of (2l + 1) n_max entries side by side."""
-        n, S = padded.shape[:2]
-        return np.concatenate([padded[:, :, lam, : 2 * lam + 1, :].reshape(n, S, -1)
-                               for lam in range(self.l_max + 1)], axis=2)
 
     def _by_l(self, C: np.ndarray) -> np.ndarray:
         """(n, S, l, m, x) -> (n, l, (S, x), m): one matrix per atom and l."""
@@ -494,14 +486,10 @@ class SoapExpansion:
     def vjp_positions(self, dEdx: np.ndarray, n_atoms: int) -> np.ndarray:
         """Forces-like product :math:`\\sum_i \\partial E/\\partial x_i \\cdot
         \\partial x_i/\\partial r_j`, shape (n_atoms, 3)."""
-        dEdc = self.compact(self._coefficient_gradient(dEdx))
-        X = self.n_max
+        dEdc = self._coefficient_gradient(dEdx)
         out = np.zeros((n_atoms, 3))
         for a, centres, moved, values in self.position_blocks:
-            g, mine = len(centres), dEdc[centres, a]
-            per_pair = sum(np.einsum("gcf,gf->gc", v.reshape(g, 3, -1),
-                                     mine[:, X * lam**2 : X * (lam + 1) ** 2])
-                           for lam, v in enumerate(values))
+            per_pair = _contract(values, dEdc[centres, a], "gcmx,gmx->gc")
             for k in range(3):
                 out[:, k] += np.bincount(moved, per_pair[:, k], minlength=n_atoms)
         return out
@@ -509,13 +497,21 @@ class SoapExpansion:
     def vjp_strain(self, dEdx: np.ndarray, n_structures: int) -> np.ndarray:
         """Virial-like product :math:`\\sum_i \\partial E/\\partial x_i \\cdot
         \\partial x_i/\\partial\\epsilon`, shape (n_structures, 3, 3)."""
-        dEdc = self.compact(self._coefficient_gradient(dEdx))
+        dEdc = self._coefficient_gradient(dEdx)
         out = np.zeros((n_structures, 3, 3))
-        X = self.n_max
         for a, centres, values in self.strain_blocks:
-            g, mine = len(centres), dEdc[centres, a]
-            per_pair = sum(np.einsum("gabf,gf->gab", v.reshape(g, 3, 3, -1),
-                                     mine[:, X * lam**2 : X * (lam + 1) ** 2])
-                           for lam, v in enumerate(values))
+            per_pair = _contract(values, dEdc[centres, a], "gabmx,gmx->gab")
             np.add.at(out, self.structure_index[centres], per_pair)
         return out
+
+
+def _contract(by_l: list, dEdc: np.ndarray, subscripts: str) -> np.ndarray:
+    """Sum over l of ``einsum(subscripts, by_l[l], dEdc[:, l, :2l+1])``: featomic's
+    per-l gradient arrays against dE/dc (m padded to 2 l_max + 1), without copying them."""
+    return sum(np.einsum(subscripts, v, dEdc[:, lam, : 2 * lam + 1])
+               for lam, v in enumerate(by_l))
+
+
+def angular_weights(l_max: int, decay: float) -> np.ndarray:
+    """:math:`(2l+1)^{-d}` for l = 0 ... l_max: the angular decay of the power spectrum."""
+    return (2.0 * np.arange(l_max + 1) + 1.0) ** -float(decay)

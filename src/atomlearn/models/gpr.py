@@ -285,25 +285,27 @@ class SparseGPRModel:
         self._check_memory(structures, with_forces)
 
         unit_kernel = self._make_kernel(1.0)
-        env = self._compute_all(structures, with_forces)
-        counts = self._composition(structures)
-        self.reference_ = self._fit_reference(counts, y)
-        residual = y - counts @ self.reference_
-        self.sparse_indices_ = self._select(env)
-        self.sparse_ = Environments(env.unit[self.sparse_indices_], env.norm[self.sparse_indices_],
-                                    env.numbers[self.sparse_indices_],
-                                    np.zeros(len(self.sparse_indices_), int))
-        del env
-
         delta, sigma_e, sigma_f = float(self.delta), float(self.sigma), float(self.sigma_forces)
-        if self.hyperparameters == "validation":
-            blocks, delta, sigma_e, sigma_f = self._validate(
-                unit_kernel, structures, residual, forces, with_forces, stress,
-                (delta, sigma_e, sigma_f))
-        else:
-            blocks = self._accumulate(unit_kernel, structures, residual, forces, with_forces,
-                                      stress)
-        self._expansions = {}
+        try:
+            env = self._compute_all(structures, with_forces)
+            counts = self._composition(structures)
+            self.reference_ = self._fit_reference(counts, y)
+            residual = y - counts @ self.reference_
+            self.sparse_indices_ = self._select(env)
+            self.sparse_ = Environments(env.unit[self.sparse_indices_],
+                                        env.norm[self.sparse_indices_],
+                                        env.numbers[self.sparse_indices_],
+                                        np.zeros(len(self.sparse_indices_), int))
+            del env
+            if self.hyperparameters == "validation":
+                blocks, delta, sigma_e, sigma_f = self._validate(
+                    unit_kernel, structures, residual, forces, with_forces, stress,
+                    (delta, sigma_e, sigma_f))
+            else:
+                blocks = self._accumulate(unit_kernel, structures, residual, forces,
+                                          with_forces, stress)
+        finally:
+            self._expansions = {}
         if self.hyperparameters == "likelihood":
             delta, sigma_e, sigma_f = self._optimise(blocks, delta, sigma_e, sigma_f)
         self.delta_, self.sigma_, self.sigma_forces_ = delta, sigma_e, sigma_f
@@ -380,8 +382,8 @@ class SparseGPRModel:
         p = self.descriptor_.get_params()
         S, X, L1 = len(self.species_), p["n_max"], p["l_max"] + 1
         atoms = sum(len(a) for a in structures)
-        pairs = sum(min(len(a), 60) * len(a) for a in structures)
-        return 8.0 * (atoms * S * L1 * (2 * L1 - 1) * X + pairs * 3 * X * L1**2)
+        return 8.0 * (atoms * S * L1 * (2 * L1 - 1) * X
+                      + _gradient_pairs(structures) * 3 * X * L1**2)
 
     def memory_estimate(self, structures, with_forces=None) -> float:
         """Estimated peak memory of :meth:`fit` in bytes: the dominant arrays plus what the
@@ -394,9 +396,7 @@ class SparseGPRModel:
         n_atoms = sum(len(a) for a in structures)
         chunk = structures[: self.chunk_size]
         chunk_atoms = sum(len(a) for a in chunk)
-        # every atom within the cutoff of another contributes one gradient pair
-        pairs = sum(min(len(a), 60) * len(a) for a in chunk) if (
-            with_forces is None or with_forces.any()) else 0
+        pairs = _gradient_pairs(chunk) if with_forces is None or with_forces.any() else 0
         floats = (8 * M * M                 # K_MM, A_E, A_F, Ã, L, R and solver temporaries
                   + n_atoms * D             # all training descriptors (sparse selection)
                   + M * D                   # sparse environments
@@ -420,9 +420,11 @@ class SparseGPRModel:
     def _compute_all(self, structures, with_forces):
         # The selection pass needs values only. When the expansions with their position
         # gradients fit in a bounded cache, compute them here once and let the kernel-row
-        # pass reuse them instead of calling featomic a second time.
+        # pass reuse them instead of calling featomic a second time. Validation splits the
+        # frames into other chunks and never makes that pass over all of them: no cache.
         self._expansions = {}
-        cache = (with_forces.any() and self._expansion_bytes(structures)
+        cache = (with_forces.any() and self.hyperparameters != "validation"
+                 and self._expansion_bytes(structures)
                  < min(_EXPANSION_CACHE, 0.25 * _available_memory()))
         parts = []
         for a, chunk in self._chunks(structures, "SOAP"):
@@ -806,6 +808,12 @@ class SparseGPRModel:
         model.solution_ = SparseSolution(arrays["weights"], arrays["L"], arrays["R"],
                                          float(meta["log_marginal_likelihood"]))
         return model
+
+
+def _gradient_pairs(structures) -> int:
+    """Estimated (centre, neighbour) gradient pairs: every atom within the cutoff of
+    another, at most 60 neighbours each."""
+    return sum(min(len(a), 60) * len(a) for a in structures)
 
 
 def _chunk_key(structures) -> tuple[int, ...]:
