@@ -7,6 +7,7 @@ turn it into one clear line and exit code 2.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 
 
@@ -28,6 +29,28 @@ class ModelFileError(AtomlearnError, ValueError):
 
 class NotFittedError(AtomlearnError, ValueError, AttributeError):
     """Raised when a model is used before ``fit``."""
+
+
+class ConvergenceWarning(UserWarning):
+    """Warned when an optimisation stops at a bound or without converging."""
+
+
+def sklearn_compatible(cls: type, name: str) -> type:
+    """``cls``, or a subclass of it and of scikit-learn's class ``name`` (in
+    ``sklearn.exceptions``) when scikit-learn is already loaded, so that scikit-learn's
+    ``except NotFittedError`` and warning filters see atomlearn's errors and warnings too.
+    scikit-learn is never imported for this (it costs about a second)."""
+    theirs = getattr(sys.modules.get("sklearn.exceptions"), name, None)
+    if theirs is None or issubclass(cls, theirs):
+        return cls
+    key = (cls, theirs)
+    if key not in _DUAL:
+        _DUAL[key] = type(cls.__name__, (cls, theirs), {"__module__": cls.__module__,
+                                                         "__doc__": cls.__doc__})
+    return _DUAL[key]
+
+
+_DUAL: dict[tuple[type, type], type] = {}
 
 
 def closest(name: str, choices: Iterable[str]) -> str:

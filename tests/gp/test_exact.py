@@ -97,31 +97,112 @@ def test_prior_before_fit_and_samples():
 
 def test_errors():
     gp = GaussianProcessRegressor(al.RBF(1.0), optimizer=None)
-    with pytest.raises(ConfigError, match=re.escape(
-            "X must be a 2-D array of shape (n_samples, n_features). Got a 1-D array")):
+    with pytest.raises(ValueError, match=re.escape(
+            "Expected a 2-D array of shape (n_samples, n_features), got a 1-D array of shape "
+            "(60,) instead. Reshape your data")):
         gp.fit(X[:, 0], y)
-    with pytest.raises(ConfigError, match="X and y have different numbers of samples: 60 and 59"):
+    with pytest.raises(ValueError, match=re.escape(
+            "Found input variables with inconsistent numbers of samples: [60, 59]")):
         gp.fit(X, y[:-1])
     Xn = X.copy()
     Xn[3, 1] = np.nan
-    with pytest.raises(ConfigError, match="X contains NaN or inf"):
+    with pytest.raises(ValueError, match="Input X contains NaN"):
         gp.fit(Xn, y)
     yn = y.copy()
     yn[0] = np.inf
-    with pytest.raises(ConfigError, match="y contains NaN or inf"):
+    with pytest.raises(ValueError, match="Input y contains infinity"):
         gp.fit(X, yn)
-    with pytest.raises(ConfigError, match="At most one of return_std or return_cov"):
+    with pytest.raises(RuntimeError, match="At most one of return_std or return_cov"):
         gp.fit(X, y).predict(Xt, return_std=True, return_cov=True)
-    with pytest.raises(ConfigError, match=re.escape("RBF.length_scale=[1e-09] lies outside")):
-        GaussianProcessRegressor(al.RBF(1e-9)).fit(X, y)
+    with pytest.raises(ValueError, match=re.escape("X has 3 features, but "
+                                                   "GaussianProcessRegressor is expecting 2")):
+        gp.predict(np.ones((4, 3)))
+    with pytest.raises(ConfigError, match=re.escape(
+            "Bounds of RBF.length_scale must be positive and increasing")):
+        GaussianProcessRegressor(al.RBF(1.0, length_scale_bounds=(0.0, 1.0))).fit(X, y)
     with pytest.raises(NotFittedError, match="This GaussianProcessRegressor instance is not"):
         GaussianProcessRegressor().log_marginal_likelihood()
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        import scipy.sparse
+
+        gp.fit(scipy.sparse.csr_matrix(X), y)
+
+
+def test_start_outside_bounds_is_searched_from_the_bound():
+    """As in scikit-learn: a start value outside its bounds is not refused; the search
+    starts from the nearest bound and warns if the optimum stays there."""
+    gp = GaussianProcessRegressor(al.RBF(1e-9, length_scale_bounds=(1e-3, 1e-2)))
+    with pytest.warns(UserWarning, match="close to the specified lower bound 0.001"):
+        gp.fit(X, y)
+    assert 1e-3 <= gp.kernel_.length_scale <= 1e-2
 
 
 def test_not_positive_definite_names_alpha():
     Xd = np.vstack([X[:5], X[:5]])  # duplicated inputs, no noise
     gp = GaussianProcessRegressor(al.RBF(1.0), alpha=0.0, optimizer=None)
     with pytest.raises(np.linalg.LinAlgError, match=re.escape(
-            "The kernel matrix is not positive definite. Increase 'alpha' (currently 0.0), "
-            "e.g. to 1e-08")):
+            "The kernel, RBF(length_scale=1), is not returning a positive definite matrix. "
+            "Try gradually increasing the 'alpha' parameter of your GaussianProcessRegressor "
+            "estimator. It is 0.0 now")):
         gp.fit(Xd, np.arange(10.0))
+
+
+def test_default_kernel_has_free_hyperparameters():
+    """kernel=None fits ConstantKernel() * RBF() with free hyperparameters (scikit-learn);
+    the prior of an unfitted model keeps them at 1."""
+    gp = GaussianProcessRegressor().fit(X, y)
+    assert gp.kernel_.n_dims == 2 and not np.allclose(gp.kernel_.theta, 0.0)
+    _, std = GaussianProcessRegressor().predict(Xt, return_std=True)
+    np.testing.assert_allclose(std, 1.0)
+
+
+def test_fitted_model_keeps_no_kernel_memo():
+    """Hyperparameter searches reuse k(X), but nothing N x N is kept after the fit."""
+    import pickle
+
+    from atomlearn.kernels import memo
+
+    gp = GaussianProcessRegressor(al.ConstantKernel() * al.RBF([1.0, 1.0])).fit(X, y)
+    assert memo() is None
+    size = len(pickle.dumps(gp))
+    # L_ (60 x 60) is the one N x N array a fitted model needs; a kept memo would double it
+    assert size < 1.5 * 8 * 60 * 60, size
+
+
+def test_multi_output_shapes_and_sample_y():
+    Y2 = np.stack([y, 2 * y], axis=1)
+    for normalize in (False, True):
+        gp = GaussianProcessRegressor(al.RBF(1.0), optimizer=None, alpha=1e-4,
+                                      normalize_y=normalize).fit(X, Y2)
+        mean, std = gp.predict(Xt, return_std=True)
+        _, cov = gp.predict(Xt, return_cov=True)
+        assert mean.shape == std.shape == (25, 2) and cov.shape == (25, 25, 2)
+        np.testing.assert_allclose(std, np.sqrt(np.diagonal(cov).T), rtol=1e-6)
+        np.testing.assert_allclose(std[:, 1], 2 * std[:, 0] if normalize else std[:, 0])
+        assert gp.sample_y(Xt, 3).shape == (25, 2, 3)
+
+
+def test_score_is_r2():
+    gp = GaussianProcessRegressor(al.RBF(1.0), optimizer=None, alpha=1e-2).fit(X, y)
+    pred = gp.predict(Xt)
+    yt = np.sin(Xt[:, 0]) * np.cos(Xt[:, 1])
+    expected = 1 - np.sum((yt - pred) ** 2) / np.sum((yt - yt.mean()) ** 2)
+    assert gp.score(Xt, yt) == pytest.approx(expected)
+
+
+def test_generic_inputs():
+    """Kernels with GenericKernelMixin get their inputs unchanged (lists of strings here)."""
+    class Overlap(al.GenericKernelMixin, al.NormalizedKernelMixin, al.Kernel):
+        def __call__(self, A, B=None, eval_gradient=False):
+            B = A if B is None else B
+            K = np.array([[len(set(a) & set(b)) / len(set(a) | set(b)) for b in B]
+                          for a in A])
+            return (K, np.empty(K.shape + (0,))) if eval_gradient else K
+
+        def is_stationary(self):
+            return False
+
+    words = ["abc", "abd", "xyz", "xya", "bcd"]
+    gp = GaussianProcessRegressor(Overlap(), alpha=1e-8).fit(words, np.arange(5.0))
+    np.testing.assert_allclose(gp.predict(words), np.arange(5.0), atol=1e-6)
+

@@ -108,10 +108,16 @@ def test_fps_spreads_points():
 
 
 def test_errors():
+    with pytest.warns(UserWarning, match=re.escape(
+            "n_sparse=500 is larger than the number of samples (120); using all 120 samples "
+            "as sparse points (the full GP).")):
+        clamped = SparseGaussianProcessRegressor(KERNEL, n_sparse=500, alpha=1e-2,
+                                                 optimizer=None).fit(X, y)
+    assert len(clamped.sparse_indices_) == 120
     with pytest.raises(ConfigError, match=re.escape(
-            "The 'n_sparse' parameter must be an int in the range [1, n_samples]. Got 500 "
-            "instead (the training set has 120 samples).")):
-        SparseGaussianProcessRegressor(KERNEL, n_sparse=500, optimizer=None).fit(X, y)
+            "The 'n_sparse' parameter of SparseGaussianProcessRegressor must be an int in the "
+            "range [1, n_samples]. Got 0 instead.")):
+        SparseGaussianProcessRegressor(KERNEL, n_sparse=0, optimizer=None).fit(X, y)
     with pytest.raises(ConfigError, match=re.escape("Unknown sparse-point selection 'fsp'")):
         SparseGaussianProcessRegressor(KERNEL, selection="fsp", optimizer=None).fit(X, y)
     with pytest.raises(ConfigError, match="'alpha' must be a scalar or have one value per"):
@@ -124,3 +130,57 @@ def test_errors():
         SparseGaussianProcessRegressor(KERNEL, n_sparse=20, selection="random", jitter=0.0,
                                        optimizer=None, random_state=0).fit(
             dup, np.zeros(30))
+
+
+def test_white_kernel_is_observation_noise():
+    """A WhiteKernel summand acts as the noise alpha (never as part of K_MM), and its level
+    is optimised like the kernel's other hyperparameters."""
+    with_white = SparseGaussianProcessRegressor(KERNEL + al.WhiteKernel(0.01), n_sparse=30,
+                                                alpha=1e-10, optimizer=None,
+                                                random_state=0).fit(X, y)
+    with_alpha = SparseGaussianProcessRegressor(KERNEL, n_sparse=30, alpha=0.01 + 1e-10,
+                                                optimizer=None, random_state=0).fit(X, y)
+    np.testing.assert_allclose(with_white.alpha_, with_alpha.alpha_, rtol=1e-8)
+    assert with_white.log_marginal_likelihood_value_ == pytest.approx(
+        with_alpha.log_marginal_likelihood_value_)
+    fitted = SparseGaussianProcessRegressor(KERNEL + al.WhiteKernel(0.5), n_sparse=30,
+                                            random_state=0).fit(X, y)
+    assert 1e-4 < fitted.kernel_.k2.noise_level < 0.01     # the data's noise is 0.0025
+    with pytest.raises(ConfigError, match="needs it as a summand of the kernel"):
+        SparseGaussianProcessRegressor(al.RBF() * al.WhiteKernel(), n_sparse=5).fit(X, y)
+
+
+def test_white_kernel_lml_gradient_finite_differences():
+    kernel = al.ConstantKernel(1.3) * al.RBF([1.1, 0.9]) + al.WhiteKernel(0.02)
+    Xs = X[::6]
+
+    def f(t):
+        return sparse_lml_gradient(kernel.clone_with_theta(t[:-1]), X, Xs, y,
+                                   np.full(120, 1e-3) * np.exp(t[-1]), 1e-10)
+
+    t0 = np.append(kernel.theta, 0.1)
+    _, grad = f(t0)
+    numeric = [(f(t0 + e)[0] - f(t0 - e)[0]) / 2e-6 for e in np.eye(len(t0)) * 1e-6]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5)
+
+
+def test_multi_output_shares_one_factorisation():
+    Y = np.stack([y, np.cos(X[:, 0]), 3 * y], axis=1)
+    multi = SparseGaussianProcessRegressor(KERNEL, n_sparse=40, alpha=0.01, optimizer=None,
+                                           random_state=0).fit(X, Y)
+    mean, std = multi.predict(Xt, return_std=True)
+    assert mean.shape == std.shape == (30, 3)
+    lml = 0.0
+    for t in range(3):
+        single = SparseGaussianProcessRegressor(KERNEL, n_sparse=40, alpha=0.01,
+                                                optimizer=None, random_state=0).fit(X, Y[:, t])
+        m, s = single.predict(Xt, return_std=True)
+        np.testing.assert_allclose(mean[:, t], m, atol=1e-10)
+        np.testing.assert_allclose(std[:, t], s, atol=1e-10)
+        lml += single.log_marginal_likelihood_value_
+    assert multi.log_marginal_likelihood_value_ == pytest.approx(lml)
+    lml2, grad = sparse_lml_gradient(KERNEL, X, multi.X_sparse_, Y, np.full(120, 0.01), 1e-10)
+    parts = [sparse_lml_gradient(KERNEL, X, multi.X_sparse_, Y[:, t], np.full(120, 0.01),
+                                 1e-10) for t in range(3)]
+    assert lml2 == pytest.approx(sum(p[0] for p in parts))
+    np.testing.assert_allclose(grad, sum(p[1] for p in parts), rtol=1e-8)

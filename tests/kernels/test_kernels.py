@@ -118,17 +118,64 @@ def test_normalized_dot_product():
 
 def test_bounds_errors():
     with pytest.raises(ConfigError, match=re.escape(
-            "RBF.length_scale=[1000.0] lies outside its bounds [[0.1, 10.0]]; widen "
-            "'length_scale_bounds' or change the value.")):
-        al.RBF(1000.0, length_scale_bounds=(0.1, 10.0)).check_bounds()
+            "Bounds of RBF.length_scale must be positive and increasing (hyperparameters live "
+            "in log space). Got [[10.0, 0.1]]; fix 'length_scale_bounds'.")):
+        al.RBF(1.0, length_scale_bounds=(10.0, 0.1)).check_bounds()
+    with pytest.raises(ConfigError, match=re.escape(
+            "Bounds of WhiteKernel.noise_level must be positive")):
+        (al.RBF() + al.WhiteKernel(noise_level_bounds=(-1.0, 1.0))).check_bounds()
+    al.RBF(1000.0, length_scale_bounds=(0.1, 10.0)).check_bounds()   # a start may lie outside
     with pytest.raises(ConfigError, match="Invalid parameter 'lenght_scale'.*length_scale"):
         al.RBF().set_params(lenght_scale=2.0)
-    with pytest.raises(ConfigError, match="Anisotropic length_scale has 2 values but X has 3"):
+    with pytest.raises(ValueError, match=re.escape(
+            "Anisotropic kernel must have the same number of dimensions as data (2!=3)")):
         al.RBF([1.0, 2.0])(X)
+    for kernel in (al.RationalQuadratic([1.0, 2.0]), al.ExpSineSquared([1.0, 2.0])):
+        with pytest.raises(AttributeError, match="only supports isotropic version"):
+            kernel(X[:, :2])
+
+
+def test_matern_any_nu_is_finite_with_unit_diagonal():
+    for nu in (0.3, 3.0, 20.0, 100.0):
+        K = al.Matern(0.7, nu=nu)(X)
+        assert np.all(np.isfinite(K))
+        np.testing.assert_allclose(np.diag(K), 1.0)
+        if nu < 50:
+            np.testing.assert_allclose(K, sk.Matern(0.7, nu=nu)(X), atol=1e-12)
+    np.testing.assert_allclose(al.Matern(0.7, nu=100.0)(X), al.RBF(0.7)(X), atol=1e-2)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: al.NormalizedDotProduct(3),
+    lambda: al.ConstantKernel(2.0) * al.NormalizedDotProduct(4),
+    lambda: al.RBF(0.8),
+    lambda: al.DotProduct(0.5) ** 2 + al.ConstantKernel(0.1),
+], ids=["soap", "scaled soap", "rbf", "polynomial+const"])
+def test_profile_is_the_kernel_of_unit_vectors(make):
+    """profile(u) gives k and its u-derivatives for unit inputs (what structure kernels
+    differentiate), checked against the kernel itself and finite differences."""
+    k = make()
+    Xu = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Yu = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    u = Xu @ Yu.T
+    value, d1, d2 = k.profile(u, order=2)
+    np.testing.assert_allclose(value, k(Xu, Yu), rtol=1e-12)
+    h = 1e-6
+    np.testing.assert_allclose(d1, (k.profile(u + h)[0] - k.profile(u - h)[0]) / (2 * h),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(d2, (k.profile(u + h)[1] - k.profile(u - h)[1]) / (2 * h),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="is not a function of the normalised dot product"):
+        al.Matern(1.0).profile(u)
 
 
 def test_rbf_memo_never_returns_stale_values():
     k = al.RBF([1.0, 2.0, 0.5])
+    with al.remembered_values():
+        _check_no_stale_values(k)
+
+
+def _check_no_stale_values(k):
     Xc = X.copy()
     K1 = k(Xc)
     K1[0, 0] = 42.0                      # callers own their copy

@@ -1,6 +1,7 @@
 """Gaussian process regression: full (exact) and sparse, with scikit-learn's interface."""
 
 from ._base import BaseEstimator, check_is_fitted
+from ._optimize import optimize_theta
 from .exact import GaussianProcessRegressor
 from .model_selection import (
     GridSearchResult,
@@ -21,5 +22,6 @@ __all__ = [
     "cross_val_score",
     "grid_search_cv",
     "kfold_indices",
+    "optimize_theta",
     "select_sparse_points",
 ]

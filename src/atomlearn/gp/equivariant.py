@@ -27,7 +27,7 @@ from scipy.optimize import minimize
 from ..descriptors import EquivariantFeatures
 from ..errors import ConfigError, DataError
 from .selection import select_sparse_points
-from .sparse import NormalEquations, solve_normal_equations
+from .solver import NormalEquations, solve_normal_equations
 
 HYPERPARAMETERS = ("fixed", "likelihood")
 

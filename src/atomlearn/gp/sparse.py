@@ -1,213 +1,66 @@
-"""Sparse GPR (subset of regressors / projected process), built and reduced in chunks.
-
-The lecture's sparse GPR writes the weights as
-
-.. math::  c_M = (K_{NM}^T K_{NM} + \\eta K_{MM})^{-1} K_{NM}^T y_N ,
-
-which is the posterior mean of the projected-process (DTC) approximation with noise
-variance :math:`\\sigma^2 = \\eta` (for a kernel whose amplitude :math:`s^2` is part of
-:math:`K`; for a unit-amplitude kernel :math:`\\eta = \\sigma^2 / s^2`). With one noise
-variance per observation, :math:`\\Sigma = \\mathrm{diag}(\\sigma_n^2)`, it generalises to
-
-.. math::  \\tilde A\\, c_M = K_{MN}\\Sigma^{-1} y, \\qquad
-           \\tilde A = K_{MM} + K_{MN}\\Sigma^{-1}K_{NM}.
-
-**How it is solved.** :math:`A = K_{MN}\\Sigma^{-1}K_{NM}` and :math:`b` are accumulated chunk
-by chunk (peak memory :math:`O(M^2 + \\text{chunk}\\times M)`; the cost is the matrix
-products one cannot avoid), then :math:`\\tilde A = K_{MM} + A` is factorised by Cholesky
-(as GAP does). Cholesky is backward stable, so this fails only when :math:`\\tilde A` is
-singular to working precision; then a jitter proportional to its diagonal is added, with a
-warning that says how much. Forming :math:`A` squares the condition number of
-:math:`\\Sigma^{-1/2}K_{NM}`; ``solver="qr"`` avoids that with a QR factorisation of the
-stacked matrix :math:`[\\Sigma^{-1/2} K_{NM} L^{-T};\\; I]` (:math:`K_{MM} = LL^T`), at twice
-the flops and with :math:`K_{NM}` held in memory. (Whitening the normal equations with
-:math:`L^{-1}` instead would amplify their rounding errors by :math:`\\mathrm{cond}(K_{MM})`,
-which is large whenever sparse points are close.)
-"""
+"""Sparse GPR (subset of regressors / projected process) with scikit-learn's interface,
+built and reduced in chunks (the solver is :mod:`atomlearn.gp.solver`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import warnings
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky, qr, solve_triangular
+from scipy.linalg import solve_triangular
 
 from ..errors import ConfigError, check_choice
-from ..kernels import Kernel
-from ..kernels._base import as_2d
-from ._base import BaseEstimator, check_is_fitted, kernel_or_default, validate_xy
-from ._optimize import optimize_theta
+from ..kernels import Kernel, Sum, WhiteKernel, remembered_values
+from ._base import BaseEstimator, check_is_fitted, check_X, check_X_y, kernel_or_default
+from ._optimize import check_search_bounds, optimize_theta
 from .selection import select_sparse_points
+from .solver import (
+    NormalEquations,
+    SparseSolution,
+    chunk_slices,
+    predictive_variance,
+    solve_normal_equations,
+    solve_stacked,
+)
 
 SOLVERS = ("normal", "qr")
 
 
-# --------------------------------------------------------------------------------------
-# The solver core, shared with the structure-level models (which build K_NM their way).
-@dataclass
-class NormalEquations:
-    """Accumulated :math:`A = K_{MN}\\Sigma^{-1}K_{NM}`, :math:`b`, and scalars for the LML."""
-
-    A: np.ndarray
-    b: np.ndarray
-    yy: float = 0.0          # y^T Σ^-1 y
-    logdet_sigma: float = 0.0
-    n: int = 0
-
-    @classmethod
-    def zeros(cls, n_sparse: int) -> NormalEquations:
-        return cls(np.zeros((n_sparse, n_sparse)), np.zeros(n_sparse))
-
-    def add(self, K: np.ndarray, y: np.ndarray, sigma2: np.ndarray) -> None:
-        """Add a chunk: rows ``K`` (n_chunk, M), targets ``y``, noise variances ``sigma2``."""
-        w = 1.0 / sigma2
-        if np.all(w == w[0]):          # one noise level: scale A instead of K (no copy)
-            self.A += w[0] * (K.T @ K)
-        else:
-            Kw = K * np.sqrt(w)[:, None]
-            self.A += Kw.T @ Kw
-        self.b += K.T @ (w * y)
-        self.yy += float(np.sum(w * y * y))
-        self.logdet_sigma += float(np.sum(np.log(sigma2)))
-        self.n += len(y)
-
-
-@dataclass
-class SparseSolution:
-    """Weights and factors of a solved sparse GP."""
-
-    weights: np.ndarray      # c_M
-    L: np.ndarray            # lower Cholesky factor of K_MM + jitter I
-    R: np.ndarray            # lower Cholesky factor of Ã = K_MM + K_MN Σ^-1 K_NM
-    log_marginal_likelihood: float
-
-
-def solve_normal_equations(K_MM: np.ndarray, eq: NormalEquations, jitter: float
-                           ) -> SparseSolution:
-    """Solve :math:`(K_{MM} + A) c = b` by Cholesky (see the module docstring)."""
-    L = cholesky_jittered(K_MM, jitter)
-    A_tilde = K_MM + eq.A
-    A_tilde[np.diag_indices_from(A_tilde)] += jitter
-    R = _cholesky_with_fallback(A_tilde)
-    w = solve_triangular(R, eq.b, lower=True, check_finite=False)
-    weights = solve_triangular(R, w, lower=True, trans="T", check_finite=False)
-    return SparseSolution(weights, L, R, _lml(eq.yy, w, eq.logdet_sigma, R, L, eq.n))
-
-
-def _lml(yy, w, logdet_sigma, R, L, n) -> float:
-    # log N(y | 0, Q + Σ); matrix determinant lemma: log|Q+Σ| = log|Σ| + log|Ã| - log|K_MM|
-    return float(-0.5 * (yy - float(w @ w) + logdet_sigma
-                         + 2.0 * np.log(np.abs(np.diag(R))).sum()
-                         - 2.0 * np.log(np.diag(L)).sum() + n * np.log(2.0 * np.pi)))
-
-
-def _cholesky_with_fallback(A: np.ndarray) -> np.ndarray:
-    import warnings
-
-    try:
-        return cholesky(A, lower=True, check_finite=False)
-    except LinAlgError:
-        pass
-    scale = float(np.mean(np.diag(A)))
-    for power in range(-14, -5):
-        added = scale * 10.0**power
-        try:
-            R = cholesky(A + added * np.eye(len(A)), lower=True, check_finite=False)
-        except LinAlgError:
-            continue
-        warnings.warn(
-            f"The sparse-GP system K_MM + K_MN Σ^-1 K_NM is singular to working precision; "
-            f"added {added:.3g} to its diagonal. Increase the noise ('alpha'/'sigma') or "
-            "'jitter', or use fewer sparse points, for a better-conditioned fit.",
-            stacklevel=3)
-        return R
-    raise np.linalg.LinAlgError(
-        "The sparse-GP system K_MM + K_MN Σ^-1 K_NM is not positive definite even with "
-        "added jitter; increase the noise ('alpha'/'sigma') or 'jitter'.")
-
-
-def cholesky_jittered(K_MM: np.ndarray, jitter: float) -> np.ndarray:
-    """Lower Cholesky factor of :math:`K_{MM} + \\text{jitter}\\, I`, or a clear error."""
-    K = K_MM.copy()
-    K[np.diag_indices_from(K)] += jitter
-    try:
-        return cholesky(K, lower=True, check_finite=False)
-    except LinAlgError as err:
-        raise np.linalg.LinAlgError(
-            "The sparse-point kernel matrix K_MM is not positive definite (duplicate or "
-            f"nearly identical sparse points?). Increase 'jitter' (currently {jitter!r}), "
-            f"e.g. to {max(jitter * 100, 1e-8):.0e}, or use fewer sparse points."
-        ) from err
-
-
-def predictive_variance(K_sM: np.ndarray, k_ss: np.ndarray, sol: SparseSolution
-                        ) -> np.ndarray:
-    """DTC / projected-process variance of the latent function.
-
-    .. math:: \\sigma_*^2 = k_{**} - k_{*M}K_{MM}^{-1}k_{M*} + k_{*M}\\tilde A^{-1}k_{M*}
-
-    (Quiñonero-Candela & Rasmussen 2005, Table 1, DTC; Titsias 2009 eq. 6 without the
-    trace term). The last term is the uncertainty of the weights; far from all sparse
-    points both corrections vanish and the prior variance :math:`k_{**}` is returned.
-    """
-    V = solve_triangular(sol.L, K_sM.T, lower=True, check_finite=False)
-    W = solve_triangular(sol.R, K_sM.T, lower=True, check_finite=False)
-    var = k_ss - np.einsum("ij,ij->j", V, V) + np.einsum("ij,ij->j", W, W)
-    return np.maximum(var, 0.0)
-
-
-def chunk_slices(n: int, chunk_size: int) -> Iterator[slice]:
-    for start in range(0, n, chunk_size):
-        yield slice(start, min(start + chunk_size, n))
-
-
-def _noise_vector(alpha, n: int) -> np.ndarray:
-    alpha = np.asarray(alpha, dtype=float)
-    if alpha.ndim == 0:
-        alpha = np.full(n, float(alpha))
-    if alpha.shape != (n,):
-        raise ConfigError(
-            f"'alpha' must be a scalar or have one value per sample ({n}). Got shape "
-            f"{alpha.shape} instead."
-        )
-    if np.any(~np.isfinite(alpha)) or np.any(alpha <= 0):
-        raise ConfigError("'alpha' (noise variance) must be positive and finite.")
-    return alpha
-
-
-# --------------------------------------------------------------------------------------
 class SparseGaussianProcessRegressor(BaseEstimator):
     """Sparse GPR: :math:`y(x) = \\sum_m c_m k(x, x_m)` with M inducing points.
 
     Parameters
     ----------
     kernel : Kernel, optional
-        Prior covariance; default ``ConstantKernel(1, "fixed") * RBF(1, "fixed")``.
+        Prior covariance; default ``ConstantKernel(1.0) * RBF(1.0)`` (free
+        hyperparameters). A ``WhiteKernel`` summand is observation noise: it is added to
+        every observation's noise variance (and optimised with the kernel), never to
+        :math:`K_{MM}`.
     n_sparse : int
-        Number M of inducing (sparse) points, at most the number of samples.
+        Number M of inducing (sparse) points; more than the samples are clamped to their
+        number with a warning.
     selection : {"fps", "cur", "random"}
-        How the inducing points are picked from the training inputs.
+        How the inducing points are picked from the training inputs (``"random"`` for
+        non-vector inputs).
     alpha : float or array of shape (n_samples,)
-        Noise variance :math:`\\sigma_n^2` of each observation (target units squared):
-        the lecture's :math:`\\eta` for a kernel that includes its amplitude. One value per
-        sample gives per-observation regularisation (energies vs forces).
+        Noise variance :math:`\\sigma_n^2` of each observation: the lecture's :math:`\\eta`
+        for a kernel that includes its amplitude. As in scikit-learn, with
+        ``normalize_y`` it refers to the normalised targets.
     alpha_bounds : pair of floats or "fixed"
         Bounds of the noise scale when it is optimised with the kernel (``alpha`` is
         multiplied by one common factor); ``"fixed"`` keeps it.
     jitter : float
         Added to the diagonal of :math:`K_{MM}` for a stable factorisation.
-    optimizer : "fmin_l_bfgs_b", callable or None
+    optimizer : "fmin_l_bfgs_b", "nelder-mead", callable or None
         Maximises the sparse (DTC) log marginal likelihood over the kernel's θ and the
-        noise scale; ``None`` keeps them.
+        noise scale (see :func:`atomlearn.gp.optimize_theta`); ``None`` keeps them.
     n_restarts_optimizer : int
         Extra optimiser runs from random starts within the bounds.
     normalize_y : bool
-        Centre and scale ``y`` before fitting.
+        Centre and scale each target column before fitting.
     solver : {"normal", "qr"}
-        ``"normal"``: chunked normal equations, preconditioned by :math:`K_{MM}` (memory
-        :math:`O(M^2 + \\text{chunk}\\,M)`); ``"qr"``: QR of the stacked system (holds
-        :math:`K_{NM}`, avoids squaring its condition number).
+        ``"normal"``: chunked normal equations (memory :math:`O(M^2 + \\text{chunk}\\,M)`);
+        ``"qr"``: QR of the stacked system (holds :math:`K_{NM}`, avoids squaring its
+        condition number).
     chunk_size : int
         Rows of :math:`K_{NM}` built at a time.
     random_state : int or None
@@ -215,14 +68,15 @@ class SparseGaussianProcessRegressor(BaseEstimator):
 
     Attributes
     ----------
-    X_sparse_ : numpy.ndarray of shape (n_sparse, n_features)
+    X_sparse_ : numpy.ndarray of shape (n_sparse, n_features), or a list of objects
     sparse_indices_ : numpy.ndarray of shape (n_sparse,)
     kernel_ : Kernel
-    alpha_ : numpy.ndarray of shape (n_sparse,)
+    alpha_ : numpy.ndarray of shape (n_sparse,) or (n_sparse, n_targets)
         The weights :math:`c_M`.
     noise_scale_ : float
         Factor applied to ``alpha`` by the optimiser (1 without optimisation).
     log_marginal_likelihood_value_ : float
+    n_features_in_ : int
 
     Examples
     --------
@@ -240,7 +94,7 @@ class SparseGaussianProcessRegressor(BaseEstimator):
                  jitter: float = 1e-10, optimizer="fmin_l_bfgs_b",
                  n_restarts_optimizer: int = 0, normalize_y: bool = False,
                  solver: str = "normal", chunk_size: int = 4096,
-                 random_state: int | None = None) -> None:
+                 random_state=None) -> None:
         self.kernel = kernel
         self.n_sparse = n_sparse
         self.selection = selection
@@ -256,71 +110,103 @@ class SparseGaussianProcessRegressor(BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------------
     def fit(self, X, y) -> SparseGaussianProcessRegressor:
-        """Select inducing points, optimise hyperparameters if asked, and solve."""
-        X, y = validate_xy(X, y, name="SparseGaussianProcessRegressor")
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ConfigError(
-                f"SparseGaussianProcessRegressor fits one target; y has shape {y.shape}. "
-                "Fit one model per column."
-            )
+        """Select inducing points, optimise hyperparameters if asked, and solve.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features), or a list of objects
+        y : array of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self
+        """
         check_choice(self.solver, SOLVERS, "solver")
-        sigma2 = _noise_vector(self.alpha, len(y))
         self.kernel_ = kernel_or_default(self.kernel)
-        self.kernel_.check_bounds()
-        self.sparse_indices_ = select_sparse_points(
-            X, self.n_sparse, self.selection, random_state=self.random_state)
-        self.X_sparse_ = X[self.sparse_indices_].copy()
+        noise = WhiteNoise.split(self.kernel_)
+        vector = self.kernel_.requires_vector_input
+        X, y = check_X_y(self, X, y, vector_input=vector)
+        n = len(y)
+        alpha = _noise_vector(self.alpha, n)
+        self.sparse_indices_ = self._select(X, n, vector)
+        self.X_sparse_ = (X[self.sparse_indices_].copy() if vector
+                          else [X[i] for i in self.sparse_indices_])
         if self.normalize_y:
-            self._y_mean, std = float(np.mean(y)), float(np.std(y))
-            self._y_std = std if std > 0 else 1.0
+            self._y_mean = np.mean(y, axis=0)
+            std = np.atleast_1d(np.std(y, axis=0))
+            std[std == 0.0] = 1.0
+            self._y_std = std if y.ndim == 2 else std[0]
         else:
-            self._y_mean, self._y_std = 0.0, 1.0
+            self._y_mean, self._y_std = np.zeros(y.shape[1:]), np.ones(y.shape[1:])
         y = (y - self._y_mean) / self._y_std
-        sigma2 = sigma2 / self._y_std**2
         self.noise_scale_ = 1.0
 
-        optimise_noise = not (isinstance(self.alpha_bounds, str)
-                              and self.alpha_bounds == "fixed")
+        free_scale = not (isinstance(self.alpha_bounds, str) and self.alpha_bounds == "fixed")
         n_kernel = self.kernel_.n_dims
-        if self.optimizer is not None and (n_kernel > 0 or optimise_noise):
+        if self.optimizer is not None and (n_kernel > 0 or free_scale):
+            check_search_bounds(self.kernel_, self.n_restarts_optimizer)
             bounds = self.kernel_.bounds
             theta0 = self.kernel_.theta
-            if optimise_noise:
+            if free_scale:
                 bounds = np.vstack([bounds, np.log(np.asarray(self.alpha_bounds, float))
-                                    - np.log(np.mean(sigma2 * self._y_std**2))])
+                                    - np.log(np.mean(alpha))])
                 theta0 = np.append(theta0, 0.0)
 
-            def objective(theta):
+            def obj_func(theta, eval_gradient=True):
                 self.kernel_.theta = theta[:n_kernel]
-                scale = np.exp(theta[n_kernel]) if optimise_noise else 1.0
-                lml, grad = sparse_lml_gradient(self.kernel_, X, self.X_sparse_, y,
-                                                sigma2 * scale, self.jitter, self.chunk_size)
-                if not optimise_noise:
-                    grad = grad[:-1]
-                return -lml, -grad
+                scale = np.exp(theta[n_kernel]) if free_scale else 1.0
+                lml, grad = sparse_lml_gradient(noise, X, self.X_sparse_, y, alpha * scale,
+                                                self.jitter, self.chunk_size)
+                grad = grad if free_scale else grad[:-1]
+                return (-lml, -grad) if eval_gradient else -lml
 
-            rng = np.random.RandomState(self.random_state)
-            theta, _ = optimize_theta(objective, theta0, bounds, optimizer=self.optimizer,
-                                      n_restarts=self.n_restarts_optimizer, rng=rng)
+            with remembered_values():
+                theta, _ = optimize_theta(
+                    obj_func, theta0, bounds, optimizer=self.optimizer,
+                    n_restarts=self.n_restarts_optimizer,
+                    rng=np.random.RandomState(self.random_state))
             self.kernel_.theta = theta[:n_kernel]
-            if optimise_noise:
+            if free_scale:
                 self.noise_scale_ = float(np.exp(theta[n_kernel]))
-        sigma2 = sigma2 * self.noise_scale_
+            self.kernel_._check_bounds_params()
+        sigma2 = noise.variances(alpha * self.noise_scale_)
 
-        K_MM = self.kernel_(self.X_sparse_)
+        K_MM = noise.signal(self.X_sparse_)
         if self.solver == "qr":
-            sol = _solve_qr(self.kernel_, X, self.X_sparse_, y, sigma2, K_MM, self.jitter)
+            sol = solve_stacked(noise.signal(X, self.X_sparse_), y, sigma2, K_MM,
+                                self.jitter)
         else:
-            eq = NormalEquations.zeros(len(self.X_sparse_))
-            for sl in chunk_slices(len(y), self.chunk_size):
-                eq.add(self.kernel_(X[sl], self.X_sparse_), y[sl], sigma2[sl])
+            eq = NormalEquations.zeros(len(self.sparse_indices_),
+                                       None if y.ndim == 1 else y.shape[1])
+            for sl in chunk_slices(n, self.chunk_size):
+                eq.add(noise.signal(_rows(X, sl), self.X_sparse_), y[sl], sigma2[sl])
             sol = solve_normal_equations(K_MM, eq, self.jitter)
         self._solution = sol
         self.alpha_ = sol.weights
         self.log_marginal_likelihood_value_ = sol.log_marginal_likelihood
         return self
+
+    def _select(self, X, n: int, vector: bool) -> np.ndarray:
+        check_choice(self.selection, ("fps", "cur", "random"), "sparse-point selection")
+        m = self.n_sparse
+        if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
+            raise ConfigError(
+                f"The 'n_sparse' parameter of SparseGaussianProcessRegressor must be an int "
+                f"in the range [1, n_samples]. Got {m!r} instead.")
+        if m > n:
+            warnings.warn(
+                f"n_sparse={m} is larger than the number of samples ({n}); using all {n} "
+                "samples as sparse points (the full GP).", stacklevel=3)
+            m = n
+        if not vector:
+            if self.selection != "random":
+                raise ConfigError(
+                    f"selection={self.selection!r} needs feature vectors; the kernel works "
+                    "on other inputs. Use selection='random'.")
+            return np.sort(np.random.default_rng(self.random_state).choice(
+                n, size=m, replace=False))
+        return select_sparse_points(X, int(m), self.selection,
+                                    random_state=self.random_state)
 
     # -- prediction -------------------------------------------------------------------
     def predict(self, X, *, return_std: bool = False, return_cov: bool = False):
@@ -328,129 +214,185 @@ class SparseGaussianProcessRegressor(BaseEstimator):
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
+        X : array of shape (n_samples, n_features), or a list of objects
         return_std : bool
-            Also return the latent standard deviation (see :func:`predictive_variance`).
+            Also return the standard deviation (see :func:`predictive_variance`; with a
+            ``WhiteKernel`` summand it includes that noise, as scikit-learn's GP does).
         return_cov : bool
             Not supported by the sparse model (raises).
 
         Returns
         -------
-        mean : numpy.ndarray of shape (n_samples,)
-        std : numpy.ndarray of shape (n_samples,), optional
+        mean : numpy.ndarray of shape (n_samples,) or (n_samples, n_targets)
+        std : numpy.ndarray of the same shape, optional
         """
         if return_cov:
             raise ConfigError(
                 "SparseGaussianProcessRegressor.predict supports return_std only; use "
-                "GaussianProcessRegressor for full predictive covariances."
-            )
+                "GaussianProcessRegressor for full predictive covariances.")
         check_is_fitted(self, "alpha_")
-        X = as_2d(X)
-        means, stds = [], []
-        for sl in chunk_slices(X.shape[0], self.chunk_size):
-            K_sM = self.kernel_(X[sl], self.X_sparse_)
+        X = check_X(self, X, vector_input=self.kernel_.requires_vector_input)
+        noise = WhiteNoise.split(self.kernel_)
+        means, variances = [], []
+        for sl in chunk_slices(len(X), self.chunk_size):
+            Xc = _rows(X, sl)
+            K_sM = noise.signal(Xc, self.X_sparse_)
             means.append(K_sM @ self.alpha_)
             if return_std:
-                var = predictive_variance(K_sM, self.kernel_.diag(X[sl]), self._solution)
-                stds.append(np.sqrt(var))
+                variances.append(predictive_variance(K_sM, self.kernel_.diag(Xc),
+                                                     self._solution))
         mean = np.concatenate(means) * self._y_std + self._y_mean
-        if return_std:
-            return mean, np.concatenate(stds) * self._y_std
-        return mean
+        if not return_std:
+            return mean
+        var = np.concatenate(variances)
+        std = np.sqrt(var if mean.ndim == 1 else var[:, None]) * self._y_std
+        return mean, std
 
     def log_marginal_likelihood(self, theta=None, eval_gradient: bool = False):
-        """Sparse (DTC) log marginal likelihood :math:`\\log\\mathcal N(y|0, Q_{NN}+\\Sigma)`.
-
-        ``theta`` holds the kernel's log-hyperparameters followed by the log noise scale.
+        """Sparse (DTC) log marginal likelihood :math:`\\log\\mathcal N(y|0, Q_{NN}+\\Sigma)`
+        of the fit; other hyperparameters are evaluated with :func:`sparse_lml_gradient`.
         """
         check_is_fitted(self, "alpha_")
         if theta is None:
             if eval_gradient:
-                raise ConfigError("Gradient can only be evaluated for theta!=None.")
+                raise ValueError("Gradient can only be evaluated for theta!=None")
             return self.log_marginal_likelihood_value_
         raise ConfigError(
             "Evaluate the sparse LML at other hyperparameters with "
-            "atomlearn.gp.sparse.sparse_lml_gradient(kernel, X, X_sparse, y, sigma2, ...)."
+            "atomlearn.gp.sparse.sparse_lml_gradient(kernel, X, X_sparse, y, sigma2, ...).")
+
+
+class WhiteNoise:
+    """A kernel split into its signal and its ``WhiteKernel`` summands (observation noise).
+
+    The signal shares its sub-kernels with the full kernel, so setting ``kernel.theta``
+    updates both; :meth:`variances` adds the white noise levels to the per-observation
+    noise.
+    """
+
+    def __init__(self, kernel: Kernel, signal: Kernel, whites: list[WhiteKernel],
+                 signal_mask: np.ndarray) -> None:
+        self.kernel = kernel
+        self.signal = signal
+        self.whites = whites
+        self.signal_mask = signal_mask        # which entries of kernel.theta are signal
+
+    @classmethod
+    def split(cls, kernel: Kernel) -> WhiteNoise:
+        signal, whites, mask = _split(kernel)
+        if signal is None:
+            raise ConfigError(
+                f"The kernel {kernel!r} is only white noise; add a signal kernel, e.g. "
+                "ConstantKernel() * RBF() + WhiteKernel().")
+        return cls(kernel, signal, whites, mask)
+
+    def variances(self, alpha: np.ndarray) -> np.ndarray:
+        return alpha + sum(float(w.noise_level) for w in self.whites)
+
+
+def _split(kernel: Kernel):
+    if isinstance(kernel, WhiteKernel):
+        return None, [kernel], np.zeros(kernel.n_dims, bool)
+    if isinstance(kernel, Sum):
+        s1, w1, m1 = _split(kernel.k1)
+        s2, w2, m2 = _split(kernel.k2)
+        signal = s1 if s2 is None else s2 if s1 is None else Sum(s1, s2)
+        return signal, w1 + w2, np.concatenate([m1, m2])
+    if any(isinstance(v, WhiteKernel) for v in kernel.get_params(deep=True).values()):
+        raise ConfigError(
+            f"SparseGaussianProcessRegressor treats a WhiteKernel as observation noise and "
+            f"needs it as a summand of the kernel; {kernel!r} has one inside a product or "
+            "power. Write the kernel as signal + WhiteKernel().")
+    return kernel, [], np.ones(kernel.n_dims, bool)
+
+
+def _rows(X, sl: slice):
+    return X[sl] if isinstance(X, np.ndarray) else X[sl.start : sl.stop]
+
+
+def _noise_vector(alpha, n: int) -> np.ndarray:
+    alpha = np.asarray(alpha, dtype=float)
+    if alpha.ndim == 0:
+        alpha = np.full(n, float(alpha))
+    if alpha.shape != (n,):
+        raise ConfigError(
+            f"'alpha' must be a scalar or have one value per sample ({n}). Got shape "
+            f"{alpha.shape} instead."
         )
+    if np.any(~np.isfinite(alpha)) or np.any(alpha <= 0):
+        raise ConfigError("'alpha' (noise variance) must be positive and finite.")
+    return alpha
 
 
-def _solve_qr(kernel, X, X_sparse, y, sigma2, K_MM, jitter) -> SparseSolution:
-    L = cholesky_jittered(K_MM, jitter)
-    s = 1.0 / np.sqrt(sigma2)
-    Phi = solve_triangular(L, (kernel(X, X_sparse) * s[:, None]).T, lower=True,
-                           check_finite=False).T            # Σ^-1/2 K_NM L^-T, (N, M)
-    M = K_MM.shape[0]
-    Q, Rq = qr(np.vstack([Phi, np.eye(M)]), mode="economic", check_finite=False)
-    signs = np.where(np.diag(Rq) < 0, -1.0, 1.0)
-    Rq *= signs[:, None]
-    Q *= signs[None, :]
-    v = Q[: len(y)].T @ (y * s)                              # = Rq^-T L^-1 b
-    weights = solve_triangular(L, solve_triangular(Rq, v, check_finite=False),
-                               lower=True, trans="T", check_finite=False)
-    R = L @ Rq.T                                             # Ã = L Rq^T Rq L^T, lower
-    yy = float(np.sum(y * y / sigma2))
-    lml = _lml(yy, v, float(np.sum(np.log(sigma2))), R, L, len(y))
-    return SparseSolution(weights, L, R, lml)
-
-
-def sparse_lml_gradient(kernel: Kernel, X, X_sparse, y, sigma2, jitter: float,
+def sparse_lml_gradient(kernel: Kernel | WhiteNoise, X, X_sparse, y, sigma2, jitter: float,
                         chunk_size: int = 4096) -> tuple[float, np.ndarray]:
-    """Sparse (DTC) log marginal likelihood and its gradient.
+    """Sparse (DTC) log marginal likelihood and its gradient, summed over target columns.
 
-    The gradient is with respect to the kernel's θ and, as the last entry, the log of a
-    common factor on ``sigma2``. With :math:`u = c_M`, :math:`r = y - K_{NM}u`:
+    The gradient is with respect to the kernel's θ (``WhiteKernel`` summands act as
+    observation noise) and, as the last entry, the log of a common factor on ``sigma2``.
+    With :math:`U = c_M` (M, T), :math:`R = Y - K_{NM}U` and T columns:
 
     .. math::
-        \\partial F = \\tfrac12 \\operatorname{tr}[\\partial K_{MM}(K_{MM}^{-1} - \\tilde A^{-1}
-        - u u^T)] + \\textstyle\\sum_{nm} \\partial K_{NM}\\, [\\Sigma^{-1}(r u^T - K_{NM}
+        \\partial F = \\tfrac12 \\operatorname{tr}[\\partial K_{MM}(T K_{MM}^{-1} - T\\tilde A^{-1}
+        - U U^T)] + \\textstyle\\sum_{nm} \\partial K_{NM}\\, [\\Sigma^{-1}(R U^T - T K_{NM}
         \\tilde A^{-1})]_{nm}
 
-    and :math:`\\partial F/\\partial\\log s = \\tfrac12\\sum_n [r_n^2/\\sigma_n^2 - 1 +
-    (K_{NM}\\tilde A^{-1}K_{MN})_{nn}/\\sigma_n^2]`. Two chunked passes over :math:`K_{NM}`.
+    and :math:`\\partial F/\\partial\\sigma_n^2 = \\tfrac12[\\sum_t r_{nt}^2/\\sigma_n^4
+    - T/\\sigma_n^2 + T (K_{NM}\\tilde A^{-1}K_{MN})_{nn}/\\sigma_n^4]`. Two chunked passes
+    over :math:`K_{NM}`.
 
     Returns
     -------
     lml : float
     gradient : numpy.ndarray of shape (kernel.n_dims + 1,)
     """
-    K_MM = kernel(X_sparse)
-    eq = NormalEquations.zeros(len(X_sparse))
-    for sl in chunk_slices(len(y), chunk_size):
-        eq.add(kernel(X[sl], X_sparse), y[sl], sigma2[sl])
+    noise = kernel if isinstance(kernel, WhiteNoise) else WhiteNoise.split(kernel)
+    signal, n_dims = noise.signal, noise.kernel.n_dims
+    sigma2 = noise.variances(np.asarray(sigma2, float))
+    Y = y[:, None] if y.ndim == 1 else y
+    T = Y.shape[1]
+    K_MM = signal(X_sparse)
+    eq = NormalEquations.zeros(len(X_sparse), T)
+    for sl in chunk_slices(len(Y), chunk_size):
+        eq.add(signal(_rows(X, sl), X_sparse), Y[sl], sigma2[sl])
     try:
         sol = solve_normal_equations(K_MM, eq, jitter)
     except np.linalg.LinAlgError:
-        return -np.inf, np.zeros(kernel.n_dims + 1)
-    u = sol.weights
-    M = len(u)
+        return -np.inf, np.zeros(n_dims + 1)
+    U = sol.weights
     # Ã^-1 = R^-T R^-1 and K_MM^-1 = L^-T L^-1 (K_MM with jitter)
-    Li = solve_triangular(sol.L, np.eye(M), lower=True, check_finite=False)
-    Ri = solve_triangular(sol.R, np.eye(M), lower=True, check_finite=False)
+    Li = solve_triangular_identity(sol.L)
+    Ri = solve_triangular_identity(sol.R)
     A_inv = Ri.T @ Ri
-    K_inv = Li.T @ Li
-    grad_kernel = 0.5 * kernel.gradient_contraction(X_sparse, K_inv - A_inv - np.outer(u, u))
-    d_noise = 0.0
-    for sl in chunk_slices(len(y), chunk_size):
-        K = kernel(X[sl], X_sparse)
-        r = y[sl] - K @ u
+    grad_signal = 0.5 * signal.gradient_contraction(
+        X_sparse, T * (Li.T @ Li) - T * A_inv - U @ U.T)
+    dF_dsigma2 = np.empty(len(Y))
+    for sl in chunk_slices(len(Y), chunk_size):
+        K = signal(_rows(X, sl), X_sparse)
+        Rs = Y[sl] - K @ U
         KA = K @ A_inv
-        G = (np.outer(r, u) - KA) / sigma2[sl][:, None]
-        if kernel.n_dims:
-            grad_kernel = grad_kernel + kernel.gradient_contraction(X[sl], G, Y=X_sparse, K=K)
-        d_noise += 0.5 * float(np.sum(r * r / sigma2[sl]) - len(r)
-                               + np.sum(np.einsum("ij,ij->i", KA, K) / sigma2[sl]))
-    return sol.log_marginal_likelihood, np.append(grad_kernel, d_noise)
+        s2 = sigma2[sl]
+        G = (Rs @ U.T - T * KA) / s2[:, None]
+        if signal.n_dims:
+            grad_signal = grad_signal + signal.gradient_contraction(_rows(X, sl), G,
+                                                                    Y=X_sparse, K=K)
+        q = np.einsum("ij,ij->i", KA, K)
+        dF_dsigma2[sl] = 0.5 * (np.sum(Rs * Rs, axis=1) / s2 - T + T * q / s2) / s2
+    grad = np.zeros(n_dims)
+    grad[noise.signal_mask] = grad_signal
+    white_positions = np.flatnonzero(~noise.signal_mask)
+    free_whites = [w for w in noise.whites if w.n_dims]
+    for position, white in zip(white_positions, free_whites, strict=True):
+        grad[position] = float(white.noise_level) * dF_dsigma2.sum()
+    d_scale = float(np.sum((sigma2 - sum(float(w.noise_level) for w in noise.whites))
+                           * dF_dsigma2))
+    return sol.log_marginal_likelihood, np.append(grad, d_scale)
 
 
-def accumulate(chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], n_sparse: int
-               ) -> NormalEquations:
-    """Accumulate normal equations from ``(K_chunk, y_chunk, sigma2_chunk)`` triples."""
-    eq = NormalEquations.zeros(n_sparse)
-    for K, y, s2 in chunks:
-        eq.add(K, y, s2)
-    return eq
+def solve_triangular_identity(L: np.ndarray) -> np.ndarray:
+    """:math:`L^{-1}` of a lower-triangular matrix."""
+    return solve_triangular(L, np.eye(len(L)), lower=True, check_finite=False)
 
 
 __all__ = ["NormalEquations", "SparseGaussianProcessRegressor", "SparseSolution",
-           "accumulate", "chunk_slices", "cholesky_jittered", "predictive_variance",
-           "solve_normal_equations", "sparse_lml_gradient"]
+           "WhiteNoise", "sparse_lml_gradient"]

@@ -2,23 +2,36 @@
 
 Hyperparameters are named ``<name>`` with bounds ``<name>_bounds`` (``"fixed"`` freezes
 them); :attr:`Kernel.theta` holds the logs of the free values, and
-``kernel(X, eval_gradient=True)`` returns gradients with respect to ``theta``.
+``kernel(X, eval_gradient=True)`` returns gradients with respect to ``theta``. The classes
+pass scikit-learn's own kernel and GP tests (``benchmarks/sklearn_compat.py``).
 
-Beyond scikit-learn, every kernel implements :meth:`Kernel.gradient_contraction`, which
-returns :math:`\\sum_{ij} G_{ij}\\, \\partial K_{ij} / \\partial \\theta_k` without forming the
-(n, n, n_dims) gradient tensor. The log-marginal-likelihood gradient is such a contraction,
-so hyperparameter optimisation costs matrix products instead of an einsum over N^2 P
-numbers.
+Beyond scikit-learn:
+
+* every kernel implements :meth:`Kernel.gradient_contraction`, which returns
+  :math:`\\sum_{ij} G_{ij}\\, \\partial K_{ij} / \\partial \\theta_k` without forming the
+  (n, n, n_dims) gradient tensor: the log-marginal-likelihood gradient is such a
+  contraction, so hyperparameter optimisation costs matrix products instead of an einsum
+  over N^2 P numbers;
+* kernels of the normalised dot product :math:`u = \\hat x\\cdot\\hat y` (SOAP's
+  :class:`~atomlearn.kernels.NormalizedDotProduct`, :class:`RBF` and :class:`DotProduct` on
+  unit vectors, and their sums, products and powers) give :meth:`Kernel.profile`, the
+  kernel and its derivatives as functions of u, from which the structure kernels build
+  force and stress rows;
+* kernels on non-vector inputs (sets of atomic environments) use
+  :class:`GenericKernelMixin`, exactly as in scikit-learn.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
+import warnings
 from collections import namedtuple
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ConvergenceWarning, closest, sklearn_compatible
 
 
 class Hyperparameter(
@@ -65,22 +78,32 @@ class Hyperparameter(
         return hash((self.name, self.n_elements, self.fixed))
 
 
-def _check_bounds(kernel: Kernel) -> None:
-    for hp in kernel.hyperparameters:
-        if hp.fixed:
-            continue
-        value = np.atleast_1d(getattr(kernel, hp.name))
-        low, high = hp.bounds[:, 0], hp.bounds[:, 1]
-        if np.any(low <= 0) or np.any(high < low):
-            raise ConfigError(
-                f"Bounds of {type(kernel).__name__}.{hp.name} must be positive and "
-                f"increasing (hyperparameters live in log space). Got {hp.bounds.tolist()}."
-            )
-        if np.any(value < low) or np.any(value > high):
-            raise ConfigError(
-                f"{type(kernel).__name__}.{hp.name}={value.tolist()} lies outside its bounds "
-                f"{hp.bounds.tolist()}; widen '{hp.name}_bounds' or change the value."
-            )
+def num_samples(X) -> int:
+    """Rows of a kernel input: ``X.shape[0]`` for arrays, ``len(X)`` for anything else."""
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) else len(X)
+
+
+# Kernel values remembered while hyperparameters are optimised (the likelihood and its
+# gradient evaluate the same k(X) one after the other). The store lives in a context, not
+# on the kernel, so a fitted model never keeps an N x N matrix it does not need.
+_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("kernel_memo",
+                                                                   default=None)
+
+
+@contextlib.contextmanager
+def remembered_values():
+    """Within this block, kernels may reuse k(X) for unchanged inputs and hyperparameters."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def memo() -> dict | None:
+    """The active store of :func:`remembered_values`, or None outside it."""
+    return _MEMO.get()
 
 
 class Kernel:
@@ -95,8 +118,7 @@ class Kernel:
     def get_params(self, deep: bool = True) -> dict:
         """Constructor parameters; with ``deep``, nested kernels' as ``k1__name``."""
         params = {}
-        signature = inspect.signature(type(self).__init__)
-        for name, p in signature.parameters.items():
+        for name, p in inspect.signature(type(self).__init__).parameters.items():
             if name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
                 continue
             params[name] = getattr(self, name)
@@ -109,15 +131,16 @@ class Kernel:
 
     def set_params(self, **params) -> Kernel:
         """Set parameters; nested ones are addressed as ``k1__length_scale``."""
+        if not params:
+            return self
         valid = self.get_params(deep=True)
         for key, value in params.items():
             head, _, rest = key.partition("__")
             if head not in valid:
-                from ..errors import closest
-
+                names = sorted(k for k in valid if "__" not in k)
                 raise ConfigError(
                     f"Invalid parameter {head!r} for kernel {self!r}; valid parameters are "
-                    f"{sorted(k for k in valid if '__' not in k)}.{closest(head, valid)}"
+                    f"{names}.{closest(head, names)}"
                 )
             if rest:
                 getattr(self, head).set_params(**{rest: value})
@@ -127,7 +150,7 @@ class Kernel:
 
     def clone_with_theta(self, theta) -> Kernel:
         """A copy of this kernel with the log-hyperparameters ``theta``."""
-        cloned = _deep_clone(self)
+        cloned = clone(self)
         cloned.theta = theta
         return cloned
 
@@ -145,11 +168,9 @@ class Kernel:
     @property
     def theta(self) -> np.ndarray:
         """Logs of the free hyperparameter values, flattened."""
-        theta = []
-        for hp in self.hyperparameters:
-            if not hp.fixed:
-                theta.append(np.atleast_1d(getattr(self, hp.name)).astype(float))
-        return np.log(np.hstack(theta)) if theta else np.array([])
+        theta = [np.atleast_1d(getattr(self, hp.name)) for hp in self.hyperparameters
+                 if not hp.fixed]
+        return np.log(np.hstack(theta).astype(float)) if theta else np.array([])
 
     @theta.setter
     def theta(self, theta) -> None:
@@ -174,15 +195,46 @@ class Kernel:
     def bounds(self) -> np.ndarray:
         """Log-transformed bounds of the free hyperparameters, shape (n_dims, 2)."""
         bounds = [hp.bounds for hp in self.hyperparameters if not hp.fixed]
-        return np.log(np.vstack(bounds)) if bounds else np.empty((0, 2))
+        if not bounds:
+            return np.empty((0, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(np.vstack(bounds))
 
     def check_bounds(self) -> None:
-        """Raise :class:`ConfigError` when a free value lies outside its bounds."""
-        nested = [v for v in self.get_params(deep=False).values() if isinstance(v, Kernel)]
-        for value in nested:
-            value.check_bounds()
-        if not nested:
-            _check_bounds(self)
+        """Raise :class:`ConfigError` when the bounds of a free hyperparameter are not
+        positive and increasing (hyperparameters are optimised in log space)."""
+        for hp in self.hyperparameters:
+            if hp.fixed:
+                continue
+            low, high = hp.bounds[:, 0], hp.bounds[:, 1]
+            if np.any(~(low > 0)) or np.any(~(high >= low)):
+                raise ConfigError(
+                    f"Bounds of {type(self).__name__}.{hp.name} must be positive and "
+                    f"increasing (hyperparameters live in log space). Got "
+                    f"{hp.bounds.tolist()}; fix '{hp.name.split('__')[-1]}_bounds'."
+                )
+
+    def _check_bounds_params(self) -> None:
+        """Warn, after an optimisation, about values that ended at a bound."""
+        close = np.isclose(self.bounds, np.atleast_2d(self.theta).T)
+        i = 0
+        for hp in self.hyperparameters:
+            if hp.fixed:
+                continue
+            for dim in range(hp.n_elements):
+                if close[i, 0]:
+                    warnings.warn(
+                        f"The optimal value found for dimension {dim} of parameter "
+                        f"{hp.name} is close to the specified lower bound "
+                        f"{hp.bounds[dim][0]}. Decreasing the bound and calling fit again "
+                        "may find a better value.", convergence_warning(), stacklevel=3)
+                elif close[i, 1]:
+                    warnings.warn(
+                        f"The optimal value found for dimension {dim} of parameter "
+                        f"{hp.name} is close to the specified upper bound "
+                        f"{hp.bounds[dim][1]}. Increasing the bound and calling fit again "
+                        "may find a better value.", convergence_warning(), stacklevel=3)
+                i += 1
 
     # -- algebra ----------------------------------------------------------------------
     def __add__(self, b):
@@ -204,16 +256,19 @@ class Kernel:
         if type(self) is not type(b):
             return False
         p, q = self.get_params(deep=False), b.get_params(deep=False)
-        return all(np.all(np.asarray(p[k]) == np.asarray(q[k])) if not isinstance(p[k], Kernel)
-                   else p[k] == q[k] for k in p)
+        for key in set(p) | set(q):
+            a_, b_ = p.get(key), q.get(key)
+            if isinstance(a_, Kernel) or isinstance(b_, Kernel):
+                if a_ != b_:
+                    return False
+            elif np.any(np.asarray(a_, dtype=object) != np.asarray(b_, dtype=object)):
+                return False
+        return True
 
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        parts = []
-        for hp in self.hyperparameters:
-            value = getattr(self, hp.name)
-            parts.append(f"{hp.name}={_fmt(value)}")
+        parts = [f"{hp.name}={_fmt(getattr(self, hp.name))}" for hp in self.hyperparameters]
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # -- evaluation -------------------------------------------------------------------
@@ -230,6 +285,7 @@ class Kernel:
 
     @property
     def requires_vector_input(self) -> bool:
+        """Whether the kernel works only on fixed-length feature vectors."""
         return True
 
     def gradient_contraction(self, X, G, Y=None, K=None) -> np.ndarray:
@@ -262,6 +318,34 @@ class Kernel:
             f"{type(self).__name__} has no gradient for k(X, Y) with Y != X."
         )
 
+    def profile(self, u: np.ndarray, order: int = 1) -> tuple[np.ndarray, ...]:
+        """The kernel as a function of :math:`u = \\hat x\\cdot\\hat y` for unit vectors.
+
+        Parameters
+        ----------
+        u : numpy.ndarray
+            Dot products of unit-normalised inputs.
+        order : {1, 2}
+            Number of derivatives to return.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(k, dk/du)`` or ``(k, dk/du, d2k/du2)``, each of the shape of ``u``.
+        """
+        raise ConfigError(
+            f"{self!r} is not a function of the normalised dot product of its inputs, so it "
+            "cannot be summed over atomic environments with derivatives; use "
+            "NormalizedDotProduct (the SOAP kernel), RBF or DotProduct, optionally times a "
+            "ConstantKernel."
+        )
+
+
+def convergence_warning() -> type[Warning]:
+    """atomlearn's ``ConvergenceWarning``, also scikit-learn's when scikit-learn is loaded
+    (see :func:`atomlearn.errors.sklearn_compatible`)."""
+    return sklearn_compatible(ConvergenceWarning, "ConvergenceWarning")
+
 
 def _fmt(value) -> str:
     arr = np.asarray(value)
@@ -270,53 +354,46 @@ def _fmt(value) -> str:
     return "[" + ", ".join(f"{v:.3g}" for v in arr.ravel()) + "]"
 
 
-def _deep_clone(kernel: Kernel) -> Kernel:
+def clone(kernel: Kernel) -> Kernel:
+    """Deep copy of a kernel with the same parameters (scikit-learn's ``clone``)."""
     params = kernel.get_params(deep=False)
-    cloned = {k: _deep_clone(v) if isinstance(v, Kernel) else
+    copied = {k: clone(v) if isinstance(v, Kernel) else
               (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
               for k, v in params.items()}
-    return type(kernel)(**cloned)
-
-
-def clone(kernel: Kernel) -> Kernel:
-    """Deep copy of a kernel with the same parameters."""
-    return _deep_clone(kernel)
-
-
-def as_2d(X, name: str = "X") -> np.ndarray:
-    """Validate a feature matrix: 2-D, finite, float64."""
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1:
-        raise ConfigError(
-            f"{name} must be a 2-D array of shape (n_samples, n_features). Got a 1-D array "
-            f"of shape {X.shape}; reshape with {name}.reshape(-1, 1) for one feature."
-        )
-    if X.ndim != 2:
-        raise ConfigError(
-            f"{name} must be a 2-D array of shape (n_samples, n_features). Got shape {X.shape}."
-        )
-    if not np.all(np.isfinite(X)):
-        raise ConfigError(f"{name} contains NaN or inf; remove or impute those values.")
-    return X
+    return type(kernel)(**copied)
 
 
 # ---------------------------------------------------------------------------------------
-class _ScalarKernel(Kernel):
-    """A kernel of one positive scalar hyperparameter that needs no feature vectors."""
-
-    def is_stationary(self):
-        return True
+class GenericKernelMixin:
+    """Mixin for kernels on inputs that are not fixed-length vectors (sequences, sets of
+    atomic environments); as scikit-learn's, estimators then pass ``X`` through unchanged."""
 
     @property
-    def requires_vector_input(self):
+    def requires_vector_input(self) -> bool:
         return False
 
-    def _value_and_gradient(self, K, hyperparameter, eval_gradient):
-        if not eval_gradient:
-            return K
+
+class StationaryKernelMixin:
+    """Mixin for kernels that depend only on ``x - y``."""
+
+    def is_stationary(self) -> bool:
+        return True
+
+
+class NormalizedKernelMixin:
+    """Mixin for kernels with ``k(x, x) = 1``."""
+
+    def diag(self, X) -> np.ndarray:
+        return np.ones(num_samples(X))
+
+
+class _ScalarKernel(StationaryKernelMixin, GenericKernelMixin, Kernel):
+    """A kernel of one positive scalar hyperparameter that needs no feature vectors."""
+
+    def _gradient(self, K, hyperparameter, value) -> np.ndarray:
         if hyperparameter.fixed:
-            return K, np.empty((K.shape[0], K.shape[0], 0))
-        return K, K[:, :, None].copy()
+            return np.empty((K.shape[0], K.shape[1], 0))
+        return value[:, :, None]
 
 
 class ConstantKernel(_ScalarKernel):
@@ -325,7 +402,8 @@ class ConstantKernel(_ScalarKernel):
     Parameters
     ----------
     constant_value : float
-        The constant; as an amplitude factor it is the signal variance :math:`s^2`.
+        The constant; as an amplitude factor it is the prior variance :math:`s^2`
+        (:math:`\\delta^2` in GAP's notation).
     constant_value_bounds : pair of floats or "fixed"
     """
 
@@ -338,20 +416,29 @@ class ConstantKernel(_ScalarKernel):
         return Hyperparameter("constant_value", "numeric", self.constant_value_bounds)
 
     def __call__(self, X, Y=None, eval_gradient=False):
-        X = np.asarray(X)
-        if eval_gradient and Y is not None:
+        if Y is None:
+            Y = X
+        elif eval_gradient:
             raise ValueError("Gradient can only be evaluated when Y is None.")
-        n_y = X.shape[0] if Y is None else np.asarray(Y).shape[0]
-        K = np.full((X.shape[0], n_y), float(self.constant_value))
-        return self._value_and_gradient(K, self.hyperparameter_constant_value, eval_gradient)
+        K = np.full((num_samples(X), num_samples(Y)), self.constant_value,
+                    dtype=np.result_type(float, np.asarray(self.constant_value).dtype))
+        if eval_gradient:
+            return K, self._gradient(K, self.hyperparameter_constant_value, K.copy())
+        return K
 
     def diag(self, X):
-        return np.full(np.asarray(X).shape[0], float(self.constant_value))
+        return np.full(num_samples(X), self.constant_value,
+                       dtype=np.result_type(float, np.asarray(self.constant_value).dtype))
 
     def gradient_contraction(self, X, G, Y=None, K=None):
         if self.hyperparameter_constant_value.fixed:
             return np.empty(0)
         return np.array([float(self.constant_value) * G.sum()])
+
+    def profile(self, u, order=1):
+        c = np.full_like(u, float(self.constant_value), dtype=float)
+        zero = np.zeros_like(c)
+        return (c, zero) if order == 1 else (c, zero, zero)
 
     def __repr__(self):
         return f"{np.sqrt(self.constant_value):.3g}**2"
@@ -376,16 +463,17 @@ class WhiteKernel(_ScalarKernel):
         return Hyperparameter("noise_level", "numeric", self.noise_level_bounds)
 
     def __call__(self, X, Y=None, eval_gradient=False):
-        X = np.asarray(X)
+        if Y is not None and eval_gradient:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
         if Y is not None:
-            if eval_gradient:
-                raise ValueError("Gradient can only be evaluated when Y is None.")
-            return np.zeros((X.shape[0], np.asarray(Y).shape[0]))
-        K = float(self.noise_level) * np.eye(X.shape[0])
-        return self._value_and_gradient(K, self.hyperparameter_noise_level, eval_gradient)
+            return np.zeros((num_samples(X), num_samples(Y)))
+        K = float(self.noise_level) * np.eye(num_samples(X))
+        if eval_gradient:
+            return K, self._gradient(K, self.hyperparameter_noise_level, K.copy())
+        return K
 
     def diag(self, X):
-        return np.full(np.asarray(X).shape[0], float(self.noise_level))
+        return np.full(num_samples(X), float(self.noise_level))
 
     def gradient_contraction(self, X, G, Y=None, K=None):
         if self.hyperparameter_noise_level.fixed:
@@ -394,9 +482,14 @@ class WhiteKernel(_ScalarKernel):
             return np.zeros(1)
         return np.array([float(self.noise_level) * G.diagonal().sum()])
 
+    def __repr__(self):
+        return f"WhiteKernel(noise_level={self.noise_level:.3g})"
+
 
 # ---------------------------------------------------------------------------------------
-class _Pair(Kernel):
+class KernelOperator(Kernel):
+    """Base class of kernels that combine two kernels, ``k1`` and ``k2``."""
+
     def __init__(self, k1: Kernel, k2: Kernel):
         self.k1 = k1
         self.k2 = k2
@@ -427,6 +520,18 @@ class _Pair(Kernel):
             return self.k1.bounds
         return np.vstack((self.k1.bounds, self.k2.bounds))
 
+    def check_bounds(self):
+        self.k1.check_bounds()
+        self.k2.check_bounds()
+
+    def __eq__(self, b):
+        if type(self) is not type(b):
+            return False
+        return ((self.k1 == b.k1 and self.k2 == b.k2)
+                or (self.k1 == b.k2 and self.k2 == b.k1))
+
+    __hash__ = object.__hash__
+
     def is_stationary(self):
         return self.k1.is_stationary() and self.k2.is_stationary()
 
@@ -435,7 +540,7 @@ class _Pair(Kernel):
         return self.k1.requires_vector_input or self.k2.requires_vector_input
 
 
-class Sum(_Pair):
+class Sum(KernelOperator):
     """Sum of two kernels, ``k1 + k2``."""
 
     def __call__(self, X, Y=None, eval_gradient=False):
@@ -452,11 +557,15 @@ class Sum(_Pair):
         return np.append(self.k1.gradient_contraction(X, G, Y),
                          self.k2.gradient_contraction(X, G, Y))
 
+    def profile(self, u, order=1):
+        return tuple(a + b for a, b in zip(self.k1.profile(u, order),
+                                           self.k2.profile(u, order), strict=True))
+
     def __repr__(self):
         return f"{self.k1!r} + {self.k2!r}"
 
 
-class Product(_Pair):
+class Product(KernelOperator):
     """Product of two kernels, ``k1 * k2``."""
 
     def __call__(self, X, Y=None, eval_gradient=False):
@@ -479,6 +588,13 @@ class Product(_Pair):
         if self.k2.n_dims:
             parts.append(self.k2.gradient_contraction(X, G * K1, Y, K=K2))
         return np.concatenate(parts) if parts else np.empty(0)
+
+    def profile(self, u, order=1):
+        a, b = self.k1.profile(u, order), self.k2.profile(u, order)
+        out = (a[0] * b[0], a[1] * b[0] + a[0] * b[1])
+        if order == 2:
+            out += (a[2] * b[0] + 2.0 * a[1] * b[1] + a[0] * b[2],)
+        return out
 
     def __repr__(self):
         return f"{self.k1!r} * {self.k2!r}"
@@ -508,6 +624,15 @@ class Exponentiation(Kernel):
     def bounds(self):
         return self.kernel.bounds
 
+    def check_bounds(self):
+        self.kernel.check_bounds()
+
+    def __eq__(self, b):
+        return (type(self) is type(b) and self.kernel == b.kernel
+                and self.exponent == b.exponent)
+
+    __hash__ = object.__hash__
+
     def __call__(self, X, Y=None, eval_gradient=False):
         if eval_gradient:
             K, dK = self.kernel(X, Y, eval_gradient=True)
@@ -532,9 +657,18 @@ class Exponentiation(Kernel):
         return self.kernel.gradient_contraction(
             X, G * (self.exponent * K ** (self.exponent - 1)), Y, K=K)
 
+    def profile(self, u, order=1):
+        p, k = self.exponent, self.kernel.profile(u, order)
+        out = (k[0] ** p, p * k[0] ** (p - 1) * k[1])
+        if order == 2:
+            out += (p * (p - 1) * k[0] ** (p - 2) * k[1] ** 2 + p * k[0] ** (p - 1) * k[2],)
+        return out
+
     def __repr__(self):
         return f"{self.kernel!r} ** {self.exponent}"
 
 
-__all__ = ["ConstantKernel", "Exponentiation", "Hyperparameter", "Kernel", "Product", "Sum",
-           "WhiteKernel", "as_2d", "clone"]
+__all__ = ["ConstantKernel", "Exponentiation", "GenericKernelMixin", "Hyperparameter",
+           "Kernel", "KernelOperator", "NormalizedKernelMixin", "Product",
+           "StationaryKernelMixin", "Sum", "WhiteKernel", "clone", "convergence_warning",
+           "memo", "num_samples", "remembered_values"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Hyperparameter, Kernel
+from ..errors import ConfigError
+from ._base import Hyperparameter, Kernel, NormalizedKernelMixin
 
 
 class DotProduct(Kernel):
@@ -50,8 +51,13 @@ class DotProduct(Kernel):
     def is_stationary(self):
         return False
 
+    def profile(self, u, order=1):
+        one, zero = np.ones_like(u), np.zeros_like(u)
+        k = u + self.sigma_0**2
+        return (k, one) if order == 1 else (k, one, zero)
 
-class NormalizedDotProduct(Kernel):
+
+class NormalizedDotProduct(NormalizedKernelMixin, Kernel):
     """Normalised polynomial kernel :math:`(\\hat x \\cdot \\hat y)^\\zeta` (the SOAP kernel).
 
     :math:`\\hat x = x / |x|`; with SOAP power spectra as features this is the kernel of
@@ -78,11 +84,18 @@ class NormalizedDotProduct(Kernel):
     def gradient_contraction(self, X, G, Y=None, K=None):
         return np.empty(0)
 
-    def diag(self, X):
-        return np.ones(np.asarray(X).shape[0])
-
     def is_stationary(self):
         return False
+
+    def profile(self, u, order=1):
+        z = self.zeta
+        if not (float(z) == int(z) and z >= 1):
+            raise ConfigError(f"'zeta' must be a positive integer. Got {z!r}.")
+        z = int(z)
+        k, dk = u**z, z * u ** (z - 1)
+        if order == 1:
+            return k, dk
+        return k, dk, (z * (z - 1) * u ** (z - 2) if z >= 2 else np.zeros_like(u))
 
     def __repr__(self):
         return f"NormalizedDotProduct(zeta={self.zeta})"

@@ -10,9 +10,17 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from scipy.special import gamma, kv
+from scipy.special import gammaln, kve
 
-from ._base import Hyperparameter, Kernel, _fmt
+from ..errors import ConfigError
+from ._base import (
+    Hyperparameter,
+    Kernel,
+    NormalizedKernelMixin,
+    StationaryKernelMixin,
+    _fmt,
+    memo,
+)
 
 
 def squared_distances(X, Y=None) -> np.ndarray:
@@ -44,20 +52,8 @@ def squared_distances(X, Y=None) -> np.ndarray:
 
 def _fingerprint(X):
     """Cheap content hash of an input array (O(n) against the kernel's O(n^2))."""
-    if X is None:
-        return None
     X = np.ascontiguousarray(X)
     return (X.shape, zlib.crc32(X.view(np.uint8).ravel()))
-
-
-class _UnitStationary(Kernel):
-    """Stationary kernels with k(x, x) = 1."""
-
-    def diag(self, X):
-        return np.ones(np.asarray(X).shape[0])
-
-    def is_stationary(self):
-        return True
 
 
 def _stack_gradients(K, parts) -> np.ndarray:
@@ -67,12 +63,12 @@ def _stack_gradients(K, parts) -> np.ndarray:
     return np.dstack(grads) if grads else np.empty((K.shape[0], K.shape[0], 0))
 
 
-class _LengthScale(_UnitStationary):
+class _LengthScale(NormalizedKernelMixin, StationaryKernelMixin, Kernel):
     """Shared handling of (an)isotropic length scales."""
 
     @property
     def anisotropic(self) -> bool:
-        return np.iterable(self.length_scale) and len(self.length_scale) > 1
+        return bool(np.iterable(self.length_scale) and len(self.length_scale) > 1)
 
     @property
     def hyperparameter_length_scale(self):
@@ -83,15 +79,32 @@ class _LengthScale(_UnitStationary):
         ls = np.asarray(self.length_scale, dtype=float)
         if ls.ndim == 1 and ls.shape[0] == 1:
             ls = ls[0]
-        X = np.asarray(X, dtype=float)
+        X = np.atleast_2d(np.asarray(X, dtype=float))
         if ls.ndim == 1 and X.shape[1] != ls.shape[0]:
-            from ..errors import ConfigError
-
-            raise ConfigError(
-                f"Anisotropic length_scale has {ls.shape[0]} values but X has "
-                f"{X.shape[1]} features; give one length scale per feature or a scalar."
+            raise ValueError(
+                f"Anisotropic kernel must have the same number of dimensions as data "
+                f"({ls.shape[0]}!={X.shape[1]}): give one length scale per feature or a "
+                "scalar."
             )
-        return X / ls, None if Y is None else np.asarray(Y, dtype=float) / ls
+        return X / ls, None if Y is None else np.atleast_2d(np.asarray(Y, dtype=float)) / ls
+
+
+class _Isotropic(NormalizedKernelMixin, StationaryKernelMixin, Kernel):
+    """Kernels with one scalar length scale."""
+
+    def _squared_distances(self, X, Y):
+        if np.iterable(self.length_scale):
+            raise IsotropicOnlyError(
+                f"{type(self).__name__} kernel only supports isotropic version, please use a "
+                f"single scalar for length_scale (got {self.length_scale!r}).")
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        return squared_distances(X, None if Y is None else np.atleast_2d(
+            np.asarray(Y, dtype=float)))
+
+
+class IsotropicOnlyError(ConfigError, AttributeError):
+    """Raised when a kernel with one length scale is given several (scikit-learn raises an
+    AttributeError here)."""
 
 
 class RBF(_LengthScale):
@@ -115,7 +128,7 @@ class RBF(_LengthScale):
         Xs, Ys = self._scaled(X, Y)
         if not eval_gradient:
             K = self._value(X, Y, Xs, Ys)
-            return K.copy() if Y is None else K
+            return K.copy() if Y is None and memo() is not None else K
         if Y is not None:
             raise ValueError("Gradient can only be evaluated when Y is None.")
         D = squared_distances(Xs, Ys)
@@ -128,22 +141,29 @@ class RBF(_LengthScale):
         return K, diff * K[..., None]
 
     def _value(self, X, Y, Xs, Ys) -> np.ndarray:
-        # The log-likelihood gradient needs k(X) right after the likelihood did: remember
-        # the last k(X) for the same inputs and hyperparameters (callers get copies).
-        # Cross kernels k(X, Y) are not remembered: the sparse fit never reuses them.
-        if Y is not None:
-            K = squared_distances(Xs, Ys)
-            K *= -0.5
-            return np.exp(K, out=K)
-        key = (_fingerprint(X), np.asarray(self.length_scale, float).tobytes())
-        memo = getattr(self, "_memo", None)
-        if memo is not None and memo[0] == key:
-            return memo[1]
+        # While hyperparameters are optimised the log-likelihood gradient needs k(X) right
+        # after the likelihood did: reuse it for the same inputs and length scale (callers
+        # get copies). Outside that context nothing is kept.
+        store = memo() if Y is None else None
+        key = None
+        if store is not None:
+            key = (id(self), _fingerprint(X), np.asarray(self.length_scale, float).tobytes())
+            if key in store:
+                return store[key]
         K = squared_distances(Xs, Ys)
         K *= -0.5
         np.exp(K, out=K)
-        self._memo = (key, K)
+        if store is not None:
+            store.clear()            # one matrix at a time: memory stays O(N^2)
+            store[key] = K
         return K
+
+    def profile(self, u, order=1):
+        if self.anisotropic:
+            return super().profile(u, order)
+        inv = 1.0 / float(np.ravel(self.length_scale)[0]) ** 2
+        k = np.exp((u - 1.0) * inv)            # |x - y|^2 = 2 - 2u for unit vectors
+        return (k, k * inv) if order == 1 else (k, k * inv, k * inv * inv)
 
     def gradient_contraction(self, X, G, Y=None, K=None):
         if self.hyperparameter_length_scale.fixed:
@@ -197,9 +217,17 @@ class Matern(_LengthScale):
             return (1.0 + t + t**2 / 3.0) * np.exp(-t)
         if np.isinf(nu):
             return np.exp(-0.5 * d**2)
+        # general nu in log space: t^nu K_nu(t) overflows and underflows separately for
+        # large nu (nu = 20 gave NaN on the diagonal); the limit at t = 0 is 1
         t = np.sqrt(2.0 * nu) * d
-        t[t == 0.0] += np.finfo(float).eps
-        K = (2.0 ** (1.0 - nu) / gamma(nu)) * t**nu * kv(nu, t)
+        positive = t > 0
+        K = np.ones_like(t)
+        tp = t[positive]
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            log_k = ((1.0 - nu) * np.log(2.0) - gammaln(nu) + nu * np.log(tp)
+                     + np.log(kve(nu, tp)) - tp)
+        limit = np.where(tp < 1.0, 1.0, 0.0)       # where K_nu over- or underflows
+        K[positive] = np.where(np.isfinite(log_k), np.exp(np.minimum(log_k, 0.0)), limit)
         return K
 
     def __call__(self, X, Y=None, eval_gradient=False):
@@ -243,7 +271,7 @@ def _numeric_gradient(kernel, X, eps=1e-8):
     return out
 
 
-class RationalQuadratic(_UnitStationary):
+class RationalQuadratic(_Isotropic):
     """Rational quadratic kernel :math:`(1 + d^2 / 2\\alpha\\sigma_l^2)^{-\\alpha}`.
 
     A scale mixture of RBF kernels; ``alpha`` sets the weight of large vs small scales.
@@ -270,8 +298,7 @@ class RationalQuadratic(_UnitStationary):
         return Hyperparameter("alpha", "numeric", self.alpha_bounds)
 
     def __call__(self, X, Y=None, eval_gradient=False):
-        X = np.asarray(X, dtype=float)
-        D = squared_distances(X, None if Y is None else np.asarray(Y, dtype=float))
+        D = self._squared_distances(X, Y)
         l2 = self.length_scale**2
         base = 1.0 + D / (2.0 * self.alpha * l2)
         K = base**-self.alpha
@@ -286,7 +313,7 @@ class RationalQuadratic(_UnitStationary):
         ])
 
 
-class ExpSineSquared(_UnitStationary):
+class ExpSineSquared(_Isotropic):
     """Periodic kernel :math:`\\exp(-2 \\sin^2(\\pi d / p) / \\sigma_l^2)`.
 
     Parameters
@@ -314,8 +341,7 @@ class ExpSineSquared(_UnitStationary):
         return Hyperparameter("periodicity", "numeric", self.periodicity_bounds)
 
     def __call__(self, X, Y=None, eval_gradient=False):
-        X = np.asarray(X, dtype=float)
-        d = np.sqrt(squared_distances(X, None if Y is None else np.asarray(Y, dtype=float)))
+        d = np.sqrt(self._squared_distances(X, Y))
         arg = np.pi * d / self.periodicity
         sin_arg = np.sin(arg)
         l2 = self.length_scale**2

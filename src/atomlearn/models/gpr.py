@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from ..descriptors import SoapPowerSpectrum
 from ..errors import ConfigError, DataError, NotFittedError, check_choice
 from ..gp.selection import select_sparse_points
-from ..gp.sparse import (
+from ..gp.solver import (
     NormalEquations,
     SparseSolution,
     predictive_variance,

@@ -11,7 +11,7 @@ import numpy as np
 from ..descriptors import LambdaSoap
 from ..errors import ConfigError, DataError, NotFittedError
 from ..gp.equivariant import HYPERPARAMETERS, SymmetryAdaptedGPR
-from ..gp.sparse import SparseSolution
+from ..gp.solver import SparseSolution
 from ..serialization import write_model_file
 from ..structures.keys import KeySpec
 from ..targets import TargetSpec
