@@ -80,20 +80,19 @@ ATOMLEARN_FIT = """
 import sys, json
 from atomlearn.structures import read_structures
 from atomlearn.models import SparseGPRModel
-from atomlearn.descriptors import SoapPowerSpectrum
 frames = read_structures(sys.argv[1])
 n_sparse = {{z: int(sys.argv[3]) for z in ("H", "C", "O", "Si")}}
 present = {{a for f in frames for a in f.get_chemical_symbols()}}
-model = SparseGPRModel(descriptor=SoapPowerSpectrum(cutoff=5.0, cutoff_width=0.5, n_max=8,
-                       l_max=6, atom_width=0.5, angular_decay=float(sys.argv[6])), zeta=4,
-                       delta=1.0, sigma=0.001 / {per_atom},
+model = SparseGPRModel(descriptor={{"cutoff": 5.0, "cutoff_width": 0.5, "n_max": 8,
+                       "l_max": 6, "atom_width": 0.5, "angular_decay": float(sys.argv[6])}},
+                       kernel={{"zeta": 4, "delta": 1.0}}, sigma=0.001 / {per_atom},
                        sigma_forces=0.03, n_sparse={{z: n for z, n in n_sparse.items()
                        if z in present}}, selection="cur", hyperparameters=sys.argv[4],
                        chunk_size=10, random_state=int(sys.argv[5]))
 model.fit(frames)
 model.save(sys.argv[2])
-print(json.dumps({{"delta": model.delta_, "sigma": model.sigma_,
-                   "sigma_forces": model.sigma_forces_}}))
+h = model.fitted_
+print(json.dumps({{"delta": h.delta, "sigma": h.sigma, "sigma_forces": h.sigma_forces}}))
 """
 
 PREDICT_AND_MD = """
@@ -154,25 +153,26 @@ frames = read_structures(sys.argv[1])
 model = load_model(sys.argv[2])
 a = np.random.default_rng(0).normal(size=(2000, 2000))
 t = time.perf_counter(); a @ a; dgemm = 2 * 2000**3 / (time.perf_counter() - t) / 1e9
+from atomlearn.models.sparse_gpr.equations import KernelRows
 kernel = model.kernel_
+rows = KernelRows(model.descriptor_, kernel, model.hypers.chunk_size)
 flops = seconds = build = 0.0
-for start in range(0, len(frames), model.chunk_size):
-    chunk = frames[start : start + model.chunk_size]
+for start in range(0, len(frames), model.hypers.chunk_size):
+    chunk = frames[start : start + model.hypers.chunk_size]
     t = time.perf_counter()
-    env, f = model._compute(chunk, ("positions",))
-    kernel.energy_rows(env, model.sparse_)
+    env, f = rows.environments(chunk, ("positions",))
+    kernel.rows(env, model.sparse_)
     t_desc = time.perf_counter()
-    kernel.derivative_rows(env, model.sparse_, f.gradient_values, f.gradient_center,
-                           f.gradient_atom, len(env.numbers),
-                           nonzero_blocks=f.gradient_blocks)
+    kernel.derivative_rows(env, model.sparse_, f.positions)
     seconds += time.perf_counter() - t_desc
     build += time.perf_counter() - t
     # the force rows' products: 3 rows per pair, the pair's non-zero species-pair columns,
     # the sparse points of the centre's element
-    width = f.values.shape[1] // f.gradient_blocks.shape[1]
+    g = f.positions
+    width = f.values.shape[1] // g.nonzero.shape[1]
     m_of = {int(z): int(np.sum(model.sparse_.numbers == z)) for z in model.species_}
-    m_pair = np.array([m_of[int(z)] for z in env.numbers[f.gradient_center]])
-    flops += float(np.sum(2 * 3 * width * f.gradient_blocks.sum(axis=1) * m_pair))
+    m_pair = np.array([m_of[int(z)] for z in env.numbers[g.center]])
+    flops += float(np.sum(2 * 3 * width * g.nonzero.sum(axis=1) * m_pair))
 print(json.dumps({"force_rows_s": seconds, "gflops": flops / seconds / 1e9,
                   "dgemm_gflops": dgemm, "rows_and_descriptors_s": build}))
 """

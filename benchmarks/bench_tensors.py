@@ -39,10 +39,10 @@ def run(family: str, target: str, n: int, budget: float) -> dict:
     spec = dipole() if target == "dipole" else polarizability()
     t = time.perf_counter()
     if family == "mpnn":
-        model = MessagePassingModel(target=spec, epochs=100_000, max_time=budget,
+        model = MessagePassingModel(spec, epochs=100_000, max_time=budget,
                                     patience=100_000, activation="silu")
     else:
-        model = SymmetryAdaptedGPRModel(target=spec, n_sparse=300,
+        model = SymmetryAdaptedGPRModel(spec, n_sparse=300,
                                         symmetry_adapted=family == "sa_gpr")
     model.fit(train)
     seconds = time.perf_counter() - t

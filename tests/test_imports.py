@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "atomlearn"
-ORDER = ["errors", "structures", "neighbors", "descriptors", "kernels", "gp", "nn", "targets",
+ORDER = ["errors", "structures", "neighbors", "descriptors", "targets", "kernels", "gp", "nn",
          "metrics", "serialization", "models", "config", "workflows", "calculators", "cli"]
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from . import __version__
 from .errors import ModelFileError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = "atomlearn-model"
 
 #: ``UPGRADES[n](metadata, arrays) -> (metadata, arrays)`` turns format n into n + 1.

@@ -6,7 +6,6 @@ from ase.build import bulk
 from ase.calculators.calculator import PropertyNotImplementedError
 
 from atomlearn.calculators import ModelCalculator
-from atomlearn.descriptors import SoapPowerSpectrum
 from atomlearn.errors import ModelFileError
 from atomlearn.models import SparseGPRModel
 from atomlearn.targets import energy
@@ -18,7 +17,7 @@ def model():
     from conftest import DATA
 
     frames = read_structures(DATA / "ethanol_10.extxyz")
-    return SparseGPRModel(descriptor=SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=2),
+    return SparseGPRModel(descriptor={"cutoff": 3.5, "n_max": 3, "l_max": 2},
                           n_sparse=40).fit(frames[:8])
 
 
@@ -69,8 +68,9 @@ def test_periodic_stress_and_supercell():
         a.positions += rng.normal(scale=0.1, size=a.positions.shape)
         a.info["REF_energy"] = float(rng.normal())  # any labels: stress is a derivative
         cells.append(a)
-    model = SparseGPRModel(descriptor=SoapPowerSpectrum(cutoff=4.5, n_max=3, l_max=2),
-                           target=energy(forces=False), n_sparse=8, sigma=0.01).fit(cells)
+    model = SparseGPRModel(energy(forces=False), descriptor={"cutoff": 4.5, "n_max": 3,
+                                                             "l_max": 2},
+                           n_sparse=8, sigma=0.01).fit(cells)
     atoms = cells[0].copy()
     atoms.calc = ModelCalculator(model)
     stress = atoms.get_stress()

@@ -130,7 +130,8 @@ def test_fit_network_from_options(tmp_path, ethanol_path, capsys, kind):
 
     example = Path(__file__).parents[2] / "examples" / f"ethanol_{kind}.yaml"
     model = tmp_path / "bp.alm"
-    small = ["--set", "model.n_features=4", "--set", "model.n_interactions=1"]
+    small = (["--set", "model.n_features=4", "--set", "model.n_interactions=1"]
+             if kind == "mpnn" else [])
     assert main(["fit", str(example), "-o", str(model), "--train", str(ethanol_path),
                  "--set", "data.n_train=null", "--set", "data.test_fraction=0.3",
                  "--set", "model.epochs=2", "--set", "model.n_hidden=[4]", *small]) == 0
@@ -188,16 +189,13 @@ def test_fit_and_predict_tensor_targets_from_the_examples(tmp_path, ethanol_path
 def test_calculator_serves_a_potential_with_dipole_and_polarizability(tmp_path, ethanol,
                                                                       ethanol_path):
     from atomlearn.calculators import ModelCalculator
-    from atomlearn.descriptors import LambdaSoap, SoapPowerSpectrum
     from atomlearn.models import SparseGPRModel, SymmetryAdaptedGPRModel
     from atomlearn.targets import dipole, energy, polarizability
 
-    small = dict(descriptor=LambdaSoap(cutoff=4.0, n_max=3, l_max=2), n_sparse=20)
-    mu = SymmetryAdaptedGPRModel(target=dipole(), **small).fit(ethanol)
-    alpha = SymmetryAdaptedGPRModel(target=polarizability(), **small).fit(ethanol)
-    pot = SparseGPRModel(target=energy(forces=False),
-                         descriptor=SoapPowerSpectrum(cutoff=4.0, n_max=3, l_max=2),
-                         n_sparse=20).fit(ethanol)
+    small = dict(descriptor={"cutoff": 4.0, "n_max": 3, "l_max": 2}, n_sparse=20)
+    mu = SymmetryAdaptedGPRModel(dipole(), **small).fit(ethanol)
+    alpha = SymmetryAdaptedGPRModel(polarizability(), **small).fit(ethanol)
+    pot = SparseGPRModel(energy(forces=False), **small).fit(ethanol)
     alpha.save(tmp_path / "alpha.alm")
     atoms = ethanol[4].copy()
     atoms.calc = ModelCalculator(pot, mu, tmp_path / "alpha.alm")

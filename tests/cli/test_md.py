@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from atomlearn.cli.main import main
-from atomlearn.descriptors import SoapPowerSpectrum
 from atomlearn.models import SparseGPRModel
 from atomlearn.structures import read_structures
 
@@ -14,7 +13,7 @@ def model_path(tmp_path_factory):
     from conftest import DATA
 
     frames = read_structures(DATA / "ethanol_10.extxyz")
-    model = SparseGPRModel(descriptor=SoapPowerSpectrum(cutoff=3.5, n_max=3, l_max=2),
+    model = SparseGPRModel(descriptor={"cutoff": 3.5, "n_max": 3, "l_max": 2},
                            n_sparse=40).fit(frames)
     path = tmp_path_factory.mktemp("md") / "model.alm"
     model.save(path)

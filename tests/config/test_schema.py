@@ -24,11 +24,40 @@ def test_targets_as_list():
 
 def test_unknown_key_names_section_and_closest():
     with pytest.raises(ConfigError, match=re.escape(
-            "Unknown option 'model.n_sparce'; valid keys in 'model' are") +
-            ".*" + re.escape("Did you mean 'n_sparse'?")):
+            "Unknown option 'model.n_sparce' for model type 'sparse_gpr'; valid keys in "
+            "'model' are") + ".*" + re.escape("Did you mean 'n_sparse'?")):
         load_options(raw={"model": {"n_sparce": 3}})
     with pytest.raises(ConfigError, match=re.escape("Unknown option 'dataa'")):
         load_options(raw={"dataa": {}})
+
+
+def test_options_of_another_family_and_renamed_options_are_refused():
+    with pytest.raises(ConfigError, match=re.escape(
+            "Unknown option 'model.epochs' for model type 'sa_gpr'") + ".*" + re.escape(
+            "'epochs' is an option of model type(s) ['bpnn', 'mpnn'], not of 'sa_gpr'.")):
+        load_options(raw={"model": {"type": "sa_gpr", "epochs": 3}})
+    with pytest.raises(ConfigError, match=re.escape(
+            "Unknown option 'model.descriptor' for model type 'mpnn'") + ".*" + re.escape(
+            "PaiNN has no fixed descriptor: use 'model.cutoff'")):
+        load_options(raw={"model": {"type": "mpnn", "descriptor": {"cutoff": 4.0}}})
+    with pytest.raises(ConfigError, match=re.escape(
+            "Use 'model.validation_fraction' instead")):
+        load_options(raw={"data": {"validation_fraction": 0.1}})
+    with pytest.raises(ConfigError, match=re.escape(
+            "Unknown option 'model.descriptor.angular_decay' for model type 'sa_gpr'")):
+        load_options(raw={"model": {"type": "sa_gpr", "descriptor": {"angular_decay": 1.0}}})
+
+
+def test_yaml_and_python_build_the_same_model():
+    """The family's dataclass is the one source of defaults."""
+    from atomlearn.models import MessagePassingModel, SparseGPRModel
+
+    for family, cls in (("sparse_gpr", SparseGPRModel), ("mpnn", MessagePassingModel)):
+        options = load_options(raw={"model": {"type": family}})
+        assert options.model.hypers == cls().hypers
+    raw = {"model": {"type": "mpnn", "n_hidden": [4]}, "targets": ["energy"]}
+    load_options(raw=raw)
+    assert raw == {"model": {"type": "mpnn", "n_hidden": [4]}, "targets": ["energy"]}
 
 
 def test_type_errors():
@@ -49,14 +78,9 @@ def test_exponent_without_a_dot_is_a_number():
         load_options(raw={"model": {"jitter": "tiny"}})
 
 
-def test_angular_decay_reaches_the_descriptor_and_is_refused_for_lambda_soap():
+def test_angular_decay_reaches_the_descriptor():
     from atomlearn.workflows import build_model
 
     raw = {"targets": {"energy": {"forces": True}},
            "model": {"descriptor": {"angular_decay": 1.0}}}
-    assert build_model(load_options(raw=raw)).descriptor.angular_decay == 1.0
-    raw = {"targets": ["dipole"], "model": {"type": "sa_gpr",
-                                            "descriptor": {"angular_decay": 1.0}}}
-    with pytest.raises(ConfigError, match=re.escape("'model.descriptor.angular_decay' "
-                                                    "applies to the SOAP power spectrum")):
-        build_model(load_options(raw=raw))
+    assert build_model(load_options(raw=raw)).hypers.descriptor.angular_decay == 1.0

@@ -39,7 +39,7 @@ def test_lambda_soap_is_equivariant_and_normalised(small, ethanol):
     perm = [0, 2, 1, 3, 4, 6, 5, 8, 7]
     permuted = small.compute_equivariant([atoms[perm]], (1,))[1]
     np.testing.assert_allclose(permuted.values, ref[1].values[perm], atol=1e-12)
-    np.testing.assert_array_equal(permuted.types, atoms.numbers[perm])
+    np.testing.assert_array_equal(permuted.numbers, atoms.numbers[perm])
 
 
 def test_subset_renumbers_structures(small, ethanol):

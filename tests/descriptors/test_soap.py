@@ -12,7 +12,8 @@ from atomlearn.testing import numeric_gradient, random_rotation, rotate
 def _dense_gradient(f, n_atoms):
     """dX_i/dr_j as an array (n_rows, n_atoms, 3, n_features)."""
     out = np.zeros((f.values.shape[0], n_atoms, 3, f.values.shape[1]))
-    out[f.gradient_center, f.gradient_atom] = f.gradient_values
+    g = f.positions
+    out[g.center, g.variable] = g.values
     return out
 
 
@@ -74,7 +75,8 @@ def test_periodic_position_and_strain_gradients(silicon_cell):
     numeric_strain = numeric_gradient(strained, np.zeros(9), 1e-6).reshape(3, 3, 2, -1)
     numeric_strain = numeric_strain.transpose(2, 0, 1, 3)
     sym = 0.5 * (numeric_strain + numeric_strain.transpose(0, 2, 1, 3))
-    got = 0.5 * (f.strain_gradients + f.strain_gradients.transpose(0, 2, 1, 3))
+    strain = f.strain.values.reshape(2, 3, 3, -1)
+    got = 0.5 * (strain + strain.transpose(0, 2, 1, 3))
     np.testing.assert_allclose(got, sym, atol=1e-5 * np.abs(sym).max())
 
 
@@ -115,12 +117,13 @@ def test_expansion_path_matches_power_spectrum(periodic, decay, ethanol, silicon
     f = _featomic_power_spectrum(soap, frames, grads)
     n_pairs = f.values.shape[1] // (4 * 9)
     scale = np.tile(np.repeat((2.0 * np.arange(4) + 1.0) ** -decay, 9), n_pairs)
-    f.values, f.gradient_values = f.values * scale, f.gradient_values * scale
+    f.values = f.values * scale
+    f.positions.scale_features(scale)
     if periodic:
-        f.strain_gradients = f.strain_gradients * scale
+        f.strain.scale_features(scale)
         strained = soap.compute(frames, gradients=grads)
         np.testing.assert_allclose(strained.values, f.values, atol=1e-14)
-        np.testing.assert_allclose(strained.strain_gradients, f.strain_gradients, atol=1e-13)
+        np.testing.assert_allclose(strained.strain.values, f.strain.values, atol=1e-13)
     e = soap.expand(frames, gradients=grads)
     np.testing.assert_allclose(e.values, f.values, atol=1e-14)
     # compute()'s values and position gradients, built from the expansion
@@ -128,24 +131,25 @@ def test_expansion_path_matches_power_spectrum(periodic, decay, ethanol, silicon
     np.testing.assert_allclose(mine.values, f.values, atol=1e-14)
     # the same (centre, atom) pairs, each once, in the kernel-friendly order
     n_atoms = len(f.numbers)
-    code, ref = mine.gradient_center * n_atoms + mine.gradient_atom, \
-        f.gradient_center * n_atoms + f.gradient_atom
+    p, q = mine.positions, f.positions
+    code, ref = p.center * n_atoms + p.variable, q.center * n_atoms + q.variable
     assert len(np.unique(code)) == len(code)
     np.testing.assert_array_equal(np.sort(code), np.sort(ref))
     order, ref_order = np.argsort(code), np.argsort(ref)
-    np.testing.assert_allclose(mine.gradient_values[order], f.gradient_values[ref_order],
-                               atol=1e-13)
-    np.testing.assert_array_equal(mine.gradient_blocks[order], f.gradient_blocks[ref_order])
+    np.testing.assert_allclose(p.values[order], q.values[ref_order], atol=1e-13)
+    np.testing.assert_array_equal(p.nonzero[order], q.nonzero[ref_order])
     G = np.random.default_rng(5).normal(size=f.values.shape)
     n = len(f.numbers)
     dense = np.zeros((n, 3))
-    np.add.at(dense, f.gradient_atom,
-              np.einsum("pcd,pd->pc", f.gradient_values, G[f.gradient_center]))
+    np.add.at(dense, q.variable, np.einsum("pcd,pd->pc", q.values, G[q.center]))
     np.testing.assert_allclose(e.vjp_positions(G, n), dense, atol=1e-12)
+    np.testing.assert_allclose(q.vjp(G), dense, atol=1e-12)
     if periodic:
         strain = np.zeros((2, 3, 3))
-        np.add.at(strain, f.structure_index, np.einsum("iabd,id->iab", f.strain_gradients, G))
+        np.add.at(strain, f.structure_index,
+                  np.einsum("iabd,id->iab", f.strain.values.reshape(-1, 3, 3, G.shape[1]), G))
         np.testing.assert_allclose(e.vjp_strain(G, 2), strain, atol=1e-12)
+        np.testing.assert_allclose(f.strain.vjp(G).reshape(2, 3, 3), strain, atol=1e-12)
 
 
 def test_blocks_read_through_the_c_api_equal_the_public_accessors(ethanol, silicon_cell):

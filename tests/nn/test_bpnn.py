@@ -7,19 +7,21 @@ from ase.build import molecule
 
 from atomlearn.errors import DataError
 from atomlearn.models import BehlerParrinelloModel, load_model
-from atomlearn.nn import AtomisticNetwork, EnergyHead, SymmetryFunctions, make_batch
+from atomlearn.nn import AtomisticNetwork, InvariantHead, SymmetryFunctions, make_batch
 from atomlearn.nn.training import TrainingError
 from atomlearn.testing import check_network_forces, random_rotation, rotate
 
-SMALL = dict(cutoff=4.0, radial_etas=(1.0,), radial_shifts=(1.0, 2.0, 3.0),
-             angular_etas=(0.1,), zetas=(1.0, 2.0), n_hidden=(8,), batch_size=4)
+SMALL = dict(descriptor=dict(cutoff=4.0, radial_etas=[1.0], radial_shifts=[1.0, 2.0, 3.0],
+                             angular_etas=[0.1], zetas=[1.0, 2.0]),
+             n_hidden=[8], batch_size=4, force_weight=0.01)
 
 
 def _network(species=(1, 6, 8)):
     rep = SymmetryFunctions(species, cutoff=4.0, radial_etas=(1.0,), radial_shifts=(1.5, 2.5),
                             angular_etas=(0.1,), zetas=(1.0, 2.0))
     torch.manual_seed(0)
-    net = AtomisticNetwork(rep, {"energy": EnergyHead(species, rep.n_features, (6,))})
+    net = AtomisticNetwork(rep, {"energy": InvariantHead(species, rep.n_features, 1, (6,))},
+                           forces_of="energy")
     return net.double()
 
 
@@ -45,7 +47,7 @@ def test_forces_need_an_energy_head(ethanol):
     net = _network()
     net.heads = torch.nn.ModuleDict({})
     with pytest.raises(ValueError, match=re.escape(
-            "Forces need an energy head; this network has heads []")):
+            "Forces need a target with forces (an energy); this network has heads []")):
         net(make_batch(ethanol[:1], 4.0), compute_forces_=True)
 
 
@@ -69,7 +71,7 @@ def test_model_fit_predict_save_load(tmp_path, ethanol):
 def test_model_errors(ethanol):
     model = BehlerParrinelloModel(epochs=1, **SMALL).fit(ethanol[:4])
     with pytest.raises(DataError, match=re.escape(
-            "contains element(s) ['N'] that this network was not trained on")):
+            "contains element(s) ['N'] that this bpnn model was not trained on")):
         model.predict([molecule("NH3")])
     with pytest.raises(NotImplementedError, match=re.escape(
             "BehlerParrinelloModel does not provide uncertainties; train a committee")):
@@ -87,7 +89,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_weights(ethanol):
     before = {k: v.clone() for k, v in net.state_dict().items()}
     with pytest.raises(TrainingError, match=re.escape("The training loss became inf at epoch "
                                                       "0, batch 1; the last good weights")):
-        train(net, [(good, Labels(e, None)), (bad, Labels(e * np.inf, None))],
-              [(good, Labels(e, None))], epochs=2, seed=1)
+        train(net, [(good, Labels({"energy": e})), (bad, Labels({"energy": e * np.inf}))],
+              [(good, Labels({"energy": e}))], epochs=2, seed=1)
     for k, v in net.state_dict().items():
         torch.testing.assert_close(v, before[k])

@@ -2,19 +2,19 @@ import numpy as np
 import torch
 
 from atomlearn.models import MessagePassingModel, load_model
-from atomlearn.nn import AtomisticNetwork, EnergyHead, PaiNN, make_batch
+from atomlearn.nn import AtomisticNetwork, InvariantHead, PaiNN, make_batch
 from atomlearn.testing import check_network_forces, random_rotation, rotate
 
-SMALL = dict(cutoff=4.0, n_features=8, n_interactions=2, n_rbf=6, n_hidden=(8,),
-             batch_size=4)
+SMALL = dict(cutoff=4.0, n_features=8, n_interactions=2, n_rbf=6, n_hidden=[8],
+             batch_size=4, force_weight=0.01)
 
 
 def _network(species=(1, 6, 8)):
     torch.manual_seed(0)
     rep = PaiNN(species, cutoff=4.0, n_features=8, n_interactions=2, n_rbf=6)
     # random (not zero) weights everywhere, so every path carries signal
-    net = AtomisticNetwork(rep, {"energy": EnergyHead(species, rep.n_features, (6,),
-                                                      "silu")})
+    net = AtomisticNetwork(rep, {"energy": InvariantHead(species, rep.n_features, 1, (6,),
+                                                         "silu")}, forces_of="energy")
     return net.double()
 
 

@@ -8,7 +8,7 @@ from atomlearn.models import BehlerParrinelloModel, MessagePassingModel, load_mo
 from atomlearn.targets import dipole, energy, polarizability
 from atomlearn.testing import random_rotation, rotate
 
-SMALL = dict(cutoff=4.0, n_features=8, n_interactions=2, n_rbf=6, n_hidden=(8,),
+SMALL = dict(cutoff=4.0, n_features=8, n_interactions=2, n_rbf=6, n_hidden=[8],
              batch_size=4, epochs=3)
 
 
@@ -19,7 +19,7 @@ def joint():
     from atomlearn.structures import read_structures
 
     frames = read_structures(Path(__file__).parents[1] / "data" / "ethanol_10.extxyz")
-    model = MessagePassingModel(target=[energy(forces=True), dipole(), polarizability()],
+    model = MessagePassingModel([energy(forces=True), dipole(), polarizability()],
                                 **SMALL).fit(frames)
     return frames, model
 
@@ -50,13 +50,13 @@ def test_joint_model_save_load(joint, tmp_path):
 
 
 def test_dipole_alone_and_charged_structures(ethanol):
-    model = MessagePassingModel(target=dipole(), **SMALL).fit(ethanol)
+    model = MessagePassingModel(dipole(), **SMALL).fit(ethanol)
     assert set(model.predict(ethanol[:1])) == {"dipole"}
     mu = {"dipole": dipole().read(ethanol)}
     charged = [a.copy() for a in ethanol]
     for a in charged:
         a.info["charge"] = 1.0
-    model = MessagePassingModel(target=dipole(), **SMALL).fit(charged, mu)
+    model = MessagePassingModel(dipole(), **SMALL).fit(charged, mu)
     # with total charge Q, moving the molecule by d moves the dipole by Q d
     shifted = charged[0].copy()
     shifted.positions += [1.0, 2.0, -0.5]
@@ -72,15 +72,22 @@ def test_dipole_alone_and_charged_structures(ethanol):
     for a in mixed[5:]:
         a.info.pop("charge", None)
     with pytest.raises(DataError, match="is being trained on charged structures"):
-        MessagePassingModel(target=dipole(), **SMALL).fit(mixed, mu)
+        MessagePassingModel(dipole(), **SMALL).fit(mixed, mu)
 
 
 def test_heads_that_cannot_be_built(ethanol):
     with pytest.raises(ConfigError, match=re.escape(
-            "A polarizability head needs vector features, which the bpnn representation "
-            "does not have")):
-        BehlerParrinelloModel(target=polarizability(), epochs=1).fit(ethanol)
+            "Model type 'bpnn' cannot learn target 'polarizability' of kind "
+            "'rank2_symmetric'; it learns") + ".*" + re.escape(
+            "Families that learn it: ['mpnn', 'sa_gpr'].")):
+        BehlerParrinelloModel(polarizability(), epochs=1).fit(ethanol)
+    with pytest.raises(ConfigError, match=re.escape(
+            "Target 'polarizability' (rank2_symmetric) needs vector features, which this "
+            "representation does not have; use 'mpnn' (PaiNN) or 'sa_gpr'.")):
+        from atomlearn.nn import make_head
+
+        make_head(polarizability(), species=[1], n_features=4)
     with pytest.raises(DataError, match=re.escape(
-            "Target 'dipole' must have shape (10, 3); got (10, 3, 3)")):
-        MessagePassingModel(target=dipole(), **SMALL).fit(
+            "Labels of target 'dipole' ('vector') must have shape (10, 3); got (10, 3, 3).")):
+        MessagePassingModel(dipole(), **SMALL).fit(
             ethanol, {"dipole": np.zeros((10, 3, 3))})

@@ -9,8 +9,8 @@ import torch
 from atomlearn.errors import DataError
 from atomlearn.models import BehlerParrinelloModel, MessagePassingModel, load_model
 
-SMALL = dict(cutoff=4.0, n_features=8, n_interactions=1, n_rbf=6, n_hidden=(8,),
-             batch_size=4, patience=100)
+SMALL = dict(cutoff=4.0, n_features=8, n_interactions=1, n_rbf=6, n_hidden=[8],
+             batch_size=4, patience=100, force_weight=0.01)
 
 
 class Interrupt(Exception):
@@ -22,7 +22,7 @@ def test_interrupted_and_resumed_training_equals_an_uninterrupted_one(tmp_path, 
     reference = MessagePassingModel(epochs=6, **SMALL).fit(ethanol)
     ckpt = tmp_path / "run.ckpt"
 
-    import atomlearn.models.network as network
+    import atomlearn.models.network.model as network
     real_train = network.train
 
     def interrupted(*args, **kwargs):
@@ -57,8 +57,8 @@ def test_checkpoint_from_a_different_model_is_refused(tmp_path, ethanol):
             "this run 16. Resume with the options that wrote it, or delete the checkpoint.")):
         MessagePassingModel(epochs=2, checkpoint=ckpt, resume=True, **other).fit(ethanol[:4])
     with pytest.raises(DataError, match="model: checkpoint 'mpnn', this run 'bpnn'"):
-        BehlerParrinelloModel(cutoff=4.0, n_hidden=(8,), epochs=2, checkpoint=ckpt,
-                              resume=True).fit(ethanol[:4])
+        BehlerParrinelloModel(descriptor={"cutoff": 4.0}, n_hidden=[8], epochs=2,
+                              checkpoint=ckpt, resume=True).fit(ethanol[:4])
     ckpt.write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="cannot be read as a checkpoint"):
         MessagePassingModel(epochs=2, checkpoint=ckpt, resume=True, **SMALL).fit(ethanol[:4])
@@ -87,8 +87,8 @@ def test_committee_std_save_load(tmp_path, ethanol):
 @pytest.mark.parametrize("cls", [BehlerParrinelloModel, MessagePassingModel])
 def test_float32_training_tracks_float64(cls, ethanol):
     kw = (dict(SMALL) if cls is MessagePassingModel else
-          dict(cutoff=4.0, radial_etas=(1.0,), radial_shifts=(1.0, 2.0, 3.0),
-               angular_etas=(0.1,), zetas=(1.0,), n_hidden=(8,), batch_size=4))
+          dict(descriptor=dict(cutoff=4.0, radial_etas=[1.0], radial_shifts=[1.0, 2.0, 3.0],
+                               angular_etas=[0.1], zetas=[1.0]), n_hidden=[8], batch_size=4))
     m64 = cls(epochs=3, **kw).fit(ethanol)
     m32 = cls(epochs=3, dtype="float32", **kw).fit(ethanol)
     assert next(m32.networks_[0].parameters()).dtype == torch.float32

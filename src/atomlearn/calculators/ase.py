@@ -115,4 +115,4 @@ def _load(model):
 
 
 def _has_std(model) -> bool:
-    return getattr(model, "provides_uncertainty", True)
+    return model.provides_uncertainty

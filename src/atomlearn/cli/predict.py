@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..errors import DataError
 from ..metrics import error_report
 from ..models import load_model
-from ..structures import KeySpec, has_label, read_structures, write_predictions
-from ..targets import energy, read_gradient_labels
+from ..structures import KeySpec, read_structures, write_predictions
+from ..targets import Dataset
 
 
 def add_arguments(parser) -> None:
@@ -20,29 +23,33 @@ def run(args) -> int:
     model = load_model(args.model)
     structures = read_structures(args.structures)
     std = None
-    if args.no_std:
+    if args.no_std or not model.provides_uncertainty:
         pred = model.predict(structures)
     else:
-        try:
-            pred, std = model.predict(structures, return_std=True)
-        except NotImplementedError:
-            pred = model.predict(structures)
+        pred, std = model.predict(structures, return_std=True)
     specs = model.supported_targets
     write_predictions(args.output, structures, pred, std,
                       per_atom={n: s.per_atom for n, s in specs.items()})
     print(f"Wrote predictions of {sorted(pred)} for {len(structures)} structures to "
           f"{args.output}")
-    keys = KeySpec()
-    for name, spec in specs.items():
-        if name in pred and all(has_label(a, name, keys) for a in structures):
-            err = error_report(pred[name], _reference(name, spec, structures, keys))
-            print(f"  {name} vs reference: MAE {err['mae']:.4g} {spec.unit}, "
-                  f"RMSE {err['rmse']:.4g} {spec.unit}")
+    reference = _reference(model, structures)
+    for name, ref in reference.items():
+        if name not in pred:
+            continue
+        ok = np.isfinite(ref).reshape(len(ref), -1).all(axis=1)
+        if ok.any():
+            err = error_report(pred[name][ok], ref[ok])
+            unit = specs[name].unit
+            print(f"  {name} vs reference: MAE {err['mae']:.4g} {unit}, "
+                  f"RMSE {err['rmse']:.4g} {unit}")
     return 0
 
 
-def _reference(name, spec, structures, keys):
-    if name in ("forces", "stress"):       # forces per atom; stress also as Voigt 6-vectors
-        grads = energy(forces=name == "forces", stress=name == "stress")
-        return read_gradient_labels(grads, structures, keys)[name]
-    return spec.read(structures, keys)
+def _reference(model, structures) -> dict:
+    """The structures' labels of the model's targets (forces and stress where present),
+    or nothing when they have none."""
+    try:
+        return Dataset.read(structures, model.target_specs, keys=model.keys or KeySpec(),
+                            missing_gradients="allow").labels
+    except DataError:    # structures without reference labels are predicted all the same
+        return {}

@@ -2,24 +2,22 @@
 
 from .schema import (
     DataOptions,
-    DescriptorOptions,
-    KernelOptions,
     ModelOptions,
     Options,
     OutputOptions,
     dump_options,
     load_options,
+    parse_model,
     parse_overrides,
 )
 
 __all__ = [
     "DataOptions",
-    "DescriptorOptions",
-    "KernelOptions",
     "ModelOptions",
     "Options",
     "OutputOptions",
     "dump_options",
+    "parse_model",
     "load_options",
     "parse_overrides",
 ]

@@ -1,7 +1,8 @@
 """Descriptors of atomic environments."""
 
-from ._base import Features
+from ._base import DescriptorGradient, Features
 from .lambda_soap import EquivariantFeatures, LambdaSoap
 from .soap import SoapExpansion, SoapPowerSpectrum
 
-__all__ = ["EquivariantFeatures", "Features", "LambdaSoap", "SoapExpansion", "SoapPowerSpectrum"]
+__all__ = ["DescriptorGradient", "EquivariantFeatures", "Features", "LambdaSoap",
+           "SoapExpansion", "SoapPowerSpectrum"]

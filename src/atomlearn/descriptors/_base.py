@@ -1,10 +1,111 @@
-"""Descriptor output: per-atom features with sparse position gradients."""
+"""Descriptor output: per-atom features and their gradients.
+
+The layout of the gradients stays here: kernels and models multiply them
+(:meth:`DescriptorGradient.matmul`), contract them (:meth:`DescriptorGradient.vjp`) and
+sum them into variables (:meth:`DescriptorGradient.sum_pairs`), and never index them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass
+class DescriptorGradient:
+    """:math:`\\partial x_i/\\partial q` of descriptor rows with respect to variables q, as
+    sparse (row, variable) pairs.
+
+    For positions a variable is an atom and has 3 components (Å^-1 in feature units per
+    Å); for strain it is a structure and has 9 components (feature units).
+
+    Attributes
+    ----------
+    values : numpy.ndarray of shape (n_pairs, n_components, n_features)
+    center : numpy.ndarray of shape (n_pairs,)
+        Descriptor row i of each pair.
+    variable : numpy.ndarray of shape (n_pairs,)
+        Variable (global atom index, or structure) of each pair.
+    n_variables : int
+    nonzero : numpy.ndarray of shape (n_pairs, n_groups), optional
+        Which equal column groups of each pair may be non-zero (SOAP: a moved atom changes
+        only the species pairs that involve its element); products skip the others.
+    """
+
+    values: np.ndarray
+    center: np.ndarray
+    variable: np.ndarray
+    n_variables: int
+    nonzero: np.ndarray | None = None
+
+    @property
+    def n_components(self) -> int:
+        return self.values.shape[1]
+
+    def dot_rows(self, X: np.ndarray) -> np.ndarray:
+        """:math:`g_p \\cdot X_{i(p)}` for every pair, shape (n_pairs, n_components)."""
+        return np.einsum("pcd,pd->pc", self.values, X[self.center])
+
+    def vjp(self, dEdx: np.ndarray) -> np.ndarray:
+        """:math:`\\sum_i \\partial E/\\partial x_i \\cdot \\partial x_i/\\partial q`, shape
+        (n_variables, n_components): forces (with a minus sign) or the virial."""
+        per_pair = self.dot_rows(dEdx)
+        out = np.zeros((self.n_variables, self.n_components))
+        np.add.at(out, self.variable, per_pair)
+        return out
+
+    def matmul(self, B: np.ndarray, pairs: np.ndarray | None = None) -> np.ndarray:
+        """``values[pairs].reshape(-1, D) @ B.T``, multiplying only the column groups that
+        :attr:`nonzero` marks, shape (len(pairs) * n_components, len(B)).
+
+        Rows with the same non-zero groups that are consecutive in :attr:`values` (as
+        :meth:`SoapExpansion.power_spectrum_position_gradients` lays them out) multiply as
+        strided views, one DGEMM per group, so nothing is gathered; other rows are
+        gathered.
+        """
+        pairs = np.arange(len(self.center)) if pairs is None else pairs
+        _, n_comp, n_feat = self.values.shape
+        G = self.values.reshape(-1, n_feat)
+        out = np.empty((len(pairs) * n_comp, B.shape[0]))
+        if self.nonzero is None:
+            out[:] = G[(pairs[:, None] * n_comp + np.arange(n_comp)).ravel()] @ B.T
+            return out
+        width = n_feat // self.nonzero.shape[1]
+        patterns, group = np.unique(self.nonzero[pairs], axis=0, return_inverse=True)
+        group = group.ravel()
+        # runs of positions with one pattern whose pairs are consecutive as well
+        cut = np.flatnonzero((np.diff(group) != 0) | (np.diff(pairs) != 1)) + 1
+        for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(pairs)], strict=True):
+            groups = np.flatnonzero(patterns[group[lo]])
+            src = slice(int(pairs[lo]) * n_comp, (int(pairs[hi - 1]) + 1) * n_comp)
+            dst = out[lo * n_comp : hi * n_comp]
+            if len(groups) == 0:
+                dst[:] = 0.0
+            for j, g in enumerate(groups):
+                cols = slice(int(g) * width, (int(g) + 1) * width)
+                if j == 0:
+                    np.matmul(G[src, cols], B[:, cols].T, out=dst)
+                else:
+                    dst += G[src, cols] @ B[:, cols].T
+        return out
+
+    def sum_pairs(self, T: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+        """Sum rows ``T`` of the pairs ``pairs`` (``n_components`` rows each, as
+        :meth:`matmul` returns them) into their variables, shape
+        (n_variables * n_components, T.shape[1])."""
+        n_comp = self.n_components
+        rows = np.arange(len(pairs) * n_comp)
+        targets = np.repeat(self.variable[pairs], n_comp) * n_comp + np.tile(
+            np.arange(n_comp), len(pairs))
+        S = sp.csr_matrix((np.ones(len(rows)), (targets, rows)),
+                          shape=(self.n_variables * n_comp, len(rows)))
+        return S @ T
+
+    def scale_features(self, scale: np.ndarray) -> None:
+        """Multiply every feature column by ``scale`` in place."""
+        self.values *= scale
 
 
 @dataclass
@@ -19,26 +120,18 @@ class Features:
         Structure of each row.
     numbers : numpy.ndarray of shape (n_atoms_total,)
         Atomic number of each row's centre atom.
-    gradient_values : numpy.ndarray of shape (n_pairs, 3, n_features), optional
-        :math:`\\partial x_i / \\partial r_j` for each (centre row i, moved atom j) pair in
-        Å^-1 (feature units per Å); present when position gradients were asked for.
-    gradient_center, gradient_atom : numpy.ndarray of shape (n_pairs,), optional
-        Row i of ``values`` and global atom index j of each gradient pair.
-    strain_gradients : numpy.ndarray of shape (n_atoms_total, 3, 3, n_features), optional
-        :math:`\\partial x_i / \\partial \\epsilon_{ab}` for periodic structures.
-    gradient_blocks : numpy.ndarray of shape (n_pairs, n_blocks), optional
-        Which equal column blocks of each pair's gradient may be non-zero (SOAP: a moved
-        atom changes only the species pairs that involve its element).
+    positions : DescriptorGradient, optional
+        Gradients with respect to atom positions (3 components per atom).
+    strain : DescriptorGradient, optional
+        Gradients with respect to the cell strain of periodic structures (9 components
+        per structure, :math:`\\partial x_i/\\partial\\epsilon_{ab}` as a, b).
     """
 
     values: np.ndarray
     structure_index: np.ndarray
     numbers: np.ndarray
-    gradient_values: np.ndarray | None = None
-    gradient_center: np.ndarray | None = None
-    gradient_atom: np.ndarray | None = None
-    strain_gradients: np.ndarray | None = None
-    gradient_blocks: np.ndarray | None = None
+    positions: DescriptorGradient | None = None
+    strain: DescriptorGradient | None = None
 
     @property
     def n_structures(self) -> int:

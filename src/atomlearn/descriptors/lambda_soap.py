@@ -26,7 +26,7 @@ class EquivariantFeatures:
         Frobenius norm, so the linear lambda-kernel of an environment with itself is
         normalised rotation-invariantly. Rows rotate with the Wigner D-matrix of lambda in
         featomic's real-spherical-harmonic convention.
-    types : ndarray [n_env]
+    numbers : ndarray [n_env]
         Atomic number of each centre.
     structure : ndarray [n_env]
         Index of each environment's structure.
@@ -34,7 +34,7 @@ class EquivariantFeatures:
 
     o3_lambda: int
     values: np.ndarray
-    types: np.ndarray
+    numbers: np.ndarray
     structure: np.ndarray
 
     def subset(self, structures: np.ndarray) -> EquivariantFeatures:
@@ -45,7 +45,7 @@ class EquivariantFeatures:
         keep = lookup[self.structure] >= 0
         order = np.argsort(lookup[self.structure[keep]], kind="stable")
         idx = np.flatnonzero(keep)[order]
-        return EquivariantFeatures(self.o3_lambda, self.values[idx], self.types[idx],
+        return EquivariantFeatures(self.o3_lambda, self.values[idx], self.numbers[idx],
                                    lookup[self.structure[idx]])
 
 
@@ -106,7 +106,7 @@ class LambdaSoap(SoapPowerSpectrum):
         tensor = calc.compute(structures, selected_keys=keys, neighbors_to_properties=True)
         n_atoms = np.array([len(a) for a in structures])
         offsets = np.concatenate([[0], np.cumsum(n_atoms)])
-        types = np.concatenate([a.numbers for a in structures])
+        numbers = np.concatenate([a.numbers for a in structures])
         structure = np.repeat(np.arange(len(structures)), n_atoms)
         out = {}
         for lam in lambdas:
@@ -121,5 +121,5 @@ class LambdaSoap(SoapPowerSpectrum):
                 values[rows] = block.values
             norm = np.linalg.norm(np.einsum("iap,ibp->iab", values, values), axis=(1, 2))
             values /= np.sqrt(np.maximum(norm, 1e-300))[:, None, None]
-            out[lam] = EquivariantFeatures(lam, values, types, structure)
+            out[lam] = EquivariantFeatures(lam, values, numbers, structure)
         return out

@@ -13,7 +13,7 @@ from ..errors import ConfigError, DataError
 from ..neighbors import check_cell
 from ..structures.io import check_positions, where
 from . import _featomic
-from ._base import Features
+from ._base import DescriptorGradient, Features
 from ._blocks import exported_blocks, key_table, pinned_blocks
 
 _GRADIENTS = ("positions", "strain")
@@ -158,8 +158,10 @@ class SoapPowerSpectrum:
         features = Features(values=exp.values, structure_index=exp.structure_index,
                             numbers=exp.numbers)
         if exp.position_blocks:
-            (features.gradient_values, features.gradient_center, features.gradient_atom,
-             features.gradient_blocks) = exp.power_spectrum_position_gradients(len(exp.numbers))
+            values, center, atom, nonzero = exp.power_spectrum_position_gradients(
+                len(exp.numbers))
+            features.positions = DescriptorGradient(values, center, atom, len(exp.numbers),
+                                                    nonzero)
         return features
 
     def channel_scale(self) -> np.ndarray:
@@ -172,10 +174,10 @@ class SoapPowerSpectrum:
         if float(self.angular_decay) == 0.0:
             return features
         scale = self.channel_scale()
-        for name in ("values", "gradient_values", "strain_gradients"):
-            array = getattr(features, name)
-            if array is not None:
-                array *= scale
+        features.values *= scale
+        for gradient in (features.positions, features.strain):
+            if gradient is not None:
+                gradient.scale_features(scale)
         return features
 
     def _check(self, structures, gradients) -> list[int]:
@@ -230,7 +232,9 @@ class SoapPowerSpectrum:
                 for k, rows, block in blocks:
                     gs, gv = block.gradients["strain"]
                     strain[rows[gs[:, 0]], :, :, k * width : (k + 1) * width] = gv
-                features.strain_gradients = strain
+                features.strain = DescriptorGradient(
+                    strain.reshape(n_total, 9, -1), np.arange(n_total),
+                    features.structure_index, len(structures))
         return features
 
     # -- fast path: power spectrum and its vector-Jacobian product from the expansion ---
@@ -286,10 +290,8 @@ class SoapPowerSpectrum:
             at = np.searchsorted(codes, code)
             grad[at, :, k * width : (k + 1) * width] = vals
             nonzero[at, k] = True
-        features.gradient_values = grad
-        features.gradient_center = codes // n_total
-        features.gradient_atom = codes % n_total
-        features.gradient_blocks = nonzero
+        features.positions = DescriptorGradient(grad, codes // n_total, codes % n_total,
+                                                n_total, nonzero)
 
 
 class SoapExpansion:

@@ -18,13 +18,16 @@ from ._base import (
     remembered_values,
 )
 from .dot_product import DotProduct, NormalizedDotProduct, normalize_rows
+from .equivariant import EquivariantEnvironments, SymmetryAdaptedKernel
 from .stationary import RBF, ExpSineSquared, Matern, RationalQuadratic, squared_distances
-from .structure import AtomSumKernel
+from .structure import AtomicEnvironments, AtomSumKernel
 
 __all__ = [
     "RBF",
     "AtomSumKernel",
+    "AtomicEnvironments",
     "ConstantKernel",
+    "EquivariantEnvironments",
     "DotProduct",
     "ExpSineSquared",
     "Exponentiation",
@@ -39,6 +42,7 @@ __all__ = [
     "StationaryKernelMixin",
     "RationalQuadratic",
     "Sum",
+    "SymmetryAdaptedKernel",
     "WhiteKernel",
     "clone",
     "convergence_warning",

@@ -1,16 +1,20 @@
 """Structure kernels: a structure's property as a sum (or mean) of atomic contributions.
 
 With :math:`E(A) = \\sum_{i\\in A} e(x_i)` and a GP prior on :math:`e` with environment kernel
-:math:`k`, the covariance of a structure with a sparse environment :math:`x_m` is
-:math:`\\sum_{i\\in A} k(x_i, x_m)`, and that of a force component
-:math:`F_{j\\alpha} = -\\partial E/\\partial r_{j\\alpha}` is
+:math:`k`, the covariance of two structures is :math:`\\sum_{i\\in A}\\sum_{j\\in B} k(x_i, x_j)`,
+that of a structure with a sparse environment :math:`x_m` is :math:`\\sum_{i\\in A} k(x_i, x_m)`,
+and that of a force component :math:`F_{j\\alpha} = -\\partial E/\\partial r_{j\\alpha}` is
 :math:`-\\sum_i \\partial k(x_i, x_m)/\\partial x_i \\cdot \\partial x_i/\\partial r_{j\\alpha}`
 (GAP's derivative observations; Bartók & Csányi, IJQC 115, 1051 (2015), eq. 21).
 Environments of different central elements are uncorrelated when ``per_species``.
 
-Both environment kernels are functions of :math:`u = \\hat x\\cdot\\hat x_m` for unit-normalised
-descriptors, so one derivative path serves them:
-:math:`\\nabla_x k = k'(u)\\,(\\hat x_m - u\\hat x)/|x|`. All force rows then come from one
+:class:`AtomSumKernel` is a :class:`~atomlearn.kernels.Kernel` on
+:class:`AtomicEnvironments` (scikit-learn's ``GenericKernelMixin`` convention), so it
+composes with ``ConstantKernel``, ``WhiteKernel``, ``+`` and ``*`` and serves scikit-learn
+style regressors directly. Its derivative rows need an environment kernel of the
+normalised dot product :math:`u = \\hat x\\cdot\\hat x_m` (:meth:`Kernel.profile`: SOAP's
+``NormalizedDotProduct``, ``RBF``, ``DotProduct``, times constants), for which
+:math:`\\nabla_x k = k'(u)\\,(\\hat x_m - u\\hat x)/|x|`: all force rows then come from one
 large matrix product of the stacked descriptor gradients with the sparse environments,
 which runs at the machine's DGEMM rate.
 """
@@ -20,256 +24,277 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
+from ..descriptors import DescriptorGradient
 from ..errors import ConfigError
-
-
-class SoapKernel:
-    """:math:`k(u) = \\delta^2 u^\\zeta` on unit descriptors (GAP's ``dot_product``, ``zeta``).
-
-    Parameters
-    ----------
-    zeta : int
-        Power, a positive integer.
-    delta : float
-        Amplitude :math:`\\delta` in target units per atom (GAP's ``delta``).
-    """
-
-    def __init__(self, zeta: int = 4, delta: float = 1.0) -> None:
-        self.zeta = zeta
-        self.delta = delta
-
-    def __repr__(self) -> str:
-        return f"SoapKernel(zeta={self.zeta}, delta={self.delta:.4g})"
-
-    def profile(self, u: np.ndarray, order: int = 1):
-        """Return ``k(u)`` and its first (and second, ``order=2``) derivative in u."""
-        z, d2 = int(self.zeta), self.delta**2
-        if z != self.zeta or z < 1:
-            raise ConfigError(f"'zeta' must be a positive integer. Got {self.zeta!r}.")
-        k = d2 * u**z
-        dk = d2 * z * u ** (z - 1)
-        if order == 1:
-            return k, dk
-        return k, dk, d2 * z * (z - 1) * u ** max(z - 2, 0) if z >= 2 else 0.0 * u
-
-
-class UnitRBFKernel:
-    """:math:`k = \\delta^2 \\exp(-|\\hat x - \\hat x_m|^2 / 2l^2) = \\delta^2 \\exp((u-1)/l^2)`.
-
-    Parameters
-    ----------
-    length_scale : float
-        :math:`l`, in units of the normalised descriptor.
-    delta : float
-        Amplitude in target units per atom.
-    """
-
-    def __init__(self, length_scale: float = 1.0, delta: float = 1.0) -> None:
-        self.length_scale = length_scale
-        self.delta = delta
-
-    def __repr__(self) -> str:
-        return f"UnitRBFKernel(length_scale={self.length_scale}, delta={self.delta:.4g})"
-
-    def profile(self, u: np.ndarray, order: int = 1):
-        inv = 1.0 / self.length_scale**2
-        k = self.delta**2 * np.exp((u - 1.0) * inv)
-        if order == 1:
-            return k, k * inv
-        return k, k * inv, k * inv * inv
+from ._base import GenericKernelMixin, Hyperparameter, Kernel
+from .dot_product import NormalizedDotProduct
 
 
 @dataclass
-class Environments:
-    """Unit-normalised descriptors of a set of atoms and what is needed for derivatives."""
+class AtomicEnvironments:
+    """Unit-normalised descriptors of the atoms of a set of structures (a kernel input).
 
-    unit: np.ndarray         # [n_atoms, n_features] x / |x|
-    norm: np.ndarray         # [n_atoms] |x|
-    numbers: np.ndarray      # [n_atoms]
-    structure: np.ndarray    # [n_atoms] structure index (contiguous)
+    Attributes
+    ----------
+    unit : numpy.ndarray of shape (n_atoms, n_features)
+        :math:`x/|x|` of every atom, structures one after the other.
+    norm : numpy.ndarray of shape (n_atoms,)
+        :math:`|x|`.
+    numbers : numpy.ndarray of shape (n_atoms,)
+        Atomic number of each centre.
+    structure : numpy.ndarray of shape (n_atoms,)
+        Structure of each atom (non-decreasing).
+    n_structures : int
+        Structures (rows of a structure kernel): ``len`` of this input.
+    """
+
+    unit: np.ndarray
+    norm: np.ndarray
+    numbers: np.ndarray
+    structure: np.ndarray
+    n_structures: int
+
+    def __len__(self) -> int:
+        return self.n_structures
 
     @classmethod
-    def from_values(cls, values, numbers, structure) -> Environments:
+    def from_values(cls, values: np.ndarray, numbers: np.ndarray, structure: np.ndarray,
+                    n_structures: int | None = None) -> AtomicEnvironments:
         norm = np.linalg.norm(values, axis=1)
         if np.any(norm == 0):
             raise ConfigError(
                 "An atom has an all-zero descriptor (no neighbours within the cutoff); "
                 "increase the cutoff so every atom sees at least one neighbour.")
-        return cls(values / norm[:, None], norm, numbers, structure)
+        n = int(structure.max()) + 1 if n_structures is None and len(structure) else (
+            n_structures or 0)
+        return cls(values / norm[:, None], norm, numbers, structure, n)
+
+    @classmethod
+    def concatenate(cls, parts: list[AtomicEnvironments]) -> AtomicEnvironments:
+        """The environments of consecutive chunks of structures as one input."""
+        offsets = np.cumsum([0] + [p.n_structures for p in parts])
+        return cls(np.concatenate([p.unit for p in parts]),
+                   np.concatenate([p.norm for p in parts]),
+                   np.concatenate([p.numbers for p in parts]),
+                   np.concatenate([p.structure + o for p, o in zip(parts, offsets,
+                                                                  strict=False)]),
+                   int(offsets[-1]))
+
+    def points(self, rows: np.ndarray | None = None) -> AtomicEnvironments:
+        """Environments ``rows`` as one-atom "structures" (sparse points, per-atom targets)."""
+        rows = np.arange(len(self.numbers)) if rows is None else np.asarray(rows)
+        return AtomicEnvironments(self.unit[rows], self.norm[rows], self.numbers[rows],
+                                  np.arange(len(rows)), len(rows))
 
 
-class AtomSumKernel:
+class AtomSumKernel(GenericKernelMixin, Kernel):
     """Sum an environment kernel over the atoms of each structure, with derivatives.
 
     Parameters
     ----------
-    env_kernel : SoapKernel or UnitRBFKernel
-        Kernel of :math:`u = \\hat x\\cdot\\hat x'`.
+    kernel : Kernel, optional
+        Environment kernel on unit-normalised descriptors; default
+        ``NormalizedDotProduct(zeta=4)`` (the SOAP kernel, GAP's ``dot_product`` with
+        ``zeta=4``). Times a ``ConstantKernel`` it carries the prior scale
+        :math:`\\delta^2` of an atomic contribution.
     per_species : bool
         Zero covariance between environments with different central elements.
     aggregation : {"sum", "mean"}
         ``"sum"`` for extensive targets (energy), ``"mean"`` for intensive ones.
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> from atomlearn.descriptors import SoapPowerSpectrum
+    >>> from atomlearn.kernels import ConstantKernel, NormalizedDotProduct
+    >>> f = SoapPowerSpectrum(n_max=2, l_max=1).compute([molecule("H2O"), molecule("CH4")])
+    >>> X = AtomicEnvironments.from_values(f.values, f.numbers, f.structure_index)
+    >>> k = ConstantKernel(2.0) * AtomSumKernel(NormalizedDotProduct(zeta=2))
+    >>> k(X).shape
+    (2, 2)
     """
 
-    def __init__(self, env_kernel, *, per_species: bool = True,
+    def __init__(self, kernel: Kernel | None = None, *, per_species: bool = True,
                  aggregation: str = "sum") -> None:
-        self.env_kernel = env_kernel
+        self.kernel = kernel
         self.per_species = per_species
         self.aggregation = aggregation
 
-    def __repr__(self) -> str:
-        return (f"AtomSumKernel({self.env_kernel!r}, per_species={self.per_species}, "
+    @property
+    def environment_kernel(self) -> Kernel:
+        return NormalizedDotProduct(zeta=4) if self.kernel is None else self.kernel
+
+    # -- hyperparameters are those of the environment kernel ----------------------------
+    @property
+    def hyperparameters(self):
+        return [Hyperparameter(f"kernel__{h.name}", h.value_type, h.bounds, h.n_elements,
+                               h.fixed) for h in self.environment_kernel.hyperparameters]
+
+    @property
+    def theta(self):
+        return self.environment_kernel.theta
+
+    @theta.setter
+    def theta(self, theta):
+        self.environment_kernel.theta = theta
+
+    @property
+    def bounds(self):
+        return self.environment_kernel.bounds
+
+    def check_bounds(self):
+        self.environment_kernel.check_bounds()
+
+    def is_stationary(self):
+        return False
+
+    def __repr__(self):
+        return (f"AtomSumKernel({self.environment_kernel!r}, per_species={self.per_species}, "
                 f"aggregation={self.aggregation!r})")
 
-    # -- environment level ------------------------------------------------------------
-    def _blocks(self, numbers: np.ndarray, sparse_numbers: np.ndarray):
-        """``(rows, cols)`` of the blocks of environments and sparse points that covary.
+    # -- kernel values ----------------------------------------------------------------
+    def _groups(self, numbers: np.ndarray, other_numbers: np.ndarray):
+        """``(rows, cols)`` of the element groups of environments that covary.
 
         With ``per_species`` the kernel is block diagonal in the central element, so only
-        those blocks are computed (a third of the products for three elements). ``cols``
-        is a slice when an element's sparse points are contiguous (as fitted models store
-        them), an index array otherwise.
+        those groups are computed (a third of the products for three elements). ``cols``
+        is a slice when an element's environments are contiguous (as fitted models store
+        their sparse points), an index array otherwise.
         """
         if not self.per_species:
             yield slice(None), slice(None)
             return
-        for z in np.unique(sparse_numbers):
+        for z in np.unique(other_numbers):
             rows = np.flatnonzero(numbers == z)
             if len(rows):
-                yield rows, _as_slice(np.flatnonzero(sparse_numbers == z))
+                yield rows, _as_slice(np.flatnonzero(other_numbers == z))
 
-    def environment_kernel(self, env: Environments, sparse: Environments) -> np.ndarray:
-        """:math:`k(x_i, x_m)`, shape (n_atoms, n_sparse)."""
-        K = np.zeros((len(env.numbers), len(sparse.numbers)))
-        for rows, cols in self._blocks(env.numbers, sparse.numbers):
-            k, _ = self.env_kernel.profile(env.unit[rows] @ sparse.unit[cols].T)
-            _put(K, rows, cols, k)
+    def _env_values(self, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+        kernel = self.environment_kernel
+        if has_profile(kernel):
+            return kernel.profile(xa @ xb.T)[0]
+        return kernel(xa, xb)
+
+    def environment_values(self, X: AtomicEnvironments, Y: AtomicEnvironments) -> np.ndarray:
+        """:math:`k(x_i, y_j)` of every pair of environments, shape (n_atoms_X, n_atoms_Y)."""
+        K = np.zeros((len(X.numbers), len(Y.numbers)))
+        for rows, cols in self._groups(X.numbers, Y.numbers):
+            _put(K, rows, cols, self._env_values(X.unit[rows], Y.unit[cols]))
         return K
 
-    def _aggregate(self, K_atoms: np.ndarray, structure: np.ndarray) -> np.ndarray:
-        starts = np.flatnonzero(np.r_[True, np.diff(structure) != 0])
-        K = np.add.reduceat(K_atoms, starts, axis=0)
+    def _aggregate_rows(self, K_atoms: np.ndarray, X: AtomicEnvironments) -> np.ndarray:
+        K = np.zeros((X.n_structures,) + K_atoms.shape[1:])
+        np.add.at(K, X.structure, K_atoms)
         if self.aggregation == "mean":
-            K /= np.diff(np.r_[starts, len(structure)])[:, None]
+            K /= np.maximum(np.bincount(X.structure, minlength=X.n_structures), 1).reshape(
+                (-1,) + (1,) * (K.ndim - 1))
         return K
 
-    # -- rows of K_NM -----------------------------------------------------------------
-    def energy_rows(self, env: Environments, sparse: Environments) -> np.ndarray:
-        """Structure-sparse covariances, shape (n_structures, n_sparse)."""
-        return self._aggregate(self.environment_kernel(env, sparse), env.structure)
-
-    def derivative_rows(self, env: Environments, sparse: Environments,
-                        grad_values: np.ndarray, grad_center: np.ndarray,
-                        grad_target: np.ndarray, n_targets: int, *,
-                        nonzero_blocks: np.ndarray | None = None) -> np.ndarray:
-        """Rows :math:`\\sum_i \\partial k(x_i, x_m)/\\partial q` for derivative variables q.
-
-        Parameters
-        ----------
-        grad_values : array of shape (n_pairs, n_comp, n_features)
-            :math:`\\partial x_i/\\partial q` for each pair (centre i, target variable block).
-        grad_center : array of shape (n_pairs,)
-            Row i of ``env`` for each pair.
-        grad_target : array of shape (n_pairs,)
-            Which target block (atom j, or structure for strain) each pair feeds.
-        n_targets : int
-            Number of target blocks.
-        nonzero_blocks : array of shape (n_pairs, n_blocks), optional
-            Which equal column blocks of each pair's gradient may be non-zero
-            (:attr:`Features.gradient_blocks`: a neighbour moves only the SOAP species
-            pairs that involve its element). Rows are then grouped by their non-zero
-            blocks and each group multiplies only those columns.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_targets * n_comp, n_sparse)
-            Rows ordered block by block, components inside (j*3 + alpha).
-        """
-        n_pairs, n_comp, _ = grad_values.shape
-        s = np.einsum("pcd,pd->pc", grad_values, env.unit[grad_center]).reshape(-1)
-        target_rows = (np.repeat(grad_target, n_comp) * n_comp
-                       + np.tile(np.arange(n_comp), n_pairs))
-        out = np.zeros((n_targets * n_comp, len(sparse.numbers)))
-        position = np.empty(len(env.numbers), int)      # row of each centre in its block
-        for atoms, cols in self._blocks(env.numbers, sparse.numbers):
-            centres = np.arange(len(env.numbers))[atoms]
-            position[centres] = np.arange(len(centres))
-            u, a = self._gradient_factors(env, sparse, atoms, cols)
-            pairs = np.flatnonzero(np.isin(grad_center, centres))
-            rows = (pairs[:, None] * n_comp + np.arange(n_comp)).ravel()
-            local = np.repeat(position[grad_center[pairs]], n_comp)
-            T = _sparse_rows_product(grad_values, sparse.unit[cols], nonzero_blocks, pairs)
-            T -= u[local] * s[rows, None]
-            T *= a[local]
-            # sum pairs into their target rows: a sparse (n_targets*c, pairs*c) summation
-            S = sp.csr_matrix((np.ones(len(rows)), (target_rows[rows], np.arange(len(rows)))),
-                              shape=(out.shape[0], len(rows)))
-            out[:, cols] += S @ T
-        return out
-
-    def _gradient_factors(self, env, sparse, atoms, cols):
-        """u and :math:`k'(u)/|x|` of one block."""
-        u = env.unit[atoms] @ sparse.unit[cols].T
-        _, dk = self.env_kernel.profile(u)
-        return u, dk / env.norm[atoms, None]
-
-    def energy_rows_and_gradient(self, env: Environments, sparse: Environments,
-                                 weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`energy_rows` and :meth:`descriptor_gradient` sharing one product."""
-        K = np.zeros((len(env.numbers), len(sparse.numbers)))
-        grad = np.zeros_like(env.unit)
-        for atoms, cols in self._blocks(env.numbers, sparse.numbers):
-            xm = sparse.unit[cols]
-            # few atoms against many sparse points: the products with the sparse matrix
-            # on the left run about 25% faster in OpenBLAS (MD calls this every step)
-            u = (xm @ env.unit[atoms].T).T
-            k, dk = self.env_kernel.profile(u)
-            _put(K, atoms, cols, k)
-            aw = dk / env.norm[atoms, None] * weights[cols][None, :]
-            grad[atoms] = (xm.T @ aw.T).T - env.unit[atoms] * np.sum(aw * u, axis=1)[:, None]
-        return self._aggregate(K, env.structure), grad
-
-    def descriptor_gradient(self, env: Environments, sparse: Environments,
-                            weights: np.ndarray) -> np.ndarray:
-        """:math:`\\partial e(x_i)/\\partial x_i` for ``e = sum_m c_m k(., x_m)``, (n_atoms, D)."""
-        return self.energy_rows_and_gradient(env, sparse, weights)[1]
-
-    # -- prior variances (for the DTC predictive variance) ----------------------------
-    def energy_prior_variance(self, env: Environments) -> np.ndarray:
-        """:math:`K(A, A)` of each structure, shape (n_structures,)."""
-        starts = np.flatnonzero(np.r_[True, np.diff(env.structure) != 0])
-        ends = np.r_[starts[1:], len(env.structure)]
-        out = np.empty(len(starts))
-        for s, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
-            k, _ = self.env_kernel.profile(env.unit[lo:hi] @ env.unit[lo:hi].T)
+    def __call__(self, X: AtomicEnvironments, Y: AtomicEnvironments | None = None,
+                 eval_gradient: bool = False):
+        if eval_gradient and Y is not None:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        if eval_gradient:
+            K_env, dK_env = self.environment_kernel(X.unit, eval_gradient=True)
             if self.per_species:
-                k = k * (env.numbers[lo:hi, None] == env.numbers[None, lo:hi])
+                same = X.numbers[:, None] == X.numbers[None, :]
+                K_env, dK_env = K_env * same, dK_env * same[:, :, None]
+            K = self._aggregate_rows(self._aggregate_rows(K_env, X).swapaxes(0, 1), X)
+            dK = self._aggregate_rows(self._aggregate_rows(dK_env, X).swapaxes(0, 1), X)
+            return K.T, dK.swapaxes(0, 1)
+        Y = X if Y is None else Y
+        K = self._aggregate_rows(self.environment_values(X, Y), X)
+        return self._aggregate_rows(K.T, Y).T
+
+    def diag(self, X: AtomicEnvironments) -> np.ndarray:
+        """:math:`K(A, A)` of each structure, shape (n_structures,)."""
+        starts = np.searchsorted(X.structure, np.arange(X.n_structures + 1))
+        out = np.empty(X.n_structures)
+        for s in range(X.n_structures):
+            lo, hi = starts[s], starts[s + 1]
+            k = self._env_values(X.unit[lo:hi], X.unit[lo:hi])
+            if self.per_species:
+                k = k * (X.numbers[lo:hi, None] == X.numbers[None, lo:hi])
             out[s] = k.sum() / ((hi - lo) ** 2 if self.aggregation == "mean" else 1)
         return out
 
-    def derivative_prior_variance(self, env: Environments, grad_values, grad_center,
-                                  grad_target, n_targets) -> np.ndarray:
-        """Prior variance of every derivative component, shape (n_targets * n_comp,).
+    # -- rows of K_NM against sparse environments -----------------------------------
+    def rows(self, X: AtomicEnvironments, sparse: AtomicEnvironments) -> np.ndarray:
+        """Structure-environment covariances, shape (n_structures, n_sparse)."""
+        return self._aggregate_rows(self.environment_values(X, sparse), X)
+
+    def rows_and_gradient(self, X: AtomicEnvironments, sparse: AtomicEnvironments,
+                          weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`rows` and :math:`\\partial e(x_i)/\\partial x_i` of
+        :math:`e = \\sum_m c_m k(\\cdot, x_m)` (shape (n_atoms, n_features)), sharing one
+        product."""
+        profile = self._profile()
+        K = np.zeros((len(X.numbers), len(sparse.numbers)))
+        grad = np.zeros_like(X.unit)
+        for atoms, cols in self._groups(X.numbers, sparse.numbers):
+            xm = sparse.unit[cols]
+            # few atoms against many sparse points: the products with the sparse matrix
+            # on the left run about 25% faster in OpenBLAS (MD calls this every step)
+            u = (xm @ X.unit[atoms].T).T
+            k, dk = profile(u)
+            _put(K, atoms, cols, k)
+            aw = dk / X.norm[atoms, None] * weights[cols][None, :]
+            grad[atoms] = (xm.T @ aw.T).T - X.unit[atoms] * np.sum(aw * u, axis=1)[:, None]
+        return self._aggregate_rows(K, X), grad
+
+    def derivative_rows(self, X: AtomicEnvironments, sparse: AtomicEnvironments,
+                        gradient: DescriptorGradient) -> np.ndarray:
+        """Rows :math:`\\sum_i \\partial k(x_i, x_m)/\\partial q` for the variables q of
+        ``gradient`` (atom positions or cell strain).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_variables * n_components, n_sparse)
+            Rows ordered variable by variable, components inside (j*3 + alpha).
+        """
+        profile = self._profile()
+        n_comp = gradient.n_components
+        s = gradient.dot_rows(X.unit)                                   # g_p . x̂_i
+        out = np.zeros((gradient.n_variables * n_comp, len(sparse.numbers)))
+        position = np.empty(len(X.numbers), int)     # row of each centre in its group
+        for atoms, cols in self._groups(X.numbers, sparse.numbers):
+            centres = np.arange(len(X.numbers))[atoms]
+            position[centres] = np.arange(len(centres))
+            u = X.unit[atoms] @ sparse.unit[cols].T
+            _, dk = profile(u)
+            a = dk / X.norm[atoms, None]                                 # k'(u)/|x|
+            pairs = np.flatnonzero(np.isin(gradient.center, centres))
+            local = np.repeat(position[gradient.center[pairs]], n_comp)
+            T = gradient.matmul(sparse.unit[cols], pairs)               # g_p . x̂_m
+            T -= u[local] * s[pairs].reshape(-1, 1)
+            T *= a[local]
+            out[:, cols] += gradient.sum_pairs(T, pairs)
+        return out
+
+    def derivative_prior_variance(self, X: AtomicEnvironments,
+                                  gradient: DescriptorGradient) -> np.ndarray:
+        """Prior variance of every derivative component, shape (n_variables * n_components,).
 
         :math:`\\mathrm{var}(\\partial E/\\partial q) = \\sum_{i,i'} g_i^T
-        \\partial^2 k(x_i, x_{i'})/\\partial x_i\\partial x_{i'}\\, g_{i'}`, summed over the centres
-        i, i' whose descriptors depend on q (and of the same element if ``per_species``).
+        \\partial^2 k(x_i, x_{i'})/\\partial x_i\\partial x_{i'}\\, g_{i'}`, summed over the
+        centres i, i' whose descriptors depend on q (and of the same element if
+        ``per_species``).
         """
-        n_pairs, n_comp, _ = grad_values.shape
-        out = np.zeros((n_targets, n_comp))
-        order = np.argsort(grad_target, kind="stable")
-        bounds = np.searchsorted(grad_target[order], np.arange(n_targets + 1))
-        for t in range(n_targets):
+        profile = self._profile()
+        n_comp = gradient.n_components
+        out = np.zeros((gradient.n_variables, n_comp))
+        order = np.argsort(gradient.variable, kind="stable")
+        bounds = np.searchsorted(gradient.variable[order], np.arange(gradient.n_variables + 1))
+        for t in range(gradient.n_variables):
             p = order[bounds[t] : bounds[t + 1]]
             if len(p) == 0:
                 continue
-            c = grad_center[p]
-            g = grad_values[p]                                    # [q, comp, D]
-            xh, nrm = env.unit[c], env.norm[c]
+            c = gradient.center[p]
+            g = gradient.values[p]                                # [q, comp, D]
+            xh, nrm = X.unit[c], X.norm[c]
             u = xh @ xh.T                                         # [q, q]
-            _, dk, d2k = self.env_kernel.profile(u, order=2)
+            _, dk, d2k = profile(u, order=2)
             gx = np.einsum("qcd,rd->cqr", g, xh)                  # g_q . x̂_r
             gg = np.einsum("qcd,rcd->cqr", g, g)                  # g_q . g_r
             diag = np.einsum("cqq->cq", gx)                       # g_q . x̂_q
@@ -282,9 +307,25 @@ class AtomSumKernel:
                       ) / (nrm[:, None] * nrm[None, :])[None]
             H = d2k[None] * du_q * du_r + dk[None] * second
             if self.per_species:
-                H = H * (env.numbers[c][:, None] == env.numbers[c][None, :])[None]
+                H = H * (X.numbers[c][:, None] == X.numbers[c][None, :])[None]
             out[t] = H.sum(axis=(1, 2))
         return np.maximum(out.reshape(-1), 0.0)
+
+    def _profile(self):
+        kernel = self.environment_kernel
+        if not has_profile(kernel):
+            kernel.profile(np.zeros(1))          # raises the message naming the kernel
+        return kernel.profile
+
+
+def has_profile(kernel: Kernel) -> bool:
+    """Whether ``kernel`` is a function of the normalised dot product (see
+    :meth:`Kernel.profile`)."""
+    try:
+        kernel.profile(np.zeros(1))
+    except ConfigError:
+        return False
+    return True
 
 
 def _as_slice(index: np.ndarray):
@@ -295,43 +336,8 @@ def _as_slice(index: np.ndarray):
 
 
 def _put(target: np.ndarray, rows, cols, value: np.ndarray) -> None:
-    """``target[rows, cols] = value`` for the block spanned by ``rows`` x ``cols``."""
+    """``target[rows, cols] = value`` for the group spanned by ``rows`` x ``cols``."""
     if isinstance(cols, slice) or isinstance(rows, slice):
         target[rows, cols] = value
     else:
         target[np.ix_(rows, cols)] = value
-
-
-def _sparse_rows_product(grad_values: np.ndarray, basis: np.ndarray,
-                         nonzero: np.ndarray | None, pairs: np.ndarray) -> np.ndarray:
-    """``grad_values[pairs].reshape(-1, D) @ basis.T``, multiplying only the column
-    blocks that ``nonzero`` marks as non-zero.
-
-    Rows with the same non-zero blocks that are consecutive in ``grad_values`` (as
-    :meth:`SoapExpansion.power_spectrum_position_gradients` lays them out) multiply as
-    strided views, one DGEMM per block, so nothing is gathered; other rows are gathered.
-    """
-    _, n_comp, n_feat = grad_values.shape
-    G = grad_values.reshape(-1, n_feat)
-    out = np.empty((len(pairs) * n_comp, basis.shape[0]))
-    if nonzero is None:
-        out[:] = G[(pairs[:, None] * n_comp + np.arange(n_comp)).ravel()] @ basis.T
-        return out
-    width = n_feat // nonzero.shape[1]
-    patterns, group = np.unique(nonzero[pairs], axis=0, return_inverse=True)
-    group = group.ravel()
-    # runs of positions with one pattern whose pairs are consecutive as well
-    cut = np.flatnonzero((np.diff(group) != 0) | (np.diff(pairs) != 1)) + 1
-    for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(pairs)], strict=True):
-        blocks = np.flatnonzero(patterns[group[lo]])
-        src = slice(int(pairs[lo]) * n_comp, (int(pairs[hi - 1]) + 1) * n_comp)
-        dst = out[lo * n_comp : hi * n_comp]
-        if len(blocks) == 0:
-            dst[:] = 0.0
-        for j, b in enumerate(blocks):
-            cols = slice(int(b) * width, (int(b) + 1) * width)
-            if j == 0:
-                np.matmul(G[src, cols], basis[:, cols].T, out=dst)
-            else:
-                dst += G[src, cols] @ basis[:, cols].T
-    return out

@@ -1,33 +1,99 @@
-"""Structure-level models: one interface for every model family (see :class:`Model`).
+"""Structure-level models: one layer every family shares (see :class:`StructureModel`).
 
-The network models import PyTorch; they are loaded on first use
-(``atomlearn.models.MessagePassingModel``, ``load_model`` of a network file, or
-``model_class("mpnn")``).
+======================  ==================================  ===========================
+family (``type``)       learns (kind, per structure/atom)    uncertainty
+======================  ==================================  ===========================
+``sparse_gpr``          scalar (+ forces, stress), spectrum;  DTC variance, calibrated
+                        scalar and spectrum per atom
+``sa_gpr``              vector, rank2_symmetric               DTC variance, calibrated
+``bpnn``                scalar (+ forces), spectrum,          committees (``n_models``)
+                        vector; scalar/spectrum per atom
+``mpnn``                as bpnn, and rank2_symmetric          committees (``n_models``)
+======================  ==================================  ===========================
+
+The network families import PyTorch; they are loaded on first use (``model_class("mpnn")``,
+``atomlearn.models.MessagePassingModel`` or loading a network's file). Each family's
+hyperparameters are one dataclass (:func:`family_hypers`), importable without PyTorch.
 """
 
-from ._base import (
-    LAZY_MODELS,
-    MODEL_REGISTRY,
-    Model,
-    load_model,
-    model_class,
-    model_types,
-    register,
-)
-from .gpr import SparseGPRModel
-from .sagpr import SymmetryAdaptedGPRModel
+from __future__ import annotations
 
-_NETWORKS = ("BehlerParrinelloModel", "MessagePassingModel", "NetworkPotential")
+import importlib
+import os
+
+from ..errors import ModelFileError, check_choice
+from ..serialization import read_model_file
+from .base import StructureModel
+
+#: Model classes by the name used in options files and model files.
+MODEL_REGISTRY: dict[str, type[StructureModel]] = {}
+#: The folder of every family: ``<folder>.model`` defines the class, ``<folder>.hypers``
+#: its hyperparameter dataclass (importable without PyTorch).
+FAMILIES: dict[str, str] = {"sparse_gpr": "atomlearn.models.sparse_gpr",
+                            "sa_gpr": "atomlearn.models.sa_gpr",
+                            "bpnn": "atomlearn.models.network",
+                            "mpnn": "atomlearn.models.network"}
+#: Families whose module imports PyTorch: registered when first needed.
+LAZY_MODELS = {name: FAMILIES[name] for name in ("bpnn", "mpnn")}
+
+# the model-file format this layer writes, and the upgrade of older files
+from . import upgrade as _upgrade  # noqa: E402,F401
+
+
+def model_types() -> list[str]:
+    """Every model family name, loaded or not."""
+    return sorted(set(MODEL_REGISTRY) | set(FAMILIES))
+
+
+def model_class(name: str) -> type[StructureModel]:
+    """The class registered as ``name``, importing its module if needed."""
+    check_choice(name, model_types(), "model type")
+    if name not in MODEL_REGISTRY:
+        importlib.import_module(f"{FAMILIES[name]}.model")
+    return MODEL_REGISTRY[name]
+
+
+def family_hypers(name: str) -> type:
+    """The hyperparameter dataclass of family ``name`` (no PyTorch import)."""
+    check_choice(name, model_types(), "model type")
+    return importlib.import_module(f"{FAMILIES[name]}.hypers").HYPERS[name]
+
+
+def register(name: str):
+    """Class decorator adding a model family to :data:`MODEL_REGISTRY`."""
+    def wrap(cls):
+        cls.registry_name = name
+        MODEL_REGISTRY[name] = cls
+        return cls
+    return wrap
+
+
+def load_model(path: str | os.PathLike) -> StructureModel:
+    """Load any atomlearn model file (no code from the file is executed)."""
+    meta, arrays = read_model_file(path)
+    name = meta.get("class")
+    if name not in model_types():
+        raise ModelFileError(
+            f"Model file '{path}' holds an unknown model class {name!r}; known classes are "
+            f"{model_types()}.")
+    return model_class(name)._from_file(meta, arrays)
+
+
+from .sa_gpr import SymmetryAdaptedGPRModel  # noqa: E402
+from .sparse_gpr import SparseGPRModel  # noqa: E402
+
+_NETWORKS = ("BehlerParrinelloModel", "MessagePassingModel", "NetworkModel")
 
 
 def __getattr__(name: str):
     if name in _NETWORKS:
-        from . import network
+        from .network import model
 
-        return getattr(network, name)
+        return getattr(model, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["LAZY_MODELS", "MODEL_REGISTRY", "BehlerParrinelloModel", "MessagePassingModel",
-           "Model", "SparseGPRModel", "SymmetryAdaptedGPRModel", "load_model", "model_class",
+__all__ = ["FAMILIES", "LAZY_MODELS", "MODEL_REGISTRY", "BehlerParrinelloModel",
+           "MessagePassingModel", "NetworkModel", "SparseGPRModel", "StructureModel",
+           "SymmetryAdaptedGPRModel", "family_hypers", "load_model", "model_class",
            "model_types", "register"]

@@ -2,7 +2,7 @@
 
 from .batch import AtomicBatch, make_batch
 from .features import AtomicFeatures
-from .heads import DipoleHead, EnergyHead, PolarizabilityHead
+from .heads import DipoleHead, InvariantHead, PolarizabilityHead, make_head
 from .layers import MLP, cosine_cutoff
 from .model import AtomisticNetwork
 from .representations import PaiNN, SymmetryFunctions
@@ -17,11 +17,12 @@ __all__ = [
     "AtomicFeatures",
     "AtomisticNetwork",
     "DipoleHead",
-    "EnergyHead",
+    "InvariantHead",
     "SymmetryFunctions",
     "TrainingError",
     "compute_forces",
     "cosine_cutoff",
     "make_batch",
+    "make_head",
     "train",
 ]

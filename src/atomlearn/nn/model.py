@@ -21,14 +21,19 @@ class AtomisticNetwork(torch.nn.Module):
         :class:`AtomicFeatures` with vector channels too. The scalars are standardised
         with ``feature_mean`` and ``feature_std`` (identity unless set).
     heads : mapping of str to torch.nn.Module
-        One head per target ("energy", ...).
+        One head per target, keyed by the target's name.
+    forces_of : str, optional
+        The head whose (per-structure scalar) output forces are the negative gradient of
+        (an energy); None when no target has forces.
     """
 
     def __init__(self, representation: torch.nn.Module,
-                 heads: Mapping[str, torch.nn.Module]) -> None:
+                 heads: Mapping[str, torch.nn.Module], *, forces_of: str | None = None
+                 ) -> None:
         super().__init__()
         self.representation = representation
         self.heads = torch.nn.ModuleDict(dict(heads))
+        self.forces_of = forces_of
         n = representation.n_features
         self.register_buffer("feature_mean", torch.zeros(n))
         self.register_buffer("feature_std", torch.ones(n))
@@ -46,9 +51,10 @@ class AtomisticNetwork(torch.nn.Module):
         x = self.features(batch)
         out = {name: head(x, batch) for name, head in self.heads.items()}
         if compute_forces_:
-            if "energy" not in out:
+            if self.forces_of not in out:
                 raise ValueError(
-                    "Forces need an energy head; this network has heads "
-                    f"{sorted(out)}. Add an 'energy' target or drop 'forces'.")
-            out["forces"] = compute_forces(out["energy"], batch.positions, training=training)
+                    "Forces need a target with forces (an energy); this network has heads "
+                    f"{sorted(out)}. Add 'forces: true' to a scalar target or drop forces.")
+            out["forces"] = compute_forces(out[self.forces_of], batch.positions,
+                                           training=training)
         return out

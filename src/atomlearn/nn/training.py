@@ -9,7 +9,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,26 +40,40 @@ class TrainingHistory:
 
 
 @dataclass
+class LossTerm:
+    """One target's share of the loss: ``weight`` mean((Δy / n)^2), with n the number of
+    atoms of each structure for ``per_atom_error`` (extensive per-structure targets: the
+    error per atom), else 1."""
+
+    name: str
+    weight: float = 1.0
+    per_atom_error: bool = False
+
+
+@dataclass
 class Labels:
-    energy: torch.Tensor | None = None              # [n_structures]
-    forces: torch.Tensor | None = None              # [n_atoms, 3]
-    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # dipole, polarizability
+    """Reference values of a batch, in the layout of the network's outputs (per structure
+    or per atom; ``"forces"`` [n_atoms, 3])."""
+
+    values: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def loss_of(net: AtomisticNetwork, batch: AtomicBatch, labels: Labels,
-            weights: Mapping[str, float], training: bool) -> torch.Tensor:
-    """w_E mean((ΔE / n_atoms)^2) + w_F mean(ΔF^2) + Σ_t w_t mean(Δt^2), in eV^2,
-    (eV/Å)^2 and the squared units of each tensor target t (dipole, polarizability)."""
-    with_forces = labels.forces is not None and weights.get("forces", 0.0) > 0
+            terms: list[LossTerm], training: bool) -> torch.Tensor:
+    """:math:`\\sum_t w_t\\,\\mathrm{mean}((\\Delta y_t/n)^2)` over the targets (and forces) the
+    batch has labels of, in the squared units of each target."""
+    with_forces = "forces" in labels.values and any(
+        t.name == "forces" and t.weight > 0 for t in terms)
     out = net(batch, compute_forces_=with_forces, training=training)
     loss = out[next(iter(out))].new_zeros(())
-    if labels.energy is not None:
-        loss = loss + weights.get("energy", 1.0) * torch.mean(
-            ((out["energy"] - labels.energy) / batch.n_atoms) ** 2)
-    if with_forces:
-        loss = loss + weights["forces"] * torch.mean((out["forces"] - labels.forces) ** 2)
-    for name, ref in labels.tensors.items():
-        loss = loss + weights.get(name, 1.0) * torch.mean((out[name] - ref) ** 2)
+    for term in terms:
+        ref = labels.values.get(term.name)
+        if ref is None or (term.name == "forces" and not with_forces):
+            continue
+        diff = out[term.name] - ref
+        if term.per_atom_error:
+            diff = diff / batch.n_atoms.to(diff.dtype).reshape(-1, *([1] * (diff.dim() - 1)))
+        loss = loss + term.weight * torch.mean(diff**2)
     return loss
 
 
@@ -122,7 +136,7 @@ def _optimizer(name: str, params, learning_rate: float):
 def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
           validation_set: list[tuple[AtomicBatch, Labels]], *, epochs: int = 100,
           optimizer: str = "adam", learning_rate: float = 1e-3,
-          weights: Mapping[str, float] | None = None, patience: int = 50,
+          terms: list[LossTerm] | None = None, patience: int = 50,
           lr_factor: float = 0.5,
           lr_patience: int = 20, seed: int = 0, max_time: float | None = None,
           checkpoint: Checkpoint | None = None,
@@ -130,8 +144,8 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
           description: str = "training") -> TrainingHistory:
     """Train ``net`` in place and keep the weights of the best validation epoch.
 
-    ``weights`` are the loss weights per target (see :func:`loss_of`); by default
-    ``{"energy": 1, "forces": 10}``.
+    ``terms`` are the loss terms (see :func:`loss_of`); by default the per-atom energy
+    error and ten times the force error.
 
     The learning rate is multiplied by ``lr_factor`` when the validation loss has not
     improved for ``lr_patience`` epochs; training stops after ``patience`` epochs without
@@ -141,7 +155,8 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
     A non-finite loss stops training with the batch that produced it; the last good
     weights are restored and the last checkpoint is left as it was.
     """
-    weights = dict(weights if weights is not None else {"energy": 1.0, "forces": 10.0})
+    terms = list(terms if terms is not None else
+                 [LossTerm("energy", 1.0, per_atom_error=True), LossTerm("forces", 10.0)])
     params = [p for p in net.parameters() if p.requires_grad]
     opt = _optimizer(optimizer, params, learning_rate)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=lr_factor,
@@ -180,7 +195,7 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
         for k in rng.permutation(len(train_set)):
             batch, labels = train_set[k]
             opt.zero_grad()
-            loss = loss_of(net, batch, labels, weights, training=True)
+            loss = loss_of(net, batch, labels, terms, training=True)
             if not torch.isfinite(loss):
                 net.load_state_dict(best_state)
                 kept = (f" The checkpoint {checkpoint.path} is left as it was."
@@ -194,7 +209,7 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
             total += float(loss.detach())
         history.train_loss.append(total / max(1, len(train_set)))
         net.eval()
-        val = sum(float(loss_of(net, b, lab, weights, training=False).detach())
+        val = sum(float(loss_of(net, b, lab, terms, training=False).detach())
                   for b, lab in validation_set) / max(1, len(validation_set))
         history.validation_loss.append(val)
         sched.step(val)

@@ -92,6 +92,7 @@ def get_label(
     shape: tuple[int, ...] | None = None,
     per_atom: bool = False,
     frame: int | None = None,
+    expected: str = "",
 ) -> np.ndarray:
     """Read the reference label ``name`` of one structure.
 
@@ -110,6 +111,8 @@ def get_label(
         Whether the label has one row per atom.
     frame : int, optional
         Frame number for error messages.
+    expected : str, optional
+        What the shape belongs to, for error messages (e.g. "for a 'vector' target").
 
     Returns
     -------
@@ -143,14 +146,16 @@ def get_label(
     except (TypeError, ValueError) as err:
         raise DataError(f"Label {name!r} in {loc} is not numeric: {value!r}.") from err
     if shape is not None:
-        expected = (len(atoms), *shape) if per_atom else tuple(shape)
-        if array.shape != expected:
-            if array.size == int(np.prod(expected)):
-                array = array.reshape(expected)
+        shape_of = (len(atoms), *shape) if per_atom else tuple(shape)
+        if array.shape != shape_of:
+            if array.size == int(np.prod(shape_of)):
+                array = array.reshape(shape_of)
             else:
                 raise DataError(
-                    f"Label {name!r} in {loc} has shape {array.shape}; expected {expected}"
-                    f"{' (one row per atom)' if per_atom else ''}."
+                    f"Label {name!r} in {loc} has shape {array.shape}; expected {shape_of}"
+                    f"{' (one row per atom)' if per_atom else ''}"
+                    f"{' ' + expected if expected else ''}. Fix the label or the target's "
+                    "declared kind and shape."
                 )
     if not np.all(np.isfinite(array)):
         raise DataError(

@@ -1,6 +1,9 @@
-"""What is predicted: :class:`TargetSpec` and its predefined constructors."""
+"""What is predicted: :class:`TargetSpec`, its predefined constructors, and
+:class:`Dataset` (structures with the labels of some targets)."""
 
+from .dataset import GRADIENT_UNITS, Dataset
 from .spec import (
+    GRADIENTS,
     KINDS,
     TargetSpec,
     band_energies,
@@ -9,16 +12,20 @@ from .spec import (
     dos,
     energy,
     excitations,
-    labelled,
+    gradient_spec,
     orbital_energies,
     polarizability,
     read_gradient_labels,
+    read_stress,
     target_from_options,
     with_gradients,
 )
 
 __all__ = [
+    "GRADIENTS",
+    "GRADIENT_UNITS",
     "KINDS",
+    "Dataset",
     "TargetSpec",
     "band_energies",
     "density_coefficients",
@@ -26,10 +33,11 @@ __all__ = [
     "dos",
     "energy",
     "excitations",
-    "labelled",
+    "gradient_spec",
     "orbital_energies",
     "polarizability",
     "read_gradient_labels",
+    "read_stress",
     "target_from_options",
     "with_gradients",
 ]

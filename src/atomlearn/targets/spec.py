@@ -1,4 +1,12 @@
-"""Target specifications: the single source for what is read, predicted and written."""
+"""Target specifications: the single source for what is read, learned, predicted and written.
+
+A target is described by its layout, never by its name: ``(kind, per_atom, shape)``
+decides the network head and the GP outputs, ``gradients`` the derivative observations
+learned with it, ``extensive`` whether atomic contributions add up or average, ``unit``
+what the numbers mean and ``weight`` its share of a network's loss. Any name works:
+``targets: {gap: {kind: scalar, unit: eV, extensive: false}}`` in YAML learns the
+``gap`` found in the structures' info with every family that supports scalars.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +17,49 @@ from typing import Any, Literal
 import ase
 import numpy as np
 
-from ..errors import ConfigError, DataError, check_choice
+from ..errors import ConfigError, DataError, check_choice, closest
 from ..structures import keys as K
-from ..structures.io import get_label, has_label, where
+from ..structures.io import get_label, where
 from ..structures.keys import KeySpec
 from ..structures.units import convert
 
 Kind = Literal["scalar", "vector", "rank2_symmetric", "spectrum", "density_coefficients"]
 KINDS = ("scalar", "vector", "rank2_symmetric", "spectrum", "density_coefficients")
+#: Derivative observations of a per-structure scalar, with their output layout.
+GRADIENTS = ("forces", "stress")
+#: The shape every value of a kind has (None: any, given by the spec).
+_KIND_SHAPES = {"scalar": (), "vector": (3,), "rank2_symmetric": (3, 3), "spectrum": None,
+                "density_coefficients": None}
 
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """What one target is: its name, kind, shape, unit and the derivatives learned with it.
+    """What one target is: its name, layout, unit and the derivatives learned with it.
 
     Parameters
     ----------
     name : str
-        Property name (``"energy"``, ``"dipole"``, ...), used for keys and metrics.
+        Property name, used for the label keys (``REF_<name>``, ``<name>``), predictions
+        (``pred_<name>``) and metrics.
     kind : {"scalar", "vector", "rank2_symmetric", "spectrum", "density_coefficients"}
-        How the target transforms under rotations, which decides the model head.
+        How the target transforms under rotations (scalar and spectrum values are
+        invariant, vectors rotate as R v, rank-2 tensors as R A R^T).
     per_atom : bool
-        One value per atom (``(n_atoms, *shape)``) instead of per structure.
+        One value per atom (``(n_atoms, *shape)``) instead of one per structure.
     unit : str
-        Internal unit of the target (eV, e·Å, Å^3, ...).
+        Internal unit of the values (eV, e·Å, Å^3, ...).
     shape : tuple of int
-        Shape of one value (per structure, or per atom when ``per_atom``).
-    gradients : tuple of str
-        Derivative observations learned with the target: ``"forces"`` and/or ``"stress"``.
+        Shape of one value; fixed by the kind except for spectra.
+    gradients : tuple of {"forces", "stress"}
+        Derivative observations learned with a per-structure scalar: forces
+        :math:`-\\partial y/\\partial r` (eV/Å for an energy) and stress
+        :math:`V^{-1}\\partial y/\\partial\\epsilon`.
+    extensive : bool
+        A per-structure value is the sum of atomic contributions (energy, a DOS per cell)
+        or, if False, their mean (a band gap, a DOS per atom).
+    weight : float
+        Weight of this target's mean squared error in a network's loss (GP families weigh
+        targets by their noise levels instead).
     metadata : dict
         Extra layout information (energy grid of a DOS, basis of density coefficients).
     """
@@ -47,10 +70,43 @@ class TargetSpec:
     unit: str = ""
     shape: tuple[int, ...] = ()
     gradients: tuple[str, ...] = ()
+    extensive: bool = True
+    weight: float = 1.0
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         check_choice(self.kind, KINDS, "target kind")
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        object.__setattr__(self, "gradients", tuple(self.gradients))
+        required = _KIND_SHAPES[self.kind]
+        if required is not None and self.shape != required:
+            raise ConfigError(
+                f"Target {self.name!r} of kind {self.kind!r} has shape {required} per "
+                f"{'atom' if self.per_atom else 'structure'}; got shape {self.shape}. Remove "
+                "'shape' or choose kind 'spectrum' for arrays of other shapes.")
+        if self.kind == "spectrum" and not self.shape:
+            raise ConfigError(
+                f"Target {self.name!r} of kind 'spectrum' needs its 'shape' (e.g. [72] for "
+                "72 orbital energies); use kind 'scalar' for one number.")
+        for g in self.gradients:
+            check_choice(g, GRADIENTS, f"gradient of target {self.name!r}")
+        if self.gradients and (self.kind != "scalar" or self.per_atom):
+            raise ConfigError(
+                f"Target {self.name!r} asks for {list(self.gradients)}, but forces and stress "
+                "are derivatives of a per-structure scalar (an energy); it is "
+                f"{self.kind!r}{' per atom' if self.per_atom else ''}.")
+        if not (np.isfinite(self.weight) and self.weight >= 0):
+            raise ConfigError(f"The 'weight' of target {self.name!r} must be a non-negative "
+                              f"number. Got {self.weight!r}.")
+
+    @property
+    def layout(self) -> tuple[str, bool]:
+        """``(kind, per_atom)``: what decides heads and GP outputs."""
+        return (self.kind, self.per_atom)
+
+    def expected_shape(self, n_structures: int, n_atoms: int) -> tuple[int, ...]:
+        """Shape of the labels of ``n_structures`` structures with ``n_atoms`` atoms."""
+        return ((n_atoms if self.per_atom else n_structures), *self.shape)
 
     def read(
         self,
@@ -75,11 +131,17 @@ class TargetSpec:
         numpy.ndarray
             Array of shape ``(n_structures, *shape)``, or ``(n_atoms_total, *shape)`` when
             ``per_atom``, in the internal unit.
+
+        Raises
+        ------
+        DataError
+            For a missing label, a label of another shape than the kind declares, or
+            non-finite values, naming the file and frame.
         """
-        rows = [
-            get_label(a, self.name, keys, shape=self.shape, per_atom=self.per_atom, frame=i)
-            for i, a in enumerate(structures)
-        ]
+        what = f"for a {self.kind!r} target{' (per atom)' if self.per_atom else ''}"
+        rows = [get_label(a, self.name, keys, shape=self.shape, per_atom=self.per_atom,
+                          frame=i, expected=what)
+                for i, a in enumerate(structures)]
         values = np.concatenate(rows) if self.per_atom else np.stack(rows)
         if self.kind == "rank2_symmetric":
             values = _symmetrised(values, self.name, structures)
@@ -89,14 +151,17 @@ class TargetSpec:
         """JSON-ready description (saved in model files)."""
         return {"name": self.name, "kind": self.kind, "per_atom": self.per_atom,
                 "unit": self.unit, "shape": list(self.shape),
-                "gradients": list(self.gradients), "metadata": dict(self.metadata)}
+                "gradients": list(self.gradients), "extensive": self.extensive,
+                "weight": self.weight, "metadata": dict(self.metadata)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TargetSpec:
         """Inverse of :meth:`to_dict`."""
         return cls(name=data["name"], kind=data["kind"], per_atom=data["per_atom"],
                    unit=data["unit"], shape=tuple(data["shape"]),
-                   gradients=tuple(data["gradients"]), metadata=dict(data["metadata"]))
+                   gradients=tuple(data["gradients"]),
+                   extensive=bool(data.get("extensive", True)),
+                   weight=float(data.get("weight", 1.0)), metadata=dict(data["metadata"]))
 
 
 def _symmetrised(values: np.ndarray, name: str, structures: Sequence[ase.Atoms]) -> np.ndarray:
@@ -114,25 +179,29 @@ def _symmetrised(values: np.ndarray, name: str, structures: Sequence[ase.Atoms])
     return 0.5 * (values + np.swapaxes(values, -1, -2))
 
 
-def energy(*, forces: bool = True, stress: bool = False, unit: str = "eV") -> TargetSpec:
+# -- predefined targets -------------------------------------------------------------------
+def energy(*, forces: bool = True, stress: bool = False, unit: str = "eV",
+           weight: float = 1.0) -> TargetSpec:
     """Total energy (eV), optionally learned with forces (eV/Å) and stress (eV/Å^3)."""
     gradients = tuple(g for g, on in (("forces", forces), ("stress", stress)) if on)
-    return TargetSpec(K.ENERGY, "scalar", unit=unit, gradients=gradients)
+    return TargetSpec(K.ENERGY, "scalar", unit=unit, gradients=gradients, weight=weight)
 
 
-def dipole(unit: str = "e·Å") -> TargetSpec:
+def dipole(unit: str = "e·Å", weight: float = 1.0) -> TargetSpec:
     """Dipole moment (e·Å), a vector."""
-    return TargetSpec(K.DIPOLE, "vector", unit=unit, shape=(3,))
+    return TargetSpec(K.DIPOLE, "vector", unit=unit, shape=(3,), weight=weight)
 
 
-def polarizability(unit: str = "Å^3") -> TargetSpec:
+def polarizability(unit: str = "Å^3", weight: float = 1.0) -> TargetSpec:
     """Static polarizability tensor (Å^3), symmetric rank 2."""
-    return TargetSpec(K.POLARIZABILITY, "rank2_symmetric", unit=unit, shape=(3, 3))
+    return TargetSpec(K.POLARIZABILITY, "rank2_symmetric", unit=unit, shape=(3, 3),
+                      weight=weight)
 
 
 def orbital_energies(n_orbitals: int, unit: str = "eV") -> TargetSpec:
     """Kohn-Sham orbital energies (eV), sorted, ``n_orbitals`` per structure."""
-    return TargetSpec(K.ORBITAL_ENERGIES, "spectrum", unit=unit, shape=(n_orbitals,))
+    return TargetSpec(K.ORBITAL_ENERGIES, "spectrum", unit=unit, shape=(n_orbitals,),
+                      extensive=False)
 
 
 def dos(grid: Sequence[float], unit: str = "1/eV") -> TargetSpec:
@@ -144,12 +213,14 @@ def dos(grid: Sequence[float], unit: str = "1/eV") -> TargetSpec:
 
 def band_energies(n_kpoints: int, n_bands: int, unit: str = "eV") -> TargetSpec:
     """Band energies (eV) at ``n_kpoints`` fixed k-points, ``n_bands`` each."""
-    return TargetSpec(K.BAND_ENERGIES, "spectrum", unit=unit, shape=(n_kpoints, n_bands))
+    return TargetSpec(K.BAND_ENERGIES, "spectrum", unit=unit, shape=(n_kpoints, n_bands),
+                      extensive=False)
 
 
 def excitations(n_states: int, unit: str = "eV") -> TargetSpec:
     """Lowest ``n_states`` excitation energies (eV) per structure."""
-    return TargetSpec(K.EXCITATIONS, "spectrum", unit=unit, shape=(n_states,))
+    return TargetSpec(K.EXCITATIONS, "spectrum", unit=unit, shape=(n_states,),
+                      extensive=False)
 
 
 def density_coefficients(basis: Mapping[str, Any]) -> TargetSpec:
@@ -164,18 +235,50 @@ def density_coefficients(basis: Mapping[str, Any]) -> TargetSpec:
                       unit="", shape=(n_max,), metadata={"basis": dict(basis)})
 
 
-_FACTORIES = {
-    "energy": energy, "dipole": dipole, "polarizability": polarizability,
-}
+_FACTORIES = {"energy": energy, "dipole": dipole, "polarizability": polarizability}
+#: Options of a target declared by its layout in YAML.
+GENERIC_OPTIONS = ("kind", "unit", "shape", "per_atom", "extensive", "weight", "forces",
+                   "stress")
 
 
 def target_from_options(name: str, options: Mapping[str, Any] | None = None) -> TargetSpec:
-    """Build a predefined :class:`TargetSpec` from its name and options."""
-    check_choice(name, _FACTORIES, "target")
-    try:
-        return _FACTORIES[name](**dict(options or {}))
-    except TypeError as err:
-        raise ConfigError(f"Invalid options for target {name!r}: {err}.") from err
+    """A :class:`TargetSpec` from its name and options (a ``targets`` entry of YAML).
+
+    ``energy``, ``dipole`` and ``polarizability`` have predefined layouts (options:
+    ``forces``, ``stress``, ``unit``, ``weight``); any other name is declared by its
+    layout, e.g. ``{kind: scalar, unit: eV, extensive: false}`` or
+    ``{kind: spectrum, shape: [72], unit: eV}``.
+    """
+    options = dict(options or {})
+    if name in _FACTORIES and "kind" not in options:
+        factory = _FACTORIES[name]
+        import inspect
+
+        valid = list(inspect.signature(factory).parameters)
+        unknown = [k for k in options if k not in valid]
+        if unknown:
+            raise ConfigError(
+                f"Unknown option '{unknown[0]}' of target {name!r}; valid options are "
+                f"{valid}.{closest(unknown[0], valid)}")
+        return factory(**options)
+    if "kind" not in options:
+        raise ConfigError(
+            f"Target {name!r} is not predefined (those are {sorted(_FACTORIES)}); declare "
+            f"its layout, e.g. 'targets: {{{name}: {{kind: scalar, unit: eV}}}}', with "
+            f"'kind' one of {list(KINDS)}.{closest(name, _FACTORIES)}")
+    unknown = [k for k in options if k not in GENERIC_OPTIONS]
+    if unknown:
+        raise ConfigError(
+            f"Unknown option '{unknown[0]}' of target {name!r}; valid options are "
+            f"{list(GENERIC_OPTIONS)}.{closest(unknown[0], GENERIC_OPTIONS)}")
+    gradients = tuple(g for g in GRADIENTS if options.pop(g, False))
+    kind = options.pop("kind")
+    shape = options.pop("shape", None)
+    if shape is None:
+        shape = _KIND_SHAPES.get(kind) or ()
+    elif isinstance(shape, int):
+        shape = (shape,)
+    return TargetSpec(name, kind, shape=tuple(shape), gradients=gradients, **options)
 
 
 def with_gradients(spec: TargetSpec, gradients: Sequence[str]) -> TargetSpec:
@@ -183,12 +286,19 @@ def with_gradients(spec: TargetSpec, gradients: Sequence[str]) -> TargetSpec:
     return replace(spec, gradients=tuple(gradients))
 
 
+def gradient_spec(name: str, unit: str = "eV") -> TargetSpec:
+    """Layout of a derivative output: forces (per atom, vector) or stress (rank 2)."""
+    if name == "forces":
+        return TargetSpec("forces", "vector", per_atom=True, unit=f"{unit}/Å", shape=(3,))
+    return TargetSpec("stress", "rank2_symmetric", unit=f"{unit}/Å^3", shape=(3, 3))
+
+
 def read_gradient_labels(
     spec: TargetSpec,
     structures: Sequence[ase.Atoms],
     keys: KeySpec | None = None,
 ) -> dict[str, np.ndarray]:
-    """Read the forces (and stress) that go with an energy target.
+    """Read the forces (and stress) that go with a scalar target.
 
     Returns
     -------
@@ -203,11 +313,12 @@ def read_gradient_labels(
             for i, a in enumerate(structures)
         ])
     if "stress" in spec.gradients:
-        out["stress"] = np.stack([_stress(a, keys, i) for i, a in enumerate(structures)])
+        out["stress"] = np.stack([read_stress(a, keys, i) for i, a in enumerate(structures)])
     return out
 
 
-def _stress(atoms: ase.Atoms, keys: KeySpec | None, frame: int) -> np.ndarray:
+def read_stress(atoms: ase.Atoms, keys: KeySpec | None, frame: int) -> np.ndarray:
+    """The stress label of one structure as a 3x3 array (from Voigt or 3x3)."""
     raw = get_label(atoms, K.STRESS, keys, frame=frame)
     if raw.shape == (6,):
         from ase.stress import voigt_6_to_full_3x3_stress
@@ -219,8 +330,3 @@ def _stress(atoms: ase.Atoms, keys: KeySpec | None, frame: int) -> np.ndarray:
         f"Label 'stress' in {where(atoms, frame)} has shape {raw.shape}; expected (6,) "
         "Voigt or (3, 3)."
     )
-
-
-def labelled(structures: Sequence[ase.Atoms], name: str, keys: KeySpec | None = None) -> list[int]:
-    """Indices of the structures that carry the label ``name``."""
-    return [i for i, a in enumerate(structures) if has_label(a, name, keys)]

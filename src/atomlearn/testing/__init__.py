@@ -1,4 +1,5 @@
-"""Reusable checks shipped with atomlearn: rotations and finite differences."""
+"""Reusable checks shipped with atomlearn: rotations, finite differences, and the
+conformance checks every model family passes (:mod:`atomlearn.testing.conformance`)."""
 
 from .finite_difference import check_network_forces, numeric_gradient
 from .rotations import random_rotation, rotate

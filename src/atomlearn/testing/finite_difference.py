@@ -36,7 +36,7 @@ def check_network_forces(net, batch, *, atol: float = 1e-7) -> None:
 
     def energy_of(p):
         batch.positions = p
-        return net(batch)["energy"]
+        return net(batch)[net.forces_of]
 
     assert torch.autograd.gradcheck(energy_of, (pos,), eps=1e-6, atol=1e-6)
     assert torch.autograd.gradgradcheck(energy_of, (pos,), eps=1e-6, atol=1e-5)

@@ -19,7 +19,7 @@ def _per_structure(values: torch.Tensor, batch: AtomicBatch) -> torch.Tensor:
 
 
 class DipoleHead(torch.nn.Module):
-    """μ = Σ_i q_i r_i + Σ_i μ_i in e·Å.
+    """μ = Σ_i q_i r_i + Σ_i μ_i in e·Å: the head of any per-structure vector target.
 
     Atomic charges q_i come from an MLP of the scalars, shifted within each structure so
     they sum to its total charge (``batch.total_charge``, 0 for neutral molecules); the
@@ -57,13 +57,12 @@ class DipoleHead(torch.nn.Module):
 class PolarizabilityHead(torch.nn.Module):
     """α = Σ_i [a_i I + ν_i ⊗ ν'_i + ν'_i ⊗ ν_i] in Å^3, symmetric by construction.
 
-    a_i = MLP(s_i) + a0_{Z_i} (per-element offsets set from the training data);
+    a_i = MLP(s_i) (the per-element isotropic baseline is added by the model);
     ν_i and ν'_i are two linear combinations of the atom's vector channels, so the
     anisotropic part rotates as R α R^T.
 
     Parameters
     ----------
-    species : sequence of int
     n_in : int
         Scalar feature width.
     n_vector : int
@@ -71,15 +70,14 @@ class PolarizabilityHead(torch.nn.Module):
     n_hidden, activation : MLP settings of a_i.
     """
 
-    def __init__(self, species, n_in: int, n_vector: int, n_hidden=(32,),
+    def __init__(self, n_in: int, n_vector: int, n_hidden=(32,),
                  activation: str = "silu") -> None:
         super().__init__()
         self.isotropic = MLP(n_in, n_hidden, 1, activation)
         self.directions = torch.nn.Linear(n_vector, 2, bias=False)
-        self.register_buffer("reference", torch.zeros(max(species) + 1))
 
     def forward(self, features: AtomicFeatures, batch: AtomicBatch) -> torch.Tensor:
-        a = self.isotropic(features.scalar)[:, 0] + self.reference[batch.numbers]
+        a = self.isotropic(features.scalar)[:, 0]
         nu = self.directions(features.vector)                  # [n_atoms, 3, 2]
         outer = nu[:, :, None, 0] * nu[:, None, :, 1]
         eye = torch.eye(3, dtype=a.dtype, device=a.device)

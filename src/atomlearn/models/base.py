@@ -1,0 +1,403 @@
+"""The structure-level model layer every family shares.
+
+:class:`StructureModel` owns, once: reading every label through the targets' specs
+(:class:`~atomlearn.targets.Dataset`, per structure and per atom, with forces and
+stress), the per-element composition baseline, the held-out split used for
+hyperparameters and calibration, the calibration of predictive standard deviations and
+its report, checking targets against the family's capabilities, and the model file. A
+family writes only what is its own:
+
+* ``_fit(data, held_out)``: its fitting core on baseline-subtracted labels; it may use
+  the held-out structures (indices into ``data``) for hyperparameters or early stopping
+  and returns its predictions (mean and std) there, from a model that did not see them,
+  for the calibration;
+* ``_predict(structures, names, return_std)``: its prediction core (without baseline);
+* ``_noise_std(name, structures)``: the observation noise it assumed;
+* ``_state()`` / ``_restore(fitted, arrays)``: its fitted state as JSON and arrays.
+
+Capabilities are class attributes: ``supported_layouts`` (the ``(kind, per_atom)``
+pairs it learns), ``supported_gradients``, ``joint_targets`` (several targets in one
+model) and :attr:`provides_uncertainty`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import ase
+import numpy as np
+
+from ..errors import ConfigError, DataError, NotFittedError
+from ..metrics import calibration_report
+from ..serialization import write_model_file
+from ..structures.io import where
+from ..structures.keys import KeySpec
+from ..targets import Dataset, TargetSpec, energy, gradient_spec
+from . import hypers as H
+from .baseline import CompositionBaseline
+
+
+class StructureModel:
+    """Base class of the structure-level models (GP and networks alike).
+
+    Parameters
+    ----------
+    targets : TargetSpec or sequence of TargetSpec, optional
+        What to learn; the family's default when None (an energy with forces for
+        potentials).
+    keys : KeySpec, optional
+        Where labels are read from.
+    **hypers
+        The family's hyperparameters (see its ``Hypers`` dataclass, the single source of
+        their defaults); nested sections as mappings or dataclass instances.
+    """
+
+    registry_name: ClassVar[str] = ""
+    Hypers: ClassVar[type]
+    supported_layouts: ClassVar[frozenset[tuple[str, bool]]] = frozenset()
+    supported_gradients: ClassVar[tuple[str, ...]] = ()
+    joint_targets: ClassVar[bool] = False
+    #: How training structures without forces or stress are treated.
+    missing_gradients: ClassVar[str] = "error"
+    #: Whether training state is checkpointed (``checkpoint=``/``resume=`` arguments).
+    checkpoints: ClassVar[bool] = False
+
+    def __init__(self, targets: TargetSpec | Sequence[TargetSpec] | None = None, *,
+                 keys: KeySpec | None = None, **hypers: Any) -> None:
+        object.__setattr__(self, "targets", targets)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "hypers", H.parse(self.Hypers, hypers, "model",
+                                                   family=self.registry_name,
+                                                   other_families=_families()))
+
+    # hyperparameters read and set as attributes: model.n_sparse, model.n_sparse = 100
+    def __getattr__(self, name: str):
+        hypers = self.__dict__.get("hypers")
+        if hypers is not None and name in {f.name for f in dataclasses.fields(hypers)}:
+            return getattr(hypers, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        hypers = self.__dict__.get("hypers")
+        if hypers is not None and name in {f.name for f in dataclasses.fields(hypers)}:
+            object.__setattr__(self, "hypers", H.parse(
+                self.Hypers, {**H.to_dict(hypers), name: value}, "model",
+                family=self.registry_name))
+            return
+        object.__setattr__(self, name, value)
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as a nested, JSON-ready dict (the family's dataclass)."""
+        return H.to_dict(self.hypers)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+                          if not isinstance(v, dict))
+        names = [s.name for s in self.target_specs]
+        return f"{type(self).__name__}(targets={names}, {shown})"
+
+    # -- targets ----------------------------------------------------------------------
+    @classmethod
+    def default_targets(cls) -> list[TargetSpec]:
+        return [energy(forces=True)]
+
+    @property
+    def target_specs(self) -> list[TargetSpec]:
+        """The targets, checked against what this family learns."""
+        t = self.targets
+        specs = (self.default_targets() if t is None else [t] if isinstance(t, TargetSpec)
+                 else list(t))
+        self.check_targets(specs)
+        return specs
+
+    @classmethod
+    def check_targets(cls, specs: Sequence[TargetSpec]) -> None:
+        """Refuse targets this family cannot learn, naming target and family."""
+        if not specs:
+            raise ConfigError(f"Model type {cls.registry_name!r} needs at least one target.")
+        if len(specs) > 1 and not cls.joint_targets:
+            raise ConfigError(
+                f"Model type {cls.registry_name!r} learns one target per model; got "
+                f"{[s.name for s in specs]}. Fit one model per target, or use a network "
+                "('bpnn', 'mpnn') for joint training.")
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names) or set(names) & {"forces", "stress"}:
+            raise ConfigError(f"Target names must be unique and not 'forces' or 'stress' "
+                              f"(those are gradients of an energy); got {names}.")
+        with_gradients = [s for s in specs if s.gradients]
+        if len(with_gradients) > 1:
+            raise ConfigError(f"Only one target can have forces or stress; got "
+                              f"{[s.name for s in with_gradients]}.")
+        for spec in specs:
+            if spec.layout not in cls.supported_layouts:
+                layouts = sorted(f"{k}{' per atom' if a else ''}"
+                                 for k, a in cls.supported_layouts)
+                raise ConfigError(
+                    f"Model type {cls.registry_name!r} cannot learn target {spec.name!r} of "
+                    f"kind {spec.kind!r}{' per atom' if spec.per_atom else ''}; it learns "
+                    f"{layouts}. {_who_learns(spec)}")
+            for g in spec.gradients:
+                if g not in cls.supported_gradients:
+                    raise ConfigError(
+                        f"Model type {cls.registry_name!r} cannot learn the {g} of target "
+                        f"{spec.name!r}; it learns "
+                        f"{list(cls.supported_gradients) or 'no derivatives'}.")
+
+    @property
+    def derivative_target(self) -> TargetSpec | None:
+        """The target whose derivatives are the predicted forces (and stress): the one
+        that learns them, else the only extensive per-structure scalar (an energy fitted
+        without forces still has them)."""
+        specs = self.target_specs
+        declared = [s for s in specs if s.gradients]
+        if declared:
+            return declared[0]
+        scalars = [s for s in specs if s.layout == ("scalar", False) and s.extensive]
+        return scalars[0] if len(scalars) == 1 and self.supported_gradients else None
+
+    @property
+    def supported_targets(self) -> dict[str, TargetSpec]:
+        """Everything :meth:`predict` can return: the targets and their derivatives."""
+        out = {s.name: s for s in self.target_specs}
+        source = self.derivative_target
+        if source is not None:
+            for g in self.supported_gradients:
+                out[g] = gradient_spec(g, source.unit)
+        return out
+
+    @property
+    def provides_uncertainty(self) -> bool:
+        """Whether ``predict(return_std=True)`` works."""
+        return True
+
+    # -- fitting ----------------------------------------------------------------------
+    def fit(self, structures: Sequence[ase.Atoms],
+            labels: Mapping[str, np.ndarray] | None = None) -> StructureModel:
+        """Fit to the reference labels of ``structures``.
+
+        Parameters
+        ----------
+        structures : sequence of ase.Atoms
+        labels : mapping of str to array, optional
+            Labels in internal units (``"energy"`` (n_structures,), ``"forces"``
+            (n_atoms_total, 3), ...); read from the structures through the targets' keys
+            (``REF_<name>``, ``<name>``, calculator results) when not given.
+
+        Returns
+        -------
+        self
+        """
+        self.check_hypers()
+        data = Dataset.read(structures, self.target_specs, keys=self.keys, labels=labels,
+                            missing_gradients=self.missing_gradients)
+        self._check_fit_data(data)
+        self.species_ = data.species
+        self.baseline_ = CompositionBaseline(self.hypers.baseline).fit(data, self.species_)
+        residual = self.baseline_.residual(data)
+        held_out = residual.held_out_indices(self._held_out_size(residual.n_structures),
+                                             self.hypers.random_state)
+        predicted = self._fit(residual, held_out)
+        self.calibration_ = (self._calibrate(residual.subset(held_out), *predicted)
+                             if predicted is not None else {})
+        self.n_train_ = data.n_structures
+        return self
+
+    def check_hypers(self) -> None:
+        """Refuse hyperparameter values the family cannot use (called before data is read
+        by the command line, and by :meth:`fit`)."""
+
+    def _check_fit_data(self, data: Dataset) -> None:
+        """Family-specific checks of the training data (default: none)."""
+
+    def _held_out_size(self, n_structures: int) -> int:
+        """Structures held out for hyperparameters and calibration (0: none); families
+        that need some override this with :meth:`_required_held_out`."""
+        fraction = self.hypers.validation_fraction
+        if not 0.0 <= fraction < 1.0:
+            raise ConfigError(f"'validation_fraction' must be in [0, 1). Got {fraction!r}.")
+        return int(round(fraction * n_structures))
+
+    def _required_held_out(self, n_structures: int) -> int:
+        """:meth:`_held_out_size`, refusing a split that leaves one side empty."""
+        n = StructureModel._held_out_size(self, n_structures)
+        if not 1 <= n < n_structures:
+            raise ConfigError(
+                f"'validation_fraction' {self.hypers.validation_fraction!r} leaves {n} of "
+                f"{n_structures} structures for validation; it needs at least one on each "
+                "side.")
+        return n
+
+    def _calibrate(self, held_out: Dataset, mean: dict, std: dict) -> dict[str, dict]:
+        """Scale the std of each target so held-out z-scores have unit variance (the
+        predictions do not change); report coverage before and after."""
+        out = {}
+        for name, s in std.items():
+            ref = held_out.labels.get(name)
+            if ref is None:
+                continue
+            noise = self._noise_std(name, held_out.structures)
+            total = np.sqrt(s**2 + noise**2)
+            ok = np.isfinite(ref)
+            z = (mean[name][ok] - ref[ok]) / np.maximum(total[ok], 1e-300)
+            scale = float(np.sqrt(np.mean(z**2))) if z.size else 1.0
+            before = calibration_report(mean[name][ok], ref[ok], total[ok])
+            after = calibration_report(mean[name][ok], ref[ok], scale * total[ok])
+            out[name] = {"scale": scale, "n_held_out": int(held_out.n_structures),
+                         "within_1sigma_before": before["within_1sigma"],
+                         "within_1sigma": after["within_1sigma"],
+                         "within_2sigma": after["within_2sigma"]}
+        return out
+
+    # -- prediction -------------------------------------------------------------------
+    def predict(self, structures: Sequence[ase.Atoms], *,
+                targets: Sequence[str] | None = None, return_std: bool = False):
+        """Predict targets of ``structures``.
+
+        Parameters
+        ----------
+        structures : sequence of ase.Atoms
+        targets : sequence of str, optional
+            Names to predict (default: every target, with forces, and with stress when
+            every structure is periodic).
+        return_std : bool
+            Also return predictive standard deviations (calibrated on held-out data when
+            the family has them).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray, or (dict, dict) with ``return_std``
+            Per target: ``(n_structures, *shape)`` or ``(n_atoms_total, *shape)``;
+            ``forces`` (n_atoms_total, 3), ``stress`` (n_structures, 3, 3).
+        """
+        if not hasattr(self, "baseline_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+        if return_std and not self.provides_uncertainty:
+            raise NotImplementedError(self._no_uncertainty_message())
+        structures = list(structures)
+        self.check_structures(structures)
+        names = self._wanted(structures, targets)
+        mean, std = self._predict(structures, names, return_std)
+        specs = self.supported_targets
+        for name in names:
+            base = self.baseline_.predict(structures, specs[name])
+            if base is not None:
+                mean[name] = mean[name] + base
+        if not return_std:
+            return mean
+        for name in std:
+            std[name] = std[name] * self.std_scale(name)
+        return mean, std
+
+    def _no_uncertainty_message(self) -> str:
+        return f"{type(self).__name__} does not provide uncertainties."
+
+    def std_scale(self, name: str) -> float:
+        """Calibration factor of the std of ``name`` (1 without calibration)."""
+        return float(self.calibration_.get(name, {}).get("scale", 1.0))
+
+    def noise_std(self, name: str, structures: Sequence[ase.Atoms]) -> np.ndarray:
+        """Observation noise the fit assumed for ``name``, calibrated (add it to the
+        latent std for the spread of labels)."""
+        return self._noise_std(name, list(structures)) * self.std_scale(name)
+
+    def check_structures(self, structures: Sequence[ase.Atoms]) -> None:
+        """Refuse elements the model was not trained on, naming frame and elements."""
+        known = set(self.species_)
+        for s, atoms in enumerate(structures):
+            unknown = sorted(set(atoms.numbers.tolist()) - known)
+            if unknown:
+                raise DataError(
+                    f"{where(atoms, s)} contains element(s) "
+                    f"{[ase.data.chemical_symbols[z] for z in unknown]} that this "
+                    f"{self.registry_name} model was not trained on (it knows "
+                    f"{[ase.data.chemical_symbols[z] for z in sorted(known)]}); refit with "
+                    "them in the training set.")
+
+    def _wanted(self, structures, targets) -> list[str]:
+        supported = self.supported_targets
+        periodic = all(a.pbc.all() for a in structures)
+        if targets is None:
+            return [n for n in supported if n != "stress" or periodic]
+        unknown = [t for t in targets if t not in supported]
+        if unknown:
+            raise ConfigError(f"This model cannot predict {unknown}; it predicts "
+                              f"{sorted(supported)}.")
+        if "stress" in targets and not periodic:
+            raise DataError("Stress needs fully periodic cells; some structures are not.")
+        return list(dict.fromkeys(targets))
+
+    # -- files ------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model to ``path`` (atomically, versioned, no pickle)."""
+        if not hasattr(self, "baseline_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; "
+                                 "fit it before saving.")
+        fitted, arrays = self._state()
+        keys = self.keys or KeySpec()
+        write_model_file(
+            path, cls=self.registry_name, params=self.get_params(),
+            arrays={**arrays, **self.baseline_.state(), "species": np.array(self.species_)},
+            targets=[s.to_dict() for s in self.target_specs],
+            keys={"ref_prefix": keys.ref_prefix, "pred_prefix": keys.pred_prefix,
+                  "overrides": keys.overrides},
+            fitted=fitted, calibration=self.calibration_,
+            n_train=int(getattr(self, "n_train_", 0)))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> StructureModel:
+        """Load a model file written by :meth:`save` (any family through this base)."""
+        from . import load_model
+
+        model = load_model(path)
+        if not isinstance(model, cls):
+            raise ConfigError(f"'{path}' holds a {type(model).__name__}, not a {cls.__name__}.")
+        return model
+
+    @classmethod
+    def _from_file(cls, meta: dict, arrays: dict) -> StructureModel:
+        model = cls(targets=[TargetSpec.from_dict(t) for t in meta["targets"]],
+                    keys=KeySpec(**meta["keys"]), **meta["params"])
+        model.species_ = [int(z) for z in arrays["species"]]
+        model.baseline_ = CompositionBaseline.from_state(model.hypers.baseline,
+                                                         model.species_, arrays)
+        model.calibration_ = dict(meta.get("calibration", {}))
+        model.n_train_ = int(meta.get("n_train", 0))
+        model._restore(meta.get("fitted", {}), arrays)
+        return model
+
+    # -- what a family provides -------------------------------------------------------
+    def _fit(self, data: Dataset, held_out: np.ndarray | None):
+        raise NotImplementedError
+
+    def _predict(self, structures, names, return_std):
+        raise NotImplementedError
+
+    def _noise_std(self, name: str, structures) -> np.ndarray:
+        return 0.0
+
+    def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def _restore(self, fitted: dict, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+def _families() -> dict[str, type]:
+    """Hypers of every family (for "this option belongs to ..." messages)."""
+    from . import family_hypers, model_types
+
+    return {name: family_hypers(name) for name in model_types()}
+
+
+def _who_learns(spec: TargetSpec) -> str:
+    from . import model_class, model_types
+
+    able = [name for name in model_types()
+            if spec.layout in model_class(name).supported_layouts]
+    return (f"Families that learn it: {able}." if able
+            else "No family learns this kind yet.")

@@ -1,0 +1,319 @@
+"""Neural networks behind the structure-level model layer.
+
+:class:`BehlerParrinelloModel` (``"bpnn"``) and :class:`MessagePassingModel` (``"mpnn"``)
+share everything but their representation: heads built from the targets' layouts, forces
+by autograd, the training loop with checkpoints, committees for uncertainty.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError, DataError, check_choice
+from ...nn import AtomisticNetwork, PaiNN, SymmetryFunctions, make_batch, make_head, train
+from ...nn.training import Checkpoint, Labels, LossTerm
+from ...structures.io import where
+from ...targets import Dataset
+from .. import register
+from ..base import StructureModel
+from ..hypers import check_positive
+from .hypers import LAYOUTS, BehlerParrinelloHypers, MessagePassingHypers
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+# hyperparameters that may change between an interrupted run and its resumption
+_NOT_IN_FINGERPRINT = ("epochs", "patience", "max_time", "checkpoint_every", "device",
+                       "n_models")
+
+
+class NetworkModel(StructureModel):
+    """Shared machinery of the network families; subclasses provide
+    ``_representation(species)`` and say whether it needs angle triplets and has vector
+    features.
+
+    Parameters
+    ----------
+    targets : TargetSpec or list of TargetSpec, optional
+        Default ``energy(forces=True)``; several targets train jointly, one head each.
+    keys : KeySpec, optional
+    checkpoint : path, optional
+        Training state is saved there every ``checkpoint_every`` epochs (one file per
+        committee member: ``<checkpoint>.member<k>``).
+    resume : bool
+        Continue from ``checkpoint`` if it exists (refused if another model wrote it).
+    **hypers
+        See the family's dataclass (``BehlerParrinelloHypers``, ``MessagePassingHypers``).
+    """
+
+    joint_targets = True
+    checkpoints = True
+    supported_gradients = ("forces",)
+    angles = False
+    vector_features = False
+
+    def __init__(self, targets=None, *, keys=None, checkpoint: str | os.PathLike | None = None,
+                 resume: bool = False, **hypers) -> None:
+        super().__init__(targets, keys=keys, **hypers)
+        self.checkpoint = checkpoint
+        self.resume = resume
+
+    @property
+    def provides_uncertainty(self) -> bool:
+        return self.hypers.n_models > 1
+
+    def _no_uncertainty_message(self) -> str:
+        return (f"{type(self).__name__} does not provide uncertainties; train a committee "
+                "with n_models>1")
+
+    @property
+    def cutoff(self) -> float:
+        raise NotImplementedError
+
+    def _representation(self, species) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def check_hypers(self) -> None:
+        h = self.hypers
+        check_choice(h.dtype, tuple(_DTYPES), "dtype")
+        check_choice(h.optimizer, ("adam", "sgd"), "optimizer")
+        check_choice(h.activation, ("tanh", "silu", "softplus"), "activation")
+        if h.n_models < 1:
+            raise ConfigError(f"n_models must be at least 1; got {h.n_models}.")
+        for name in ("learning_rate", "batch_size", "epochs"):
+            check_positive(getattr(h, name), f"model.{name}")
+        check_positive(h.force_weight, "model.force_weight", strict=False)
+
+    # -- building ---------------------------------------------------------------------
+    def _build(self, species) -> AtomisticNetwork:
+        rep = self._representation(species)
+        n_vector = rep.n_features if self.vector_features else 0
+        heads = {spec.name: make_head(spec, species=species, n_features=rep.n_features,
+                                      n_vector=n_vector, n_hidden=self.hypers.n_hidden,
+                                      activation=self.hypers.activation)
+                 for spec in self.target_specs}
+        source = self.derivative_target
+        return AtomisticNetwork(rep, heads, forces_of=source and source.name).to(
+            device=self.hypers.device, dtype=_DTYPES[self.hypers.dtype])
+
+    def _batches(self, structures, labels: Dataset | None = None):
+        dt, device = _DTYPES[self.hypers.dtype], self.hypers.device
+        offsets = np.cumsum([0] + [len(a) for a in structures])
+        per_atom = labels.per_atom_names() if labels is not None else set()
+        out = []
+        for start in range(0, len(structures), self.hypers.batch_size):
+            idx = np.arange(start, min(start + self.hypers.batch_size, len(structures)))
+            batch = make_batch([structures[i] for i in idx], self.cutoff, angles=self.angles,
+                               dtype=dt).to(device=device)
+            lab = None
+            if labels is not None:
+                atoms = slice(offsets[idx[0]], offsets[idx[-1] + 1])
+                lab = Labels({k: torch.tensor(self._head_layout(k, v[atoms] if k in per_atom
+                                                                else v[idx]),
+                                              dtype=dt, device=device)
+                              for k, v in labels.labels.items()})
+            out.append((batch, lab))
+        return out
+
+    def _head_layout(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Labels in the layout of a head's output (spectra flattened per row)."""
+        spec = self.supported_targets.get(name)
+        if spec is not None and spec.kind == "spectrum":
+            return value.reshape(len(value), -1)
+        return value
+
+    def _loss_terms(self) -> list[LossTerm]:
+        terms = [LossTerm(s.name, s.weight,
+                          per_atom_error=not s.per_atom and s.extensive
+                          and s.kind in ("scalar", "spectrum"))
+                 for s in self.target_specs]
+        if any("forces" in s.gradients for s in self.target_specs):
+            terms.append(LossTerm("forces", self.hypers.force_weight))
+        return terms
+
+    def _initialise(self, net: AtomisticNetwork, data: Dataset) -> None:
+        """Standardise fixed features; set each invariant head's output scale to the spread
+        of its (baseline-subtracted) labels."""
+        with torch.no_grad():
+            if isinstance(net.representation, SymmetryFunctions):
+                feats = torch.cat([net.representation(b) for b, _ in
+                                   self._batches(data.structures)])
+                net.feature_mean.copy_(feats.mean(0))
+                net.feature_std.copy_(feats.std(0).clamp_min(1e-6))
+            for spec in self.target_specs:
+                head = net.heads[spec.name]
+                if not hasattr(head, "scale"):
+                    continue
+                y = data.labels[spec.name].reshape(len(data.labels[spec.name]), -1)
+                if not spec.per_atom and spec.extensive:
+                    y = y / data.n_atoms[:, None]
+                spread = np.maximum(np.std(y, axis=0), 1e-3)
+                head.scale.copy_(torch.tensor(spread if head.scale.dim() else spread[0],
+                                              dtype=head.scale.dtype))
+
+    def _check_charges(self, structures, *, training: bool) -> None:
+        """A vector built from charges of a charged structure depends on its total charge:
+        it must be known."""
+        if not any(s.kind == "vector" for s in self.target_specs):
+            return
+        has = [("charge" in a.info) for a in structures]
+        charged = [float(a.info.get("charge", 0.0)) != 0.0 for a in structures]
+        if training:
+            self.charged_ = any(charged)
+        if getattr(self, "charged_", False) and not all(has):
+            k = has.index(False)
+            raise DataError(
+                f"{where(structures[k], k)} has no total charge ('charge' in its info), but "
+                "this dipole model "
+                + ("is being trained on charged structures" if training else
+                   "was trained on charged structures")
+                + ": the dipole of a charged structure depends on it. Set atoms.info"
+                "['charge'] (e) on every structure (0 for neutral ones).")
+
+    def _fingerprint(self, member: int) -> dict:
+        params = {k: v for k, v in self.get_params().items() if k not in _NOT_IN_FINGERPRINT}
+        return {"model": self.registry_name, **params, "species": self.species_,
+                "member": member, "targets": [t.name for t in self.target_specs]}
+
+    def _checkpoint(self, member: int) -> Checkpoint | None:
+        if self.checkpoint is None:
+            return None
+        path = Path(self.checkpoint)
+        if self.hypers.n_models > 1:
+            path = path.with_name(f"{path.name}.member{member}")
+        return Checkpoint(path, every=self.hypers.checkpoint_every,
+                          fingerprint=self._fingerprint(member), resume=self.resume)
+
+    # -- fitting ----------------------------------------------------------------------
+    def _held_out_size(self, n_structures: int) -> int:
+        if n_structures < 2:
+            raise DataError("Training a network needs at least two structures.")
+        return max(1, super()._held_out_size(n_structures))
+
+    def _fit(self, data: Dataset, held_out):
+        self.check_hypers()
+        h = self.hypers
+        self._check_charges(data.structures, training=True)
+        train_set, held_set = data.split(held_out)
+        train_batches = self._batches(train_set.structures, train_set)
+        held_batches = self._batches(held_set.structures, held_set)
+        self.networks_, self.histories_ = [], []
+        for k in range(h.n_models):
+            torch.manual_seed(h.random_state + k)
+            net = self._build(self.species_)
+            self._initialise(net, data)
+            history = train(
+                net, train_batches, held_batches, epochs=h.epochs, optimizer=h.optimizer,
+                learning_rate=h.learning_rate, terms=self._loss_terms(), patience=h.patience,
+                lr_patience=h.lr_patience, lr_factor=h.lr_factor, seed=h.random_state + k,
+                max_time=h.max_time, checkpoint=self._checkpoint(k),
+                description=f"training {k + 1}/{h.n_models}" if h.n_models > 1
+                else "training")
+            self.networks_.append(net)
+            self.histories_.append(history)
+        if h.n_models < 2:
+            return None
+        names = [s.name for s in self.target_specs] + (
+            ["forces"] if "forces" in held_set.labels else [])
+        return self._predict(held_set.structures, names, True)
+
+    @property
+    def history_(self):
+        return self.histories_[0]
+
+    # -- prediction -------------------------------------------------------------------
+    def _predict(self, structures, names, return_std):
+        self._check_charges(structures, training=False)
+        batches = self._batches(structures)
+        specs = self.supported_targets
+        members = []
+        for net in self.networks_:
+            net.eval()
+            parts: dict[str, list] = {t: [] for t in names}
+            for batch, _ in batches:
+                out = net(batch, compute_forces_="forces" in names)
+                for t in names:
+                    parts[t].append(out[t].detach().cpu().numpy().astype(float))
+            members.append({t: np.concatenate(v).reshape(-1, *specs[t].shape)
+                            for t, v in parts.items()})
+        mean = {t: np.mean([m[t] for m in members], axis=0) for t in names}
+        if not return_std:
+            return mean, {}
+        return mean, {t: np.std([m[t] for m in members], axis=0, ddof=1) for t in names}
+
+    # -- state ------------------------------------------------------------------------
+    def _state(self):
+        arrays = {f"state/{m}/{k}": v.detach().cpu().numpy()
+                  for m, net in enumerate(self.networks_)
+                  for k, v in net.state_dict().items()}
+        return {"charged": bool(getattr(self, "charged_", False))}, arrays
+
+    def _restore(self, fitted, arrays) -> None:
+        self.networks_ = []
+        for m in range(self.hypers.n_models):
+            net = self._build(self.species_)
+            prefix = f"state/{m}/"
+            state = {k[len(prefix):]: torch.from_numpy(v) for k, v in arrays.items()
+                     if k.startswith(prefix)}
+            missing, unexpected = net.load_state_dict(state, strict=False)
+            if missing or unexpected:
+                raise ConfigError(
+                    f"The network weights of member {m} do not fit this {self.registry_name}"
+                    f" architecture (missing {list(missing)[:3]}, unexpected "
+                    f"{list(unexpected)[:3]}).")
+            self.networks_.append(net)
+        self.charged_ = bool(fitted.get("charged", False))
+
+
+@register("bpnn")
+class BehlerParrinelloModel(NetworkModel):
+    """High-dimensional (Behler-Parrinello) network: G2/G4 symmetry functions and one MLP
+    per element and target; forces by automatic differentiation.
+
+    Parameters: see :class:`NetworkModel` and
+    :class:`~atomlearn.models.network.hypers.BehlerParrinelloHypers`.
+    """
+
+    Hypers = BehlerParrinelloHypers
+    supported_layouts = LAYOUTS["bpnn"]
+    angles = True
+
+    @property
+    def cutoff(self) -> float:
+        return self.hypers.descriptor.cutoff
+
+    def _representation(self, species) -> torch.nn.Module:
+        d = self.hypers.descriptor
+        return SymmetryFunctions(species, cutoff=d.cutoff, radial_etas=d.radial_etas,
+                                 radial_shifts=d.radial_shifts,
+                                 angular_etas=d.angular_etas, zetas=d.zetas)
+
+
+@register("mpnn")
+class MessagePassingModel(NetworkModel):
+    """Message-passing (PaiNN) network: learned scalar and vector features from
+    ``n_interactions`` rounds of continuous-filter convolutions, one head per target;
+    forces by automatic differentiation.
+
+    Parameters: see :class:`NetworkModel` and
+    :class:`~atomlearn.models.network.hypers.MessagePassingHypers`.
+    """
+
+    Hypers = MessagePassingHypers
+    supported_layouts = LAYOUTS["mpnn"]
+    vector_features = True
+
+    @property
+    def cutoff(self) -> float:
+        return self.hypers.cutoff
+
+    def _representation(self, species) -> torch.nn.Module:
+        h = self.hypers
+        return PaiNN(species, cutoff=h.cutoff, n_features=h.n_features,
+                     n_interactions=h.n_interactions, n_rbf=h.n_rbf,
+                     activation=h.activation)
+
+
+__all__ = ["BehlerParrinelloModel", "MessagePassingModel", "NetworkModel"]

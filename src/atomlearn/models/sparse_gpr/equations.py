@@ -1,0 +1,216 @@
+"""Kernel rows of the sparse GPR potential and the normal equations they add up to.
+
+Rows are built with the unit-amplitude kernel (:math:`\\delta = 1`) and unit noise, one
+set of normal equations per observation type (target values, forces, stress), so the
+prior scale and the noise levels recombine at O(M^3) (:meth:`ObservationTerms.equations`)
+and every hyperparameter trial reuses one pass over the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ...descriptors import SoapPowerSpectrum
+from ...gp.solver import NormalEquations
+from ...kernels import AtomicEnvironments, AtomSumKernel
+from ...targets import Dataset, TargetSpec
+
+#: Voigt order of the six independent stress components (xx, yy, zz, yz, xz, xy).
+VOIGT = [0, 4, 8, 5, 2, 1]
+
+
+@dataclass
+class ObservationTerms:
+    """Normal equations of each observation type with a unit-amplitude kernel.
+
+    Attributes
+    ----------
+    K_MM : numpy.ndarray of shape (M, M)
+    values : NormalEquations
+        Target rows divided by :math:`\\sqrt{n_{atoms}}` for extensive targets (their noise
+        :math:`\\sigma^2 n_{atoms}` folded out), unit noise.
+    values_logdet : float
+        :math:`\\sum \\log n_{atoms}` of those rows (0 for intensive and per-atom targets).
+    forces, stress : NormalEquations
+        Force and stress rows, unit noise.
+    sigma_stress : float
+        Stress noise (not searched).
+    """
+
+    K_MM: np.ndarray
+    values: NormalEquations
+    values_logdet: float
+    forces: NormalEquations
+    stress: NormalEquations
+    sigma_stress: float = 1.0
+
+    def __add__(self, other: ObservationTerms) -> ObservationTerms:
+        """Terms of the union of two disjoint sets of observations."""
+        return ObservationTerms(self.K_MM, self.values + other.values,
+                                self.values_logdet + other.values_logdet,
+                                self.forces + other.forces, self.stress + other.stress,
+                                self.sigma_stress)
+
+    def equations(self, delta: float, sigma: float, sigma_forces: float) -> NormalEquations:
+        """Normal equations for prior scale ``delta`` and noises ``sigma``,
+        ``sigma_forces`` (the kernel is :math:`\\delta^2` times the unit one)."""
+        d2 = delta**2
+        total = (self.values.scaled(1.0 / sigma**2) + self.forces.scaled(1.0 / sigma_forces**2)
+                 + self.stress.scaled(1.0 / self.sigma_stress**2))
+        total.logdet_sigma += self.values_logdet
+        return NormalEquations(A=d2 * d2 * total.A, b=d2 * total.b, yy=total.yy,
+                               logdet_sigma=total.logdet_sigma, n=total.n)
+
+
+@dataclass
+class KeptRows:
+    """Rows of some observations kept for predictions (validation searches)."""
+
+    values: np.ndarray          # [n_rows, M] unit-kernel rows
+    values_y: np.ndarray        # [n_rows] or [n_rows, T]
+    values_scale: np.ndarray    # [n_rows] n_atoms (extensive) or 1
+    values_prior: np.ndarray    # [n_rows] prior variance of the unit kernel
+    forces: np.ndarray | None   # [n_force_rows, M]
+    forces_y: np.ndarray | None
+    forces_prior: np.ndarray | None
+    forces_rows: np.ndarray | None   # which rows of the (n_atoms * 3) forces they are
+
+
+class KernelRows:
+    """Builds rows of :math:`K_{NM}` for chunks of structures.
+
+    Parameters
+    ----------
+    descriptor : SoapPowerSpectrum
+    kernel : AtomSumKernel
+        Unit-amplitude structure kernel.
+    chunk_size : int
+        Structures per chunk.
+    """
+
+    def __init__(self, descriptor: SoapPowerSpectrum, kernel: AtomSumKernel,
+                 chunk_size: int) -> None:
+        self.descriptor = descriptor
+        self.kernel = kernel
+        self.chunk_size = chunk_size
+        # spherical expansions with position gradients kept from the selection pass for
+        # the row pass (featomic then runs once per frame); keyed by the chunk's frames
+        self.expansions: dict[tuple[int, ...], object] = {}
+
+    def chunks(self, structures: Sequence, desc: str):
+        starts = range(0, len(structures), self.chunk_size)
+        for a in tqdm(starts, desc=desc, unit="chunk", disable=None, leave=False):
+            yield a, structures[a : a + self.chunk_size]
+
+    def environments(self, structures, gradients=()) -> tuple[AtomicEnvironments, object]:
+        """Environments of ``structures`` and their features (with ``gradients``)."""
+        cached = None
+        if tuple(gradients) == ("positions",):
+            cached = self.expansions.pop(_chunk_key(structures), None)
+        f = (self.descriptor.features(cached) if cached is not None
+             else self.descriptor.compute(structures, gradients=gradients))
+        return AtomicEnvironments.from_values(f.values, f.numbers, f.structure_index,
+                                              len(structures)), f
+
+    def all_environments(self, structures, keep_gradients: np.ndarray | None
+                         ) -> AtomicEnvironments:
+        """Every environment (the selection pass needs values only). With
+        ``keep_gradients`` (a mask of structures), their spherical expansions with
+        position gradients are computed here and kept for the row pass."""
+        self.expansions = {}
+        parts = []
+        for a, chunk in self.chunks(structures, "SOAP"):
+            grads = (("positions",) if keep_gradients is not None
+                     and keep_gradients[a : a + len(chunk)].any() else ())
+            exp = self.descriptor.expand(chunk, gradients=grads)
+            if grads:
+                self.expansions[_chunk_key(chunk)] = exp
+            parts.append(AtomicEnvironments.from_values(exp.values, exp.numbers,
+                                                        exp.structure_index, len(chunk)))
+        return AtomicEnvironments.concatenate(parts)
+
+    def accumulate(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
+                   sigma_stress: float, keep: bool = False
+                   ) -> tuple[ObservationTerms, KeptRows | None]:
+        """Normal equations of the labels of ``data`` (and their rows with ``keep``)."""
+        kernel, M = self.kernel, len(sparse.numbers)
+        y = data.labels[spec.name]
+        columns = int(np.prod(spec.shape)) if spec.shape else None   # spectra: one solve
+        y = y.reshape(len(y), -1) if columns else y
+        values, forces = NormalEquations.zeros(M, columns), NormalEquations.zeros(M, columns)
+        logdet = 0.0
+        offsets = data.offsets
+        with_forces = data.has_gradient("forces") if "forces" in spec.gradients else None
+        kept = {k: [] for k in ("K", "y", "s", "p", "F", "Fy", "Fp", "Fr")}
+        for a, chunk in self.chunks(data.structures, "kernel rows"):
+            b = a + len(chunk)
+            need = with_forces is not None and with_forces[a:b].any()
+            env, f = self.environments(chunk, ("positions",) if need else ())
+            if spec.per_atom:
+                K = kernel.environment_values(env, sparse)
+                rows_y, scale = y[offsets[a] : offsets[b]], np.ones(len(env.numbers))
+                prior = kernel.environment_kernel.profile(np.ones(len(env.numbers)))[0]
+            else:
+                K = kernel.rows(env, sparse)
+                rows_y = y[a:b]
+                scale = (data.n_atoms[a:b].astype(float) if spec.extensive
+                         else np.ones(b - a))
+                prior = kernel.diag(env) if keep else None
+            values.add(K, rows_y, scale)
+            logdet += float(np.sum(np.log(scale)))
+            if keep:
+                kept["K"].append(K)
+                kept["y"].append(rows_y)
+                kept["s"].append(scale)
+                kept["p"].append(prior)
+            if need:            # forces only come with a per-structure scalar: one column
+                rows = -kernel.derivative_rows(env, sparse, f.positions)
+                mask = np.repeat(with_forces[a:b], data.n_atoms[a:b] * 3)
+                fy = data.labels["forces"][offsets[a] : offsets[b]].reshape(-1)
+                forces.add(rows[mask], fy[mask], np.ones(int(mask.sum())))
+                if keep:
+                    kept["F"].append(rows[mask])
+                    kept["Fy"].append(fy[mask])
+                    kept["Fp"].append(kernel.derivative_prior_variance(env, f.positions
+                                                                       )[mask])
+                    kept["Fr"].append(np.flatnonzero(mask) + 3 * int(offsets[a]))
+        stress = self.stress_equations(data, spec, sparse, columns)
+        terms = ObservationTerms(kernel_sparse_block(kernel, sparse), values, logdet,
+                                 forces, stress, sigma_stress)
+        if not keep:
+            return terms, None
+        cat = {k: (np.concatenate(v) if v else None) for k, v in kept.items()}
+        return terms, KeptRows(cat["K"], cat["y"], cat["s"], cat["p"], cat["F"], cat["Fy"],
+                               cat["Fp"], cat["Fr"])
+
+    def stress_equations(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
+                         columns: int | None = None) -> NormalEquations:
+        """Rows :math:`V^{-1}\\partial E/\\partial\\epsilon_{ab}` of the labelled periodic
+        cells (xx, yy, zz, yz, xz, xy), from featomic's strain gradients."""
+        eq = NormalEquations.zeros(len(sparse.numbers), columns)
+        if "stress" not in spec.gradients:
+            return eq
+        cells = np.flatnonzero(data.has_gradient("stress"))
+        for a in range(0, len(cells), self.chunk_size):
+            chunk = cells[a : a + self.chunk_size]
+            structures = [data.structures[i] for i in chunk]
+            env, f = self.environments(structures, ("strain",))
+            rows = self.kernel.derivative_rows(env, sparse, f.strain).reshape(len(chunk), 9, -1)
+            volumes = np.array([s.get_volume() for s in structures])
+            rows = (rows[:, VOIGT] / volumes[:, None, None]).reshape(len(chunk) * 6, -1)
+            y = data.labels["stress"][chunk].reshape(len(chunk), 9)[:, VOIGT].reshape(-1)
+            eq.add(rows, y, np.ones(len(y)))
+        return eq
+
+
+def kernel_sparse_block(kernel: AtomSumKernel, sparse: AtomicEnvironments) -> np.ndarray:
+    """:math:`K_{MM}` of the sparse environments."""
+    return kernel.environment_values(sparse, sparse)
+
+
+def _chunk_key(structures) -> tuple[int, ...]:
+    return tuple(id(a) for a in structures)

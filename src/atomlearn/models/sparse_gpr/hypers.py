@@ -1,0 +1,119 @@
+"""Hyperparameters of ``sparse_gpr`` (the single source of their defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SoapOptions:
+    """SOAP power spectrum (featomic) of every atomic environment.
+
+    Attributes
+    ----------
+    cutoff : float
+        Radial cutoff in Å.
+    cutoff_width : float
+        Width of the shifted-cosine smoothing at the cutoff, in Å.
+    n_max, l_max : int
+        Radial and angular basis size (GAP's ``n_max`` and ``l_max``).
+    atom_width : float
+        Width of the Gaussian atomic density in Å (GAP's ``atom_sigma``).
+    angular_decay : float
+        Channel l scaled by :math:`(2l+1)^{-d}`; 0 is featomic's power spectrum.
+    """
+
+    cutoff: float = 5.0
+    cutoff_width: float = 0.5
+    n_max: int = 8
+    l_max: int = 6
+    atom_width: float = 0.5
+    angular_decay: float = 0.0
+
+
+@dataclass
+class KernelOptions:
+    """Environment kernel on unit-normalised SOAP.
+
+    Attributes
+    ----------
+    type : {"soap", "rbf"}
+        ``soap``: :math:`\\delta^2(\\hat x\\cdot\\hat x')^\\zeta` (``NormalizedDotProduct``);
+        ``rbf``: :math:`\\delta^2\\exp(-|\\hat x-\\hat x'|^2/2l^2)`.
+    zeta : int
+        Power of the SOAP kernel.
+    length_scale : float
+        Length scale of the RBF kernel (unit-descriptor units).
+    delta : float
+        Prior scale :math:`\\delta` of an atomic contribution, in the target's unit per
+        atom (GAP's ``delta``); a start value when hyperparameters are searched.
+    """
+
+    type: str = "soap"
+    zeta: int = 4
+    length_scale: float = 1.0
+    delta: float = 1.0
+
+
+@dataclass
+class SparseGPRHypers:
+    """Sparse GPR of per-structure (or per-atom) invariant targets, GAP style.
+
+    Attributes
+    ----------
+    descriptor : SoapOptions
+    kernel : KernelOptions
+    n_sparse : int or dict
+        Sparse environments: a total shared between elements in proportion to their
+        counts, or a count per element symbol (GAP's convention); capped at the
+        environments the training set has.
+    selection : {"fps", "cur", "random"}
+    sigma : float
+        Noise :math:`\\sigma` of the target values, in the target's unit per atom for an
+        extensive target (the noise of a structure is :math:`\\sigma\\sqrt{n_{atoms}}`), in
+        its unit otherwise (GAP's ``default_sigma`` energy).
+    sigma_forces : float
+        Noise of a force component, eV/Å.
+    sigma_stress : float
+        Noise of a stress component, eV/Å^3 (kept fixed by the searches).
+    hyperparameters : {"fixed", "likelihood", "validation"}
+        How delta, sigma and sigma_forces are chosen: kept; by the sparse (DTC) log
+        marginal likelihood; or by the error on ``validation_fraction`` of the training
+        structures, which also calibrates the predictive std. Each trial costs O(M^3).
+    validation_fraction : float
+        Held-out share of the training structures for ``hyperparameters: validation``.
+    jitter : float
+        Relative jitter on the diagonal of :math:`K_{MM}` (times :math:`\\delta^2`).
+    baseline : "fit", "none" or dict
+        Per-element composition baseline: least squares, none, or given per element.
+    require_forces : bool
+        Refuse training frames without forces instead of fitting their energies only.
+    memory_limit : float, optional
+        Refuse fits estimated to need more than this many GB (default: what is free).
+    chunk_size : int
+        Structures per chunk of kernel rows (bounds the memory).
+    random_state : int
+        Seed of the sparse-point selection and the held-out split.
+    """
+
+    descriptor: SoapOptions = field(default_factory=SoapOptions)
+    kernel: KernelOptions = field(default_factory=KernelOptions)
+    n_sparse: Any = 500
+    selection: str = "fps"
+    sigma: float = 1e-3
+    sigma_forces: float = 0.03
+    sigma_stress: float = 0.01
+    hyperparameters: str = "fixed"
+    validation_fraction: float = 0.2
+    jitter: float = 1e-8
+    baseline: Any = "fit"
+    require_forces: bool = False
+    memory_limit: float | None = None
+    chunk_size: int = 20
+    random_state: int = 0
+
+
+HYPERS = {"sparse_gpr": SparseGPRHypers}
+LAYOUTS = {"sparse_gpr": frozenset({("scalar", False), ("spectrum", False),
+                                    ("scalar", True), ("spectrum", True)})}

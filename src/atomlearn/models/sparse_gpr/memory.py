@@ -1,0 +1,84 @@
+"""Memory of a sparse GPR fit: an estimate before it starts, and a guard."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+import ase
+
+from ...errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: At most this much memory (and a quarter of what is free) keeps the spherical
+#: expansions of the selection pass for the kernel-row pass.
+EXPANSION_CACHE = 2**30
+
+
+def gradient_pairs(structures: Sequence[ase.Atoms]) -> int:
+    """Estimated (centre, neighbour) gradient pairs: every atom within the cutoff of
+    another, at most 60 neighbours each."""
+    return sum(min(len(a), 60) * len(a) for a in structures)
+
+
+def expansion_bytes(structures, n_species: int, n_max: int, l_max: int) -> float:
+    """Size of the spherical expansions of ``structures`` with position gradients."""
+    L1 = l_max + 1
+    atoms = sum(len(a) for a in structures)
+    return 8.0 * (atoms * n_species * L1 * (2 * L1 - 1) * n_max
+                  + gradient_pairs(structures) * 3 * n_max * L1**2)
+
+
+def fit_bytes(structures, *, n_sparse, n_max: int, l_max: int, chunk_size: int,
+              with_forces: bool) -> float:
+    """Estimated peak memory of a fit in bytes: the dominant arrays plus what the process
+    already holds (interpreter, libraries, data)."""
+    M = int(sum(n_sparse.values()) if isinstance(n_sparse, Mapping) else n_sparse)
+    n_species = len({int(z) for a in structures for z in a.numbers})
+    D = n_species * (n_species + 1) // 2 * n_max**2 * (l_max + 1)
+    n_atoms = sum(len(a) for a in structures)
+    chunk = structures[:chunk_size]
+    chunk_atoms = sum(len(a) for a in chunk)
+    pairs = gradient_pairs(chunk) if with_forces else 0
+    floats = (8 * M * M                 # K_MM, A_E, A_F, Ã, L, R and solver temporaries
+              + n_atoms * D             # all training descriptors (sparse selection)
+              + M * D                   # sparse environments
+              + 3 * pairs * D * 2.5     # featomic gradients, dense copy, stacked view
+              + 3 * pairs * M * 2       # derivative rows before and after summation
+              + chunk_atoms * D * 2)
+    return 8.0 * floats + resident_memory()
+
+
+def check_fit_memory(need: float, limit_gb: float | None, n_sparse, chunk_size: int) -> None:
+    """Log the estimate; refuse when it exceeds ``limit_gb`` (default: what is free)."""
+    limit = limit_gb * 2**30 if limit_gb is not None else available_memory()
+    log.info("estimated peak memory of the fit: %.2f GB (available %.1f GB)",
+             need / 2**30, limit / 2**30)
+    if need > limit:
+        raise ConfigError(
+            f"The fit needs about {need / 2**30:.1f} GB but {limit / 2**30:.1f} GB is "
+            f"available. Use fewer sparse points ('model.n_sparse', now {n_sparse}) or "
+            f"smaller chunks ('model.chunk_size', now {chunk_size}).")
+
+
+def resident_memory() -> float:
+    """Resident memory of this process in bytes (0 where /proc is not available)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return float(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        return 0.0
+
+
+def available_memory() -> float:
+    """Memory the system has available, in bytes (inf where unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return float("inf")

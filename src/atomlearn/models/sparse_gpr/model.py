@@ -1,0 +1,342 @@
+"""Sparse GPR potentials and invariant targets (GAP style) from SOAP environments."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+
+import ase
+import numpy as np
+
+from ...descriptors import SoapPowerSpectrum
+from ...errors import ConfigError, check_choice
+from ...gp.selection import SELECTIONS, select_sparse_points
+from ...gp.solver import SparseSolution, predictive_variance
+from ...kernels import (
+    RBF,
+    AtomicEnvironments,
+    AtomSumKernel,
+    ConstantKernel,
+    NormalizedDotProduct,
+)
+from ...targets import Dataset
+from .. import register
+from ..base import StructureModel
+from ..hypers import check_positive
+from . import memory, search
+from .equations import KernelRows
+from .hypers import LAYOUTS, SparseGPRHypers
+
+log = logging.getLogger(__name__)
+
+KERNELS = ("soap", "rbf")
+HYPERPARAMETERS = ("fixed", "likelihood", "validation")
+
+
+@register("sparse_gpr")
+class SparseGPRModel(StructureModel):
+    """Sparse GPR: a structure's target as a sum (or mean) of atomic contributions.
+
+    Each contribution :math:`e(x) = \\sum_m c_m k(x, x_m)` is a sparse GP over unit SOAP
+    power spectra with its own function per element. Target values (noise
+    :math:`\\sigma^2 n_{atoms}` for extensive targets), force components (noise
+    :math:`\\sigma_F^2`) and stress components are fitted in one solve of the lecture's
+    sparse-GPR equations; force rows are the derivative observations
+    :math:`F_{j\\alpha} = -\\partial E/\\partial r_{j\\alpha}` built from featomic's analytic
+    descriptor gradients. Spectra (vectors of invariants) share one factorisation for all
+    their columns. Predictions come with the DTC standard deviation of the target and of
+    every force component.
+
+    Parameters
+    ----------
+    targets : TargetSpec, optional
+        One per-structure or per-atom scalar or spectrum; default ``energy(forces=True)``.
+    keys : KeySpec, optional
+    **hypers
+        See :class:`~atomlearn.models.sparse_gpr.hypers.SparseGPRHypers`.
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> from atomlearn.calculators import ModelCalculator  # doctest: +SKIP
+    >>> model = SparseGPRModel(n_sparse=50, descriptor={"n_max": 4, "l_max": 3})
+    >>> model.kernel.zeta, model.hypers.descriptor.cutoff
+    (4, 5.0)
+    """
+
+    Hypers = SparseGPRHypers
+    supported_layouts = LAYOUTS["sparse_gpr"]
+    supported_gradients = ("forces", "stress")
+
+    @property
+    def missing_gradients(self) -> str:
+        return "error" if self.hypers.require_forces else "warn"
+
+    # -- set-up -----------------------------------------------------------------------
+    def check_hypers(self) -> None:
+        h = self.hypers
+        check_choice(h.kernel.type, KERNELS, "kernel type")
+        check_choice(h.selection, SELECTIONS, "sparse-point selection")
+        check_choice(h.hyperparameters, HYPERPARAMETERS, "hyperparameters")
+        for name in ("sigma", "sigma_forces", "sigma_stress", "jitter"):
+            check_positive(getattr(h, name), f"model.{name}", strict=name != "jitter")
+        check_positive(h.kernel.delta, "model.kernel.delta")
+        counts = list(h.n_sparse.values()) if isinstance(h.n_sparse, Mapping) else [h.n_sparse]
+        if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1
+                   for c in counts):
+            raise ConfigError(
+                f"The 'n_sparse' parameter must be a positive int or a dict of positive ints "
+                f"per element. Got {h.n_sparse!r}; use at least one sparse point per "
+                "element.")
+
+    def unit_kernel(self, delta: float = 1.0) -> AtomSumKernel:
+        """The structure kernel :math:`\\delta^2 k` on unit SOAP environments."""
+        k = self.hypers.kernel
+        env = (NormalizedDotProduct(zeta=k.zeta) if k.type == "soap"
+               else RBF(k.length_scale, length_scale_bounds="fixed"))
+        if delta != 1.0:
+            env = ConstantKernel(delta**2, constant_value_bounds="fixed") * env
+        return AtomSumKernel(env)
+
+    def memory_estimate(self, structures) -> float:
+        """Estimated peak memory of :meth:`fit` on ``structures``, in bytes."""
+        h, spec = self.hypers, self.target_specs[0]
+        return memory.fit_bytes(list(structures), n_sparse=h.n_sparse,
+                                n_max=h.descriptor.n_max, l_max=h.descriptor.l_max,
+                                chunk_size=h.chunk_size, with_forces="forces" in spec.gradients)
+
+    def _held_out_size(self, n_structures: int) -> int:
+        if self.hypers.hyperparameters != "validation":
+            return 0
+        return self._required_held_out(n_structures)
+
+    # -- fitting ----------------------------------------------------------------------
+    def _fit(self, data: Dataset, held_out: np.ndarray | None):
+        self.check_hypers()
+        h = self.hypers
+        spec = self.target_specs[0]
+        self.descriptor_ = SoapPowerSpectrum(**dataclasses.asdict(h.descriptor),
+                                             species=self.species_)
+        with_forces = (data.has_gradient("forces") if "forces" in spec.gradients
+                       else np.zeros(data.n_structures, bool))
+        memory.check_fit_memory(
+            memory.fit_bytes(data.structures, n_sparse=h.n_sparse, n_max=h.descriptor.n_max,
+                             l_max=h.descriptor.l_max, chunk_size=h.chunk_size,
+                             with_forces=bool(with_forces.any())),
+            h.memory_limit, h.n_sparse, h.chunk_size)
+        rows = KernelRows(self.descriptor_, self.unit_kernel(), h.chunk_size)
+        start = search.Hyperparameters(h.kernel.delta, h.sigma, h.sigma_forces)
+        try:
+            # The selection pass needs values only. When the expansions with their position
+            # gradients fit in a bounded cache, compute them once here for the row pass.
+            # A validation search splits the frames into other chunks: no cache then.
+            cache = (with_forces.any() and held_out is None
+                     and memory.expansion_bytes(data.structures, len(self.species_),
+                                                h.descriptor.n_max, h.descriptor.l_max)
+                     < min(memory.EXPANSION_CACHE, 0.25 * memory.available_memory()))
+            env = rows.all_environments(data.structures, with_forces if cache else None)
+            self.sparse_indices_ = self._select(env)
+            self.sparse_ = env.points(self.sparse_indices_)
+            del env
+            predicted = None
+            if held_out is None:
+                terms, _ = rows.accumulate(data, spec, self.sparse_, h.sigma_stress)
+            else:
+                train, held = data.split(held_out)
+                train_terms, _ = rows.accumulate(train, spec, self.sparse_, h.sigma_stress)
+                held_terms, kept = rows.accumulate(held, spec, self.sparse_, h.sigma_stress,
+                                                   keep=True)
+                start, mean, std = search.by_validation(train_terms, kept, start, h.jitter)
+                predicted = self._held_out_predictions(held, spec, kept, mean, std)
+                terms = train_terms + held_terms
+                log.info("hyperparameters by validation on %d held-out structures: delta "
+                         "%.4g, sigma %.3g, sigma_forces %.3g", held.n_structures,
+                         start.delta, start.sigma, start.sigma_forces)
+        finally:
+            rows.expansions = {}
+        if h.hyperparameters == "likelihood":
+            start = search.by_likelihood(terms, start, h.jitter)
+            log.info("hyperparameters by log marginal likelihood: delta %.4g, sigma %.3g, "
+                     "sigma_forces %.3g", start.delta, start.sigma, start.sigma_forces)
+        self.fitted_ = start
+        self.solution_ = start.solve(terms, h.jitter)
+        log.info("fitted %d %s values, %d force and %d stress components with %d sparse "
+                 "environments (delta %.4g, sigma %.3g, sigma_forces %.3g, log ML %.6g)",
+                 terms.values.n, spec.name, terms.forces.n, terms.stress.n,
+                 len(self.sparse_indices_), start.delta, start.sigma, start.sigma_forces,
+                 self.solution_.log_marginal_likelihood)
+        return predicted
+
+    def _held_out_predictions(self, held: Dataset, spec, kept, mean, std):
+        """Held-out rows' predictions in the layout of the labels (for calibration)."""
+        shape = held.labels[spec.name].shape
+        out_mean = {spec.name: mean["values"].reshape(shape)}
+        out_std = {spec.name: _broadcast(std["values"], shape)}
+        if "forces" in mean:
+            n = int(held.offsets[-1])
+            m, s = np.zeros(3 * n), np.zeros(3 * n)
+            m[kept.forces_rows], s[kept.forces_rows] = mean["forces"], std["forces"]
+            out_mean["forces"], out_std["forces"] = m.reshape(n, 3), s.reshape(n, 3)
+        return out_mean, out_std
+
+    def _per_element(self, env: AtomicEnvironments) -> dict[int, int]:
+        """Sparse points of each element, capped at the environments there are."""
+        n_sparse = self.hypers.n_sparse
+        n_env = len(env.numbers)
+        available = {int(z): int(np.sum(env.numbers == z)) for z in self.species_}
+        if isinstance(n_sparse, Mapping):
+            symbols = {ase.data.chemical_symbols[z]: z for z in available}
+            missing = sorted(set(symbols) - set(n_sparse))
+            if missing:
+                raise ConfigError(
+                    f"'n_sparse' has no count for element(s) {missing} of the training set; "
+                    f"give one per element {sorted(symbols)}.")
+            wanted = {symbols[s]: int(n) for s, n in n_sparse.items() if s in symbols}
+        else:
+            wanted = {z: min(n, max(1, int(round(n_sparse * n / n_env))))
+                      for z, n in available.items()}
+        capped = {z: min(n, available[z]) for z, n in wanted.items()}
+        if capped != wanted:
+            log.info("n_sparse capped at the environments of the training set: %s",
+                     {ase.data.chemical_symbols[z]: n for z, n in capped.items()})
+        return capped
+
+    def _select(self, env: AtomicEnvironments) -> np.ndarray:
+        shares = self._per_element(env)
+        chosen = []
+        for k, z in enumerate(self.species_):
+            rows = np.flatnonzero(env.numbers == z)
+            picked = select_sparse_points(env.unit[rows], shares[int(z)],
+                                          self.hypers.selection,
+                                          random_state=self.hypers.random_state + k,
+                                          what="environments")
+            chosen.append(np.sort(rows[picked]))
+        # grouped by element: the kernel's per-element groups are then contiguous columns
+        return np.concatenate(chosen)
+
+    # -- prediction -------------------------------------------------------------------
+    @property
+    def kernel_(self) -> AtomSumKernel:
+        """The fitted structure kernel (prior scale included)."""
+        return self.unit_kernel(self.fitted_.delta)
+
+    def _predict(self, structures, names, return_std):
+        spec = self.target_specs[0]
+        grads = tuple(g for g, n in (("positions", "forces"), ("strain", "stress"))
+                      if n in names)
+        kernel = self.kernel_
+        out = {n: [] for n in names}
+        std = {n: [] for n in names if n in (spec.name, "forces")} if return_std else {}
+        for a in range(0, len(structures), self.hypers.chunk_size):
+            chunk = structures[a : a + self.hypers.chunk_size]
+            if return_std or spec.per_atom:
+                parts, sparts = self._predict_with_std(chunk, names, grads, spec, kernel,
+                                                       return_std)
+            else:
+                parts, sparts = self._predict_fast(chunk, names, grads, spec, kernel), {}
+            for n in out:
+                out[n].append(parts[n])
+            for n in std:
+                std[n].append(sparts[n])
+        return ({n: np.concatenate(v) for n, v in out.items()},
+                {n: np.concatenate(v) for n, v in std.items()})
+
+    def _predict_fast(self, chunk, names, grads, spec, kernel) -> dict[str, np.ndarray]:
+        """Values, forces and stress without uncertainty: forces as a vector-Jacobian
+        product through the spherical expansion (no power-spectrum gradients formed)."""
+        exp = self.descriptor_.expand(chunk, gradients=grads)
+        env = AtomicEnvironments.from_values(exp.values, exp.numbers, exp.structure_index,
+                                             len(chunk))
+        w = self.solution_.weights
+        if grads:                     # forces and stress belong to a scalar: w is a vector
+            K, dedx = kernel.rows_and_gradient(env, self.sparse_, w)
+        else:
+            K = kernel.rows(env, self.sparse_)
+        out = {spec.name: (K @ w).reshape(len(chunk), *spec.shape)}
+        if "forces" in names:
+            out["forces"] = -exp.vjp_positions(dedx, len(env.numbers))
+        if "stress" in names:
+            volumes = np.array([a.get_volume() for a in chunk])
+            out["stress"] = exp.vjp_strain(dedx, len(chunk)) / volumes[:, None, None]
+        return {n: out[n] for n in names}
+
+    def _predict_with_std(self, chunk, names, grads, spec, kernel, return_std):
+        w = self.solution_.weights
+        out, std = {}, {}
+        if spec.per_atom:
+            f = self.descriptor_.compute(chunk)
+            env = AtomicEnvironments.from_values(f.values, f.numbers, f.structure_index,
+                                                 len(chunk))
+            K = kernel.environment_values(env, self.sparse_)
+            out[spec.name] = (K @ w).reshape(len(env.numbers), *spec.shape)
+            if return_std:
+                prior = kernel.environment_kernel.profile(np.ones(len(env.numbers)))[0]
+                std[spec.name] = _broadcast(np.sqrt(predictive_variance(K, prior,
+                                                                        self.solution_)),
+                                            out[spec.name].shape)
+            return out, std
+        f = self.descriptor_.compute(chunk, gradients=grads)
+        env = AtomicEnvironments.from_values(f.values, f.numbers, f.structure_index,
+                                             len(chunk))
+        K = kernel.rows(env, self.sparse_)
+        out[spec.name] = (K @ w).reshape(len(chunk), *spec.shape)
+        if return_std:
+            var = predictive_variance(K, kernel.diag(env), self.solution_)
+            std[spec.name] = _broadcast(np.sqrt(var), out[spec.name].shape)
+        if grads:
+            dedx = kernel.rows_and_gradient(env, self.sparse_, w)[1]
+        if "forces" in names:
+            out["forces"] = -f.positions.vjp(dedx)
+            if return_std:
+                rows = kernel.derivative_rows(env, self.sparse_, f.positions)
+                prior = kernel.derivative_prior_variance(env, f.positions)
+                var = predictive_variance(rows, prior, self.solution_)
+                std["forces"] = np.sqrt(var).reshape(-1, 3)
+        if "stress" in names:
+            volumes = np.array([a.get_volume() for a in chunk])
+            out["stress"] = (f.strain.vjp(dedx).reshape(len(chunk), 3, 3)
+                             / volumes[:, None, None])
+        return out, std
+
+    def _noise_std(self, name, structures) -> np.ndarray:
+        h, spec = self.fitted_, self.target_specs[0]
+        if name == "forces":
+            return np.full((sum(len(a) for a in structures), 3), h.sigma_forces)
+        if name == "stress":
+            return np.full((len(structures), 3, 3), self.hypers.sigma_stress)
+        if spec.per_atom:
+            return np.full((sum(len(a) for a in structures), *spec.shape), h.sigma)
+        n = np.array([len(a) for a in structures], float)
+        per = h.sigma * (np.sqrt(n) if spec.extensive else np.ones_like(n))
+        return _broadcast(per, (len(structures), *spec.shape))
+
+    # -- state ------------------------------------------------------------------------
+    def _state(self):
+        sol = self.solution_
+        fitted = {"delta": self.fitted_.delta, "sigma": self.fitted_.sigma,
+                  "sigma_forces": self.fitted_.sigma_forces,
+                  "log_marginal_likelihood": sol.log_marginal_likelihood}
+        arrays = {"sparse/unit": self.sparse_.unit, "sparse/norm": self.sparse_.norm,
+                  "sparse/numbers": self.sparse_.numbers,
+                  "sparse/indices": self.sparse_indices_, "solution/weights": sol.weights,
+                  "solution/L": sol.L, "solution/R": sol.R}
+        return fitted, arrays
+
+    def _restore(self, fitted, arrays) -> None:
+        self.descriptor_ = SoapPowerSpectrum(**dataclasses.asdict(self.hypers.descriptor),
+                                             species=self.species_)
+        self.fitted_ = search.Hyperparameters(fitted["delta"], fitted["sigma"],
+                                              fitted["sigma_forces"])
+        numbers = arrays["sparse/numbers"]
+        self.sparse_ = AtomicEnvironments(arrays["sparse/unit"], arrays["sparse/norm"],
+                                          numbers, np.arange(len(numbers)), len(numbers))
+        self.sparse_indices_ = arrays["sparse/indices"]
+        self.solution_ = SparseSolution(arrays["solution/weights"], arrays["solution/L"],
+                                        arrays["solution/R"],
+                                        float(fitted["log_marginal_likelihood"]))
+
+
+def _broadcast(per_row: np.ndarray, shape) -> np.ndarray:
+    """Values of one number per row repeated over the row's components."""
+    return np.broadcast_to(per_row.reshape(-1, *([1] * (len(shape) - 1))), shape).copy()
