@@ -62,7 +62,7 @@ class SymmetryAdaptedGPR:
     jitter : float
         Added to the diagonal of K_MM (relative to its mean diagonal).
     chunk_size : int
-        Structures per block of K_NM rows while accumulating the normal equations.
+        Structures per chunk of K_NM rows while accumulating the normal equations.
     random_state : int
     """
 

@@ -184,8 +184,14 @@ class AtomSumKernel(GenericKernelMixin, Kernel):
         return K
 
     def _aggregate_rows(self, K_atoms: np.ndarray, X: AtomicEnvironments) -> np.ndarray:
-        K = np.zeros((X.n_structures,) + K_atoms.shape[1:])
-        np.add.at(K, X.structure, K_atoms)
+        """Sum (or average) rows of atoms into their structures (atoms of a structure are
+        consecutive: one reduceat)."""
+        starts = np.searchsorted(X.structure, np.arange(X.n_structures))
+        if len(K_atoms) == 0 or np.any(np.diff(np.r_[starts, len(X.structure)]) == 0):
+            K = np.zeros((X.n_structures,) + K_atoms.shape[1:])     # a structure without atoms
+            np.add.at(K, X.structure, K_atoms)
+        else:
+            K = np.add.reduceat(K_atoms, starts, axis=0)
         if self.aggregation == "mean":
             K /= np.maximum(np.bincount(X.structure, minlength=X.n_structures), 1).reshape(
                 (-1,) + (1,) * (K.ndim - 1))

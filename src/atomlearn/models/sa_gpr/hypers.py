@@ -73,7 +73,7 @@ class SymmetryAdaptedGPRHypers:
     jitter : float
         Relative jitter on the diagonal of :math:`K_{MM}`.
     chunk_size : int
-        Structures per block of kernel rows.
+        Structures per chunk of kernel rows.
     random_state : int
     """
 

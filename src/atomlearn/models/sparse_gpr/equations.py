@@ -31,10 +31,8 @@ class ObservationTerms:
     ----------
     K_MM : numpy.ndarray of shape (M, M)
     values : NormalEquations
-        Target rows divided by :math:`\\sqrt{n_{atoms}}` for extensive targets (their noise
-        :math:`\\sigma^2 n_{atoms}` folded out), unit noise.
-    values_logdet : float
-        :math:`\\sum \\log n_{atoms}` of those rows (0 for intensive and per-atom targets).
+        Target rows with noise :math:`n_{atoms}` for extensive targets (the noise
+        :math:`\\sigma^2 n_{atoms}` with :math:`\\sigma` folded out), 1 otherwise.
     forces, stress : NormalEquations
         Force and stress rows, unit noise.
     sigma_stress : float
@@ -43,7 +41,6 @@ class ObservationTerms:
 
     K_MM: np.ndarray
     values: NormalEquations
-    values_logdet: float
     forces: NormalEquations
     stress: NormalEquations
     sigma_stress: float = 1.0
@@ -51,7 +48,6 @@ class ObservationTerms:
     def __add__(self, other: ObservationTerms) -> ObservationTerms:
         """Terms of the union of two disjoint sets of observations."""
         return ObservationTerms(self.K_MM, self.values + other.values,
-                                self.values_logdet + other.values_logdet,
                                 self.forces + other.forces, self.stress + other.stress,
                                 self.sigma_stress)
 
@@ -61,7 +57,6 @@ class ObservationTerms:
         d2 = delta**2
         total = (self.values.scaled(1.0 / sigma**2) + self.forces.scaled(1.0 / sigma_forces**2)
                  + self.stress.scaled(1.0 / self.sigma_stress**2))
-        total.logdet_sigma += self.values_logdet
         return NormalEquations(A=d2 * d2 * total.A, b=d2 * total.b, yy=total.yy,
                                logdet_sigma=total.logdet_sigma, n=total.n)
 
@@ -142,7 +137,6 @@ class KernelRows:
         columns = int(np.prod(spec.shape)) if spec.shape else None   # spectra: one solve
         y = y.reshape(len(y), -1) if columns else y
         values, forces = NormalEquations.zeros(M, columns), NormalEquations.zeros(M, columns)
-        logdet = 0.0
         offsets = data.offsets
         with_forces = data.has_gradient("forces") if "forces" in spec.gradients else None
         kept = {k: [] for k in ("K", "y", "s", "p", "F", "Fy", "Fp", "Fr")}
@@ -161,7 +155,6 @@ class KernelRows:
                          else np.ones(b - a))
                 prior = kernel.diag(env) if keep else None
             values.add(K, rows_y, scale)
-            logdet += float(np.sum(np.log(scale)))
             if keep:
                 kept["K"].append(K)
                 kept["y"].append(rows_y)
@@ -179,8 +172,8 @@ class KernelRows:
                                                                        )[mask])
                     kept["Fr"].append(np.flatnonzero(mask) + 3 * int(offsets[a]))
         stress = self.stress_equations(data, spec, sparse, columns)
-        terms = ObservationTerms(kernel_sparse_block(kernel, sparse), values, logdet,
-                                 forces, stress, sigma_stress)
+        terms = ObservationTerms(kernel.environment_values(sparse, sparse), values, forces,
+                                 stress, sigma_stress)
         if not keep:
             return terms, None
         cat = {k: (np.concatenate(v) if v else None) for k, v in kept.items()}
@@ -205,11 +198,6 @@ class KernelRows:
             y = data.labels["stress"][chunk].reshape(len(chunk), 9)[:, VOIGT].reshape(-1)
             eq.add(rows, y, np.ones(len(y)))
         return eq
-
-
-def kernel_sparse_block(kernel: AtomSumKernel, sparse: AtomicEnvironments) -> np.ndarray:
-    """:math:`K_{MM}` of the sparse environments."""
-    return kernel.environment_values(sparse, sparse)
 
 
 def _chunk_key(structures) -> tuple[int, ...]:

@@ -150,23 +150,29 @@ class SparseGPRModel(StructureModel):
                 start, mean, std = search.by_validation(train_terms, kept, start, h.jitter)
                 predicted = self._held_out_predictions(held, spec, kept, mean, std)
                 terms = train_terms + held_terms
-                log.info("hyperparameters by validation on %d held-out structures: delta "
-                         "%.4g, sigma %.3g, sigma_forces %.3g", held.n_structures,
-                         start.delta, start.sigma, start.sigma_forces)
+                log.info("hyperparameters by validation on %d held-out structures: %s",
+                         held.n_structures, self._describe(start, terms))
         finally:
             rows.expansions = {}
         if h.hyperparameters == "likelihood":
             start = search.by_likelihood(terms, start, h.jitter)
-            log.info("hyperparameters by log marginal likelihood: delta %.4g, sigma %.3g, "
-                     "sigma_forces %.3g", start.delta, start.sigma, start.sigma_forces)
+            log.info("hyperparameters by log marginal likelihood: %s",
+                     self._describe(start, terms))
         self.fitted_ = start
         self.solution_ = start.solve(terms, h.jitter)
-        log.info("fitted %d %s values, %d force and %d stress components with %d sparse "
-                 "environments (delta %.4g, sigma %.3g, sigma_forces %.3g, log ML %.6g)",
-                 terms.values.n, spec.name, terms.forces.n, terms.stress.n,
-                 len(self.sparse_indices_), start.delta, start.sigma, start.sigma_forces,
+        observations = ", ".join(f"{n} {what}" for n, what in (
+            (terms.values.n, f"{spec.name} values"), (terms.forces.n, "force components"),
+            (terms.stress.n, "stress components")) if n)
+        log.info("fitted %s with %d sparse environments (%s, log ML %.6g)", observations,
+                 len(self.sparse_indices_), self._describe(start, terms),
                  self.solution_.log_marginal_likelihood)
         return predicted
+
+    def _describe(self, h: search.Hyperparameters, terms) -> str:
+        spec = self.target_specs[0]
+        unit = spec.unit + ("/atom" if spec.extensive and not spec.per_atom else "")
+        out = f"delta {h.delta:.4g} {unit}, sigma {h.sigma:.3g} {unit}"
+        return out + (f", sigma_forces {h.sigma_forces:.3g} eV/Å" if terms.forces.n else "")
 
     def _held_out_predictions(self, held: Dataset, spec, kept, mean, std):
         """Held-out rows' predictions in the layout of the labels (for calibration)."""

@@ -137,8 +137,12 @@ def by_validation(train: ObservationTerms, kept: KeptRows, start: Hyperparameter
         c = h.delta**2 * sol.weights
         return sol, kept.values @ c, (kept.forces @ c if has_f else None)
 
+    def unpack(theta) -> Hyperparameters:
+        v = [float(x) for x in np.exp(theta)]
+        return Hyperparameters(v[0], v[1], v[2] if has_f else start.sigma_forces)
+
     def obj_func(theta, eval_gradient=False):
-        h = Hyperparameters(*(float(v) for v in np.exp(theta)))
+        h = unpack(theta)
         try:
             _, pv, pf = predictions(h)
         except np.linalg.LinAlgError:
@@ -148,12 +152,13 @@ def by_validation(train: ObservationTerms, kept: KeptRows, start: Hyperparameter
             value += float(np.mean((pf - kept.forces_y) ** 2)) / var_f
         return value
 
-    t0 = np.log([start.delta, start.sigma, start.sigma_forces])
+    # sigma_forces is searched only when there are forces
+    t0 = np.log([start.delta, start.sigma] + ([start.sigma_forces] if has_f else []))
     with warnings.catch_warnings():      # trial points may need jitter; say nothing
         warnings.simplefilter("ignore", UserWarning)
-        theta, _ = optimize_theta(obj_func, t0, BOUNDS, optimizer="nelder-mead",
+        theta, _ = optimize_theta(obj_func, t0, BOUNDS[: len(t0)], optimizer="nelder-mead",
                                   options={"xatol": 1e-2, "fatol": 1e-4, "maxiter": 200})
-    h = Hyperparameters(*(float(v) for v in np.exp(theta)))
+    h = unpack(theta)
     sol, pv, pf = predictions(h)
     d2 = h.delta**2
     mean = {"values": pv}
