@@ -63,10 +63,11 @@ def _stored(version: int):
     return [(version, family) for family in expected]
 
 
-@pytest.mark.parametrize("version,family", _stored(1))
+@pytest.mark.parametrize("version,family", _stored(1) + _stored(2))
 def test_stored_files_still_load(version, family):
     """Files of every released format load and predict the numbers saved with them (the v1
-    files were written by atomlearn at commit cd952ec, before the model layer of format 2)."""
+    files were written by atomlearn at commit cd952ec, before the model layer of format 2;
+    the v2 files by tests/data/saved/regenerate.py)."""
     folder = SAVED / f"v{version}"
     expected = json.loads((folder / "expected.json").read_text())[family]
     model = load_model(folder / expected.pop("file"))

@@ -87,13 +87,26 @@ def test_learning_curves_of_several_models_share_one_plot(tmp_path, options, eth
     (["fit", "{options}", "-o", "{tmp}/m.alm", "--train", "{data}",
       "--set", "model.kernel.type=rbff"],
      "Unknown kernel type 'rbff'; valid choices are 'soap', 'rbf'."),
+    (["fit", "{options}", "-o", "{tmp}/m.alm", "--train", "{data}",
+      "--set", "targets={{mu: {{kind: vector, unit: e·Å}}}}"],
+     "Model type 'sparse_gpr' cannot learn target 'mu' of kind 'vector'; it learns ['scalar', "
+     "'scalar per atom', 'spectrum', 'spectrum per atom']. Families that learn it: ['bpnn', "
+     "'mpnn', 'sa_gpr']."),
+    (["fit", "{options}", "-o", "{tmp}/m.alm", "--train", "{data}",
+      "--set", "model.n_features=8"],
+     "'n_features' is an option of model type(s) ['mpnn'], not of 'sparse_gpr'."),
+    (["fit", "{options}", "-o", "{tmp}/m.alm", "--train", "{data}",
+      "--set", "model={{type: mpnn, epochs: 1}}", "--set", "targets={{gap: {{kind: vector}}}}"],
+     "Label 'gap' in '{data}' (frame 2) has shape (); expected (3,) for a 'vector' target."),
+    (["info", "{tmp}/m.alm"], "m.alm' does not exist"),
 ])
 def test_user_errors_exit_2_with_one_line(tmp_path, options, ethanol_path, capsys, argv,
                                           message):
     argv = [a.format(options=options, tmp=tmp_path, data=ethanol_path) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0] and err[0].startswith("atomlearn ")
+    message = message.format(data=ethanol_path)
+    assert len(err) == 1 and message in err[0] and err[0].startswith("atomlearn "), err
 
 
 def test_debug_shows_traceback(tmp_path, options):

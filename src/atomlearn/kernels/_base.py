@@ -600,32 +600,41 @@ class Product(KernelOperator):
         return f"{self.k1!r} * {self.k2!r}"
 
 
-class Exponentiation(Kernel):
+class KernelWrapper(Kernel):
+    """Base of kernels built on one inner kernel (``kernel``), whose hyperparameters are
+    theirs, addressed as ``kernel__<name>``."""
+
+    @property
+    def inner_kernel(self) -> Kernel:
+        return self.kernel
+
+    @property
+    def hyperparameters(self):
+        return [Hyperparameter(f"kernel__{h.name}", h.value_type, h.bounds, h.n_elements,
+                               h.fixed) for h in self.inner_kernel.hyperparameters]
+
+    @property
+    def theta(self):
+        return self.inner_kernel.theta
+
+    @theta.setter
+    def theta(self, theta):
+        self.inner_kernel.theta = theta
+
+    @property
+    def bounds(self):
+        return self.inner_kernel.bounds
+
+    def check_bounds(self):
+        self.inner_kernel.check_bounds()
+
+
+class Exponentiation(KernelWrapper):
     """A kernel raised to a fixed power, ``kernel ** exponent``."""
 
     def __init__(self, kernel: Kernel, exponent: float):
         self.kernel = kernel
         self.exponent = exponent
-
-    @property
-    def hyperparameters(self):
-        return [Hyperparameter(f"kernel__{h.name}", h.value_type, h.bounds, h.n_elements,
-                               h.fixed) for h in self.kernel.hyperparameters]
-
-    @property
-    def theta(self):
-        return self.kernel.theta
-
-    @theta.setter
-    def theta(self, theta):
-        self.kernel.theta = theta
-
-    @property
-    def bounds(self):
-        return self.kernel.bounds
-
-    def check_bounds(self):
-        self.kernel.check_bounds()
 
     def __eq__(self, b):
         return (type(self) is type(b) and self.kernel == b.kernel
@@ -669,6 +678,6 @@ class Exponentiation(Kernel):
 
 
 __all__ = ["ConstantKernel", "Exponentiation", "GenericKernelMixin", "Hyperparameter",
-           "Kernel", "KernelOperator", "NormalizedKernelMixin", "Product",
+           "Kernel", "KernelOperator", "KernelWrapper", "NormalizedKernelMixin", "Product",
            "StationaryKernelMixin", "Sum", "WhiteKernel", "clone", "convergence_warning",
            "memo", "num_samples", "remembered_values"]

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..descriptors import DescriptorGradient
 from ..errors import ConfigError
-from ._base import GenericKernelMixin, Hyperparameter, Kernel
+from ._base import GenericKernelMixin, Kernel, KernelWrapper
 from .dot_product import NormalizedDotProduct
 
 
@@ -88,7 +88,7 @@ class AtomicEnvironments:
                                   np.arange(len(rows)), len(rows))
 
 
-class AtomSumKernel(GenericKernelMixin, Kernel):
+class AtomSumKernel(GenericKernelMixin, KernelWrapper):
     """Sum an environment kernel over the atoms of each structure, with derivatives.
 
     Parameters
@@ -125,26 +125,9 @@ class AtomSumKernel(GenericKernelMixin, Kernel):
     def environment_kernel(self) -> Kernel:
         return NormalizedDotProduct(zeta=4) if self.kernel is None else self.kernel
 
-    # -- hyperparameters are those of the environment kernel ----------------------------
     @property
-    def hyperparameters(self):
-        return [Hyperparameter(f"kernel__{h.name}", h.value_type, h.bounds, h.n_elements,
-                               h.fixed) for h in self.environment_kernel.hyperparameters]
-
-    @property
-    def theta(self):
-        return self.environment_kernel.theta
-
-    @theta.setter
-    def theta(self, theta):
-        self.environment_kernel.theta = theta
-
-    @property
-    def bounds(self):
-        return self.environment_kernel.bounds
-
-    def check_bounds(self):
-        self.environment_kernel.check_bounds()
+    def inner_kernel(self) -> Kernel:       # its hyperparameters are this kernel's
+        return self.environment_kernel
 
     def is_stationary(self):
         return False

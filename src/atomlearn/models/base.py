@@ -96,7 +96,9 @@ class StructureModel:
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
                           if not isinstance(v, dict))
-        names = [s.name for s in self.target_specs]
+        t = self.targets
+        names = ("default" if t is None else [t.name] if isinstance(t, TargetSpec)
+                 else [s.name for s in t])
         return f"{type(self).__name__}(targets={names}, {shown})"
 
     # -- targets ----------------------------------------------------------------------
