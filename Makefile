@@ -19,7 +19,7 @@ install: $(STAMP)
 ## held-out errors and calibration, plot parity plots and a learning curve.
 demo: $(STAMP)
 	$(BIN)/atomlearn fit examples/ethanol_gpr.yaml -o runs/ethanol/model.alm
-	$(BIN)/atomlearn learning-curve examples/ethanol_gpr.yaml --set model.hyperparameters=fixed --train-sizes 25 50 100 200 --repeats 1 -o runs/ethanol/learning_curve.csv
+	$(BIN)/atomlearn learning-curve examples/ethanol_gpr.yaml --train-sizes 25 50 100 200 400 --repeats 1 -o runs/ethanol/learning_curve.csv
 	@echo "Pictures: runs/ethanol/parity_energy.png runs/ethanol/parity_forces.png runs/ethanol/learning_curve.png"
 
 test: $(STAMP)

@@ -83,12 +83,15 @@ from atomlearn.models import SparseGPRModel
 frames = read_structures(sys.argv[1])
 n_sparse = {{z: int(sys.argv[3]) for z in ("H", "C", "O", "Si")}}
 present = {{a for f in frames for a in f.get_chemical_symbols()}}
-model = SparseGPRModel(descriptor={{"cutoff": 5.0, "cutoff_width": 0.5, "n_max": 8,
-                       "l_max": 6, "atom_width": 0.5, "angular_decay": float(sys.argv[6])}},
-                       kernel={{"zeta": 4, "delta": 1.0}}, sigma=0.001 / {per_atom},
-                       sigma_forces=0.03, n_sparse={{z: n for z, n in n_sparse.items()
-                       if z in present}}, selection="cur", hyperparameters=sys.argv[4],
-                       chunk_size=10, random_state=int(sys.argv[5]))
+if sys.argv[4] == "defaults":      # what a user gets with no options (the example's)
+    model = SparseGPRModel(random_state=int(sys.argv[5]))
+else:
+    model = SparseGPRModel(descriptor={{"cutoff": 5.0, "cutoff_width": 0.5, "n_max": 8,
+                           "l_max": 6, "atom_width": 0.5, "angular_decay": float(sys.argv[6])}},
+                           kernel={{"zeta": 4, "delta": 1.0}}, sigma=0.001 / {per_atom},
+                           sigma_forces=0.03, n_sparse={{z: n for z, n in n_sparse.items()
+                           if z in present}}, selection="cur", hyperparameters=sys.argv[4],
+                           chunk_size=10, random_state=int(sys.argv[5]))
 model.fit(frames)
 model.save(sys.argv[2])
 h = model.fitted_
@@ -203,6 +206,9 @@ def main(argv=None) -> int:
     p.add_argument("--decays", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5],
                    help="atomlearn angular decays to choose from on validation frames")
     p.add_argument("--keep", default=None, help="folder to keep the fitted models in")
+    p.add_argument("--defaults", action="store_true",
+                   help="also fit atomlearn with no options at all (its defaults, which "
+                        "examples/ethanol_gpr.yaml spells out)")
     args = p.parse_args(argv)
     if not (PEERS / "gap_fit").exists():
         print(f"GAP is not installed in {PEERS.parent}; see this script's docstring.")
@@ -257,9 +263,11 @@ def main(argv=None) -> int:
             res = predict("gap", d / "gap.xml", work / "test.xyz", work / "md_ethanol.xyz",
                           steps)
             rows.append(("GAP", n, seed, res, wall, peak))
-            for name, decay in variants:
+            for name, decay in variants + ([("atomlearn defaults", None)] if args.defaults
+                                           else []):
                 model = work / f"atomlearn_{n}_{decay}_{seed}.alm"
-                wall, peak, _ = fit_atomlearn(train_file, model, "fixed", seed, decay)
+                wall, peak, _ = fit_atomlearn(train_file, model, "fixed" if decay is not None
+                                              else "defaults", seed, decay or 0.0)
                 res = predict("atomlearn", model, work / "test.xyz", work / "md_ethanol.xyz",
                               steps)
                 rows.append((name, n, seed, res, wall, peak))
@@ -306,7 +314,7 @@ def main(argv=None) -> int:
             summary[name, n] = dict(e=e.mean(), f=f.mean(), wall=wall, peak=peak, md=md)
             print(f"{name:<22} {n:>7} {e.mean():>6.1f} ± {e.std():>4.1f} "
                   f"{f.mean():>6.1f} ± {f.std():>4.1f} {wall:>7.1f} {peak:>7.0f} {md:>16.0f}")
-    for name, _ in variants:
+    for name in [v for v, _ in variants] + (["atomlearn defaults"] if args.defaults else []):
         print(f"\nratios {name} / GAP:")
         for n in args.sizes:
             g, a = summary["GAP", n], summary[name, n]

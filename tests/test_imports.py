@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "atomlearn"
-ORDER = ["errors", "structures", "neighbors", "descriptors", "targets", "kernels", "gp", "nn",
-         "metrics", "serialization", "models", "config", "workflows", "calculators", "cli"]
+ORDER = ["errors", "options", "threads", "structures", "neighbors", "descriptors", "targets",
+         "kernels", "gp", "nn", "metrics", "serialization", "models", "config", "workflows",
+         "calculators", "cli"]
 
 
 def _imports(path: Path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import ase
 import numpy as np
 
-from . import datasets
+from . import datasets, threads
 from .config import Options
 from .errors import ConfigError
 from .metrics import calibration_report, error_report, learning_curve
@@ -25,13 +25,53 @@ from .targets import Dataset, TargetSpec, target_from_options
 log = logging.getLogger(__name__)
 
 
+_LOADERS = {"ethanol": datasets.load_ethanol, "silicon": datasets.load_silicon,
+            "silicon_bands": datasets.load_silicon_bands}
+
+
 def read_data(source: str, index: str = ":") -> list[ase.Atoms]:
     """Structures from a file path or a shipped dataset name (``ethanol``, ``silicon``)."""
-    loaders = {"ethanol": datasets.load_ethanol, "silicon": datasets.load_silicon,
-               "silicon_bands": datasets.load_silicon_bands}
-    if source in loaders and not Path(source).exists():
-        return loaders[source](index)
+    if source in _LOADERS and not Path(source).exists():
+        return _LOADERS[source](index)
     return read_structures(source, index=index)
+
+
+def data_file(source: str) -> Path:
+    """The file behind a data source (a path, or a shipped dataset's extended XYZ)."""
+    if source in _LOADERS and not Path(source).exists():
+        return datasets.data_path(source)
+    return Path(source)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's content (hex)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def training_source(options: Options, train_override: str | None = None) -> str:
+    """The training data of a run: ``--train``, else ``data.train``; refused when neither
+    names it, or when the file no longer has the content the options recorded."""
+    source = train_override or options.data.train
+    if not source:
+        raise ConfigError(
+            "No training data: set 'data.train' to an extended XYZ file or a shipped dataset "
+            f"({', '.join(sorted(_LOADERS))}) in the options, or pass --train FILE.")
+    recorded = options.data.train_sha256
+    if recorded and not train_override:
+        path = data_file(source)
+        if path.is_file() and file_sha256(path) != recorded:
+            raise ConfigError(
+                f"'data.train' file '{path}' has changed since these options were written "
+                f"(sha256 {recorded[:12]}..., now {file_sha256(path)[:12]}...); refitting "
+                "from them would not repeat the run. Remove 'data.train_sha256' to fit the "
+                "file as it is now.")
+    return source
 
 
 def target_specs(options: Options) -> list[TargetSpec]:
@@ -127,21 +167,38 @@ class FitResult:
     model: StructureModel
     n_train: int
     test: Evaluation | None
+    #: the options as run: ``data.train`` resolved (``--train`` included) with its hash
+    options: Options | None = None
 
 
 def fit_from_config(options: Options, train_override: str | None = None, *,
                     checkpoint: str | Path | None = None, resume: bool = False) -> FitResult:
     """Read data, fit the configured model, evaluate it on the held-out set."""
-    # validates the options and targets before any data is read
+    # validates the options, targets and data source before any data is read
     model = build_model(options, checkpoint=checkpoint, resume=resume)
-    structures = read_data(train_override or options.data.train, options.data.index)
+    source = training_source(options, train_override)
+    structures = read_data(source, options.data.index)
     train, test = split_data(options, structures)
     # every label the run needs, test set included, is checked before the fit
     test_labels = read_labels(model, test, options).labels if test else None
-    log.info("fitting %s on %d structures", options.model.type, len(train))
-    model.fit(train, read_labels(model, train, options).labels)
+    train_labels = read_labels(model, train, options).labels
+    log.info("fitting %s on %d structures with %s", options.model.type, len(train),
+             threads.describe())
+    model.fit(train, train_labels)
     evaluation = evaluate(model, test, test_labels) if test else None
-    return FitResult(model, len(train), evaluation)
+    path = data_file(source)
+    digest = file_sha256(path)
+    shipped = source in _LOADERS and not Path(source).exists()
+    run = dataclasses.replace(options, data=dataclasses.replace(
+        options.data, train=source if shipped else str(path.resolve()), train_sha256=digest))
+    model.provenance_ = {
+        "train": {"source": str(source), "path": str(path.resolve()), "sha256": digest,
+                  "index": options.data.index, "n_read": len(structures), "n_train": len(train),
+                  "n_test": len(test), "seed": options.data.seed},
+        "test_errors": ({name: {k: v for k, v in e.items() if k != "calibration"}
+                         for name, e in evaluation.errors.items()} if evaluation else {}),
+        "options": run.to_dict()}
+    return FitResult(model, len(train), evaluation, run)
 
 
 def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
@@ -149,7 +206,7 @@ def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
     """Learning curve of the configured model on the fixed held-out set of the options."""
     options = dataclasses.replace(options, data=dataclasses.replace(options.data,
                                                                     n_train=None))
-    structures = read_data(train_override or options.data.train, options.data.index)
+    structures = read_data(training_source(options, train_override), options.data.index)
     pool, test = split_data(options, structures)
     if not test:
         raise ConfigError("A learning curve needs a test set: set 'data.test_fraction' > 0 "
@@ -158,6 +215,7 @@ def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
     test_labels = read_labels(template, test, options).labels
     specs = template.supported_targets
     units = {name: specs[name].unit for name in test_labels if name in specs}
+    log.info("learning curve of %s with %s", options.model.type, threads.describe())
 
     def fit_predict(idx):
         train = [pool[i] for i in idx]

@@ -23,7 +23,8 @@ def model_path(tmp_path_factory):
 def test_md_writes_energies_temperature_and_uncertainty(tmp_path, model_path, ethanol_path):
     out = tmp_path / "traj.xyz"
     assert main(["md", str(model_path), str(ethanol_path), "--steps", "6", "--interval", "2",
-                 "--temperature", "300", "--ensemble", "langevin", "-o", str(out)]) == 0
+                 "--check-every", "2", "--temperature", "300", "--ensemble", "langevin",
+                 "-o", str(out)]) == 0
     frames = read_structures(out)
     assert [a.info["step"] for a in frames] == [0, 2, 4, 6]
     for a in frames:
@@ -45,6 +46,36 @@ def test_md_stops_when_uncertain(tmp_path, model_path, ethanol_path, capsys):
     assert code == 3
     assert "Stopped at step 0: the largest force uncertainty" in capsys.readouterr().out
     assert len(read_structures(out)) == 1
+
+
+def test_checks_every_n_steps_stop_where_checks_at_every_step_do(tmp_path, model_path,
+                                                                  ethanol_path, capsys):
+    """The uncertainty is computed every 10 steps while far from the limit and at every
+    step once above half of it: the run stops at the same step as with a check at every
+    step, here on a hot trajectory whose uncertainty grows past the limit."""
+    hot = ["--temperature", "1500", "--ensemble", "langevin", "--friction", "0.01"]
+    trace = tmp_path / "trace.xyz"
+    assert main(["md", str(model_path), str(ethanol_path), "--steps", "120",
+                 "--check-every", "1", *hot, "-o", str(trace)]) == 0
+    stds = np.array([a.info["max_force_std"] for a in read_structures(trace)])
+    # a limit first passed late, from below half of it: the sparse checks really skip
+    limit = 2.05 * stds[0]
+    first = int(np.argmax(stds > limit))
+    assert stds.max() > limit and first > 20, (stds[0], stds.max(), first)
+    stops = []
+    for every in ("1", "10"):
+        out = tmp_path / f"every{every}.xyz"
+        code = main(["md", str(model_path), str(ethanol_path), "--steps", "120",
+                     "--check-every", every, "--max-force-std", str(float(limit)), *hot,
+                     "-o", str(out)])
+        assert code == 3
+        frames = read_structures(out)
+        stops.append(frames[-1].info["step"])
+        checked = [a.info["step"] for a in frames if "max_force_std" in a.info]
+        if every == "10":
+            assert len(checked) < first                  # steps were skipped
+    assert stops == [first, first]
+    assert f"Stopped at step {first}" in capsys.readouterr().out
 
 
 def test_md_bad_options(tmp_path, model_path, ethanol_path, capsys):

@@ -5,7 +5,7 @@ import pytest
 from ase.build import molecule
 
 from atomlearn.descriptors import SoapPowerSpectrum
-from atomlearn.errors import DataError
+from atomlearn.errors import ConfigError, DataError
 from atomlearn.testing import numeric_gradient, random_rotation, rotate
 
 
@@ -98,6 +98,16 @@ def test_unknown_element(tiny_soap):
             "structure 0 contains element(s) ['C'] that this descriptor was not set up for "
             "(species [1, 8])")):
         tiny_soap.compute([molecule("CH4")])
+
+
+def test_options_featomic_cannot_build_are_named_without_a_rust_panic(capfd):
+    """featomic panics (a Rust backtrace on stderr) when its radial integrals do not
+    converge; the user sees one message naming the options instead."""
+    with pytest.raises(ConfigError, match=re.escape(
+            "featomic cannot build SOAP with cutoff 20.0 Å and atom_width 0.5 Å (n_max 4, "
+            "l_max 3): Failed to compute radial integral")):
+        SoapPowerSpectrum(cutoff=20.0, n_max=4, l_max=3).compute([molecule("H2O")])
+    assert "panicked" not in capfd.readouterr().err
 
 
 def test_strain_needs_periodic_cell(tiny_soap):

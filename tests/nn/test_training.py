@@ -53,12 +53,16 @@ def test_checkpoint_from_a_different_model_is_refused(tmp_path, ethanol):
     MessagePassingModel(epochs=1, checkpoint=ckpt, **SMALL).fit(ethanol[:4])
     other = dict(SMALL, n_features=16)
     with pytest.raises(DataError, match=re.escape(
-            f"Checkpoint {ckpt} was written by a different model: n_features: checkpoint 8, "
-            "this run 16. Resume with the options that wrote it, or delete the checkpoint.")):
+            f"Checkpoint {ckpt} was written by a run with other options or data: "
+            "n_features: checkpoint 8, this run 16. Resume with the options that wrote it, "
+            "or delete the checkpoint.")):
         MessagePassingModel(epochs=2, checkpoint=ckpt, resume=True, **other).fit(ethanol[:4])
     with pytest.raises(DataError, match="model: checkpoint 'mpnn', this run 'bpnn'"):
         BehlerParrinelloModel(descriptor={"cutoff": 4.0}, n_hidden=[8], epochs=2,
                               checkpoint=ckpt, resume=True).fit(ethanol[:4])
+    # the same options on other frames (or another split) are another run
+    with pytest.raises(DataError, match="training data: checkpoint '[0-9a-f]{16}', this run"):
+        MessagePassingModel(epochs=2, checkpoint=ckpt, resume=True, **SMALL).fit(ethanol[4:8])
     ckpt.write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="cannot be read as a checkpoint"):
         MessagePassingModel(epochs=2, checkpoint=ckpt, resume=True, **SMALL).fit(ethanol[:4])

@@ -69,6 +69,21 @@ def test_nan_in_positions(tmp_path):
         read_structures(path)
 
 
+@pytest.mark.parametrize("pbc", [False, True])
+def test_overlapping_atoms_are_refused(tmp_path, pbc):
+    """Coinciding atoms have no defined descriptor gradient (NaN forces): refused with
+    both atoms named, in molecules and across a periodic boundary."""
+    a = Atoms("H3", positions=[[0, 0, 0], [0, 0, 0.74], [0, 0.02, 0.75]], cell=[6, 6, 6],
+              pbc=pbc)
+    if pbc:
+        a.positions[2] = [0, 0, 5.99]           # 0.01 Å from atom 0 through the boundary
+    path = _write(tmp_path, [Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]]), a])
+    pair = "0 and 2" if pbc else "1 and 2"
+    with pytest.raises(DataError, match=re.escape(
+            f"Atoms {pair} in '{path}' (frame 1) are ")):
+        read_structures(path)
+
+
 def test_nan_in_label(tmp_path):
     a = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
     a.info["REF_energy"] = float("nan")

@@ -13,6 +13,7 @@ from ase.calculators.calculator import (
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..errors import ModelFileError
+from ..threads import single_thread
 
 
 class ModelCalculator(Calculator):
@@ -38,7 +39,8 @@ class ModelCalculator(Calculator):
     ``atoms.get_dipole_moment()`` works), ``polarizability`` (Å^3) and, for models with
     uncertainties, ``energy_std``, ``forces_std``, ``dipole_std``, ... read with
     ``calc.get_property("forces_std", atoms)``. Uncertainties are computed only when asked
-    for, since they cost more than the prediction itself.
+    for, since they cost more than the prediction itself; :meth:`request_std` has the
+    next calculation (an MD step's forces) include them in the same pass.
     """
 
     def __init__(self, model, *more, device: str = "cpu", **kwargs) -> None:
@@ -58,10 +60,20 @@ class ModelCalculator(Calculator):
             for p in props:
                 self.served.setdefault(p, k)
         self.implemented_properties = list(self.served)
+        self._std_next = False
         super().__init__(**kwargs)
+
+    def request_std(self) -> None:
+        """Compute the standard deviations of the served targets with the next
+        calculation (one pass instead of a second one for ``get_property``)."""
+        self._std_next = True
 
     def calculate(self, atoms=None, properties=None, system_changes=all_changes):
         properties = list(properties or ["energy"])
+        if self._std_next:
+            self._std_next = False
+            properties += [f"{p}_std" for p in properties
+                           if f"{p}_std" in self.implemented_properties]
         super().calculate(atoms, properties, system_changes)
         for p in properties:
             if p not in self.implemented_properties:
@@ -72,9 +84,12 @@ class ModelCalculator(Calculator):
         if "stress" in properties and not atoms.pbc.all():
             raise PropertyNotImplementedError(
                 "Property 'stress' needs a fully periodic cell.")
-        for k in sorted({self.served[p] for p in properties}):
-            mine = [p for p in properties if self.served[p] == k]
-            self._calculate_with(self.models[k], atoms, mine)
+        # one structure: small products, where threads only cost (and spin-wait on a
+        # busy machine)
+        with single_thread():
+            for k in sorted({self.served[p] for p in properties}):
+                mine = [p for p in properties if self.served[p] == k]
+                self._calculate_with(self.models[k], atoms, mine)
 
     def _calculate_with(self, model, atoms, properties) -> None:
         want_std = any(p.endswith("_std") for p in properties)

@@ -33,7 +33,9 @@ def run(args) -> int:
     result = fit_from_config(options, train_override=args.train, checkpoint=checkpoint,
                              resume=args.resume)
     result.model.save(output)
-    dump_options(options, outdir / f"{output.stem}.options.yaml")
+    # the saved options name the data this run read, with its content hash: a refit
+    # from them repeats the run (or refuses a changed file)
+    dump_options(result.options, outdir / f"{output.stem}.options.yaml")
     print(f"Fitted {options.model.type} on {result.n_train} structures; model: {output}")
     metrics = {}
     if result.test is not None:

@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 
-from ..models import load_model  # noqa: F401  (registers the upgrades of older formats)
+from ..errors import ModelFileError
+from ..models import load_model
 from ..serialization import read_model_file
 
 
@@ -18,7 +19,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    load_model(args.model)            # a file that does not load is refused, not shown
     meta, arrays = read_model_file(args.model)
+    try:
+        return _show(args, meta, arrays)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ModelFileError(f"The metadata of '{args.model}' cannot be shown ({type(err).__name__}"
+                             f": {err}); it was edited or is corrupted.") from err
+
+
+def _show(args, meta: dict, arrays: dict) -> int:
     if args.json:
         print(json.dumps({**meta, "arrays": {k: list(v.shape) for k, v in arrays.items()}}
                          if args.arrays else meta, indent=2))
@@ -36,8 +46,16 @@ def run(args) -> int:
         shown = {k: v for k, v in meta["fitted"].items() if not isinstance(v, dict)}
         if shown:
             print("fitted:          " + _flat(shown))
-    if meta.get("n_train"):
+    train = meta.get("provenance", {}).get("train")
+    if train:
+        print(f"training data:   {train['source']} ({train['n_train']} of {train['n_read']} "
+              f"structures, seed {train['seed']}; sha256 {train['sha256'][:16]}...)")
+    elif meta.get("n_train"):
         print(f"training set:    {meta['n_train']} structures")
+    for name, e in meta.get("provenance", {}).get("test_errors", {}).items():
+        unit = next((t["unit"] for t in meta.get("targets", []) if t["name"] == name), "")
+        print(f"held-out errors: {name}: MAE {e['mae']:.4g} {unit}, RMSE {e['rmse']:.4g} "
+              f"{unit}")
     for name, c in meta.get("calibration", {}).items():
         cover = (f"; {100 * c['within_1sigma']:.0f}% of held-out errors within 1σ"
                  if "within_1sigma" in c else "")

@@ -7,7 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ..errors import AtomlearnError
+from .. import threads
+from ..errors import AtomlearnError, ConfigError
 from . import fit, info, learning_curve, md, predict, spectrum
 
 COMMANDS = {"fit": fit, "predict": predict, "learning-curve": learning_curve, "info": info,
@@ -21,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback on errors")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads for BLAS, PyTorch and featomic (default: the idle "
+                             "cores this process may use, or $ATOMLEARN_THREADS)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():
         doc = (module.__doc__ or "").strip().splitlines()[0]
@@ -28,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the full traceback on errors")
+        p.add_argument("--threads", type=int, default=argparse.SUPPRESS, metavar="N",
+                       help="threads for BLAS, PyTorch and featomic (default: the idle "
+                            "cores this process may use, or $ATOMLEARN_THREADS)")
         module.add_arguments(p)
         p.set_defaults(run=module.run)
     return parser
@@ -40,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr,
                         force=True)
     try:
+        if args.threads is not None and args.threads < 1:
+            raise ConfigError(f"--threads must be a positive integer; got {args.threads}.")
+        threads.configure(args.threads)
         return int(args.run(args) or 0)
     except (AtomlearnError, FileNotFoundError) as err:
         if args.debug:

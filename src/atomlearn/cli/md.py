@@ -14,7 +14,8 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 from ase.md.verlet import VelocityVerlet
 from tqdm.auto import tqdm
 
-from ..calculators import ModelCalculator
+from .. import threads
+from ..calculators import ModelCalculator, UncertaintyWatch
 from ..errors import ConfigError
 from ..structures import read_structures
 
@@ -40,6 +41,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-force-std", type=float, default=None,
                         help="stop when the largest force standard deviation (eV/Å) "
                              "exceeds this value")
+    parser.add_argument("--check-every", type=int, default=10, metavar="N",
+                        help="compute the force uncertainty every N steps, and every step "
+                             "once it is above half of --max-force-std (default 10)")
     parser.add_argument("--no-uncertainty", action="store_true",
                         help="skip the force uncertainty (faster)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial velocities")
@@ -49,14 +53,17 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    for name in ("steps", "interval"):
+    for name in ("steps", "interval", "check_every"):
         if getattr(args, name) < 1:
-            raise ConfigError(f"--{name} must be at least 1. Got {getattr(args, name)}.")
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1. Got "
+                              f"{getattr(args, name)}.")
     if args.timestep <= 0 or args.temperature < 0:
         raise ConfigError("--timestep must be positive and --temperature non-negative.")
     if args.no_uncertainty and args.max_force_std is not None:
         raise ConfigError("--max-force-std needs the uncertainty; drop --no-uncertainty.")
     atoms = read_structures(args.start, index=0)[0]
+    # errors on the moving structure name the trajectory and the step, not the start file
+    atoms.info.update({"_source": f"MD from {args.start}", "_frame": 0})
     atoms.calc = ModelCalculator(args.model, *args.extra_models)
     if "forces" not in atoms.calc.implemented_properties:
         raise ConfigError(
@@ -68,6 +75,7 @@ def run(args) -> int:
         raise ConfigError(
             "--max-force-std needs a model with uncertainties; this one has none (train a "
             "committee or a GP model), or drop --max-force-std.")
+    log.info("MD with %s (one per step: its products are small)", threads.describe())
     thermalize_momenta(atoms, temperature_K=args.temperature,
                        rng=np.random.default_rng(args.seed))
     Stationary(atoms)
@@ -83,12 +91,13 @@ def run(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         os.remove(out)
-    uncertain = has_std and not args.no_uncertainty
-    state = {"stopped": None}
+    watch = (UncertaintyWatch(args.max_force_std, args.check_every)
+             if has_std and not args.no_uncertainty else None)
+    stopped = None
 
     with open(out, "a") as fh, tqdm(total=args.steps, desc="MD", unit="step",
                                      disable=None) as bar:
-        def record(step):
+        def record(step, checked):
             frame = atoms.copy()
             frame.calc = None
             # the start file's labels (energies, polarizabilities, ...) describe the start
@@ -105,27 +114,38 @@ def run(args) -> int:
             frame.arrays["forces"] = atoms.get_forces()
             for name in extra:
                 frame.info[name] = atoms.calc.get_property(name, atoms)
-            if uncertain:
-                fstd = atoms.calc.get_property("forces_std", atoms)
+            if checked:
+                fstd = atoms.calc.results["forces_std"]
                 frame.info["max_force_std"] = float(fstd.max())
                 frame.arrays["forces_std"] = fstd
-                if args.max_force_std is not None and fstd.max() > args.max_force_std:
-                    state["stopped"] = (step, float(fstd.max()))
             write(fh, frame, format="extxyz")
             fh.flush()
 
-        record(0)
+        def check(step) -> bool:
+            value = float(atoms.calc.results["forces_std"].max())
+            return watch.exceeded(value) and (step, value)
+
+        if watch is not None:
+            atoms.calc.get_property("forces_std", atoms)
+            stopped = check(0)
+        record(0, watch is not None)
         for step in range(1, args.steps + 1):
-            if state["stopped"]:
+            if stopped:
                 break
+            checked = watch is not None and watch.due(step)
+            if checked:
+                atoms.calc.request_std()      # with this step's forces, in one pass
+            atoms.info["_frame"] = step
             dyn.run(1)
-            if step % args.interval == 0 or state["stopped"]:
-                record(step)
+            if checked:
+                stopped = check(step)
+            if step % args.interval == 0 or stopped:
+                record(step, checked)
             bar.update(1)
             if step % max(1, args.steps // 100) == 0:
                 bar.set_postfix(T=f"{atoms.get_temperature():.0f}K")
-    if state["stopped"]:
-        step, value = state["stopped"]
+    if stopped:
+        step, value = stopped
         print(f"Stopped at step {step}: the largest force uncertainty {value:.3g} eV/Å "
               f"exceeds --max-force-std {args.max_force_std:g}; the trajectory up to that "
               f"step is in {out}. Add such structures to the training set and refit.")

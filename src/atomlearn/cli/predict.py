@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
+from .. import threads
 from ..errors import DataError
 from ..metrics import error_report
 from ..models import load_model
 from ..structures import KeySpec, read_structures, write_predictions
 from ..targets import Dataset
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
@@ -22,6 +27,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     model = load_model(args.model)
     structures = read_structures(args.structures)
+    log.info("predicting %d structures with %s", len(structures), threads.describe())
     std = None
     if args.no_std or not model.provides_uncertainty:
         pred = model.predict(structures)

@@ -27,13 +27,16 @@ from ..models.hypers import parse
 class DataOptions:
     """Where structures and labels come from, and how they are split.
 
-    ``train`` is a file path or the name of a shipped dataset (``ethanol``,
-    ``silicon``). Without ``test``, a seeded ``test_fraction`` of ``train`` is held out.
-    ``keys`` names the key of a label (``{energy: dft_energy}``) and ``units`` the unit
-    of a label in the file (``{energy: Hartree}``).
+    ``train`` is a file path or the name of a shipped dataset (``ethanol``, ``silicon``,
+    ``silicon_bands``); it has no default (``--train`` can give it). ``train_sha256``,
+    written into the saved options by ``fit``, makes a refit refuse a changed file.
+    Without ``test``, a seeded ``test_fraction`` of ``train`` is held out. ``keys`` names
+    the key of a label (``{energy: dft_energy}``) and ``units`` the unit of a label in the
+    file (``{energy: Hartree}``).
     """
 
-    train: str = "ethanol"
+    train: str | None = None
+    train_sha256: str | None = None
     test: str | None = None
     index: str = ":"
     test_fraction: float = 0.2
@@ -149,9 +152,14 @@ def load_options(path: str | os.PathLike | None = None, overrides: list[str] | N
             if not path.is_file():
                 raise ConfigError(f"Options file '{path}' does not exist; check the path.")
             try:
-                raw = yaml.safe_load(path.read_text()) or {}
-            except yaml.YAMLError as err:
-                raise ConfigError(f"Options file '{path}' is not valid YAML: {err}") from err
+                raw = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+            except UnicodeDecodeError as err:
+                raise ConfigError(f"Options file '{path}' is not a text (YAML) file: byte "
+                                  f"{err.start} is not UTF-8. Pass the options file, not a "
+                                  "model or data file.") from err
+            except (yaml.YAMLError, RecursionError) as err:
+                raise ConfigError(f"Options file '{path}' is not valid YAML: "
+                                  f"{str(err)[:300]}") from err
     raw = copy.deepcopy(raw)
     if not isinstance(raw, dict):
         raise ConfigError(f"Options must be a mapping of sections; got {type(raw).__name__}.")

@@ -46,7 +46,7 @@ class DescriptorGradient:
 
     def dot_rows(self, X: np.ndarray) -> np.ndarray:
         """:math:`g_p \\cdot X_{i(p)}` for every pair, shape (n_pairs, n_components)."""
-        return np.einsum("pcd,pd->pc", self.values, X[self.center])
+        return np.matmul(self.values, X[self.center][:, :, None])[:, :, 0]
 
     def vjp(self, dEdx: np.ndarray) -> np.ndarray:
         """:math:`\\sum_i \\partial E/\\partial x_i \\cdot \\partial x_i/\\partial q`, shape

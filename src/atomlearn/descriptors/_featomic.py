@@ -11,8 +11,14 @@ afterwards for the network models.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import tempfile
+from collections.abc import Callable
 from types import ModuleType
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def _import(name: str) -> ModuleType:
@@ -39,3 +45,20 @@ def clebsch_gordan() -> ModuleType:
 def metatensor() -> ModuleType:
     """The ``metatensor`` module."""
     return _import("metatensor")
+
+
+def quietly(call: Callable[[], T]) -> tuple[T | None, str | None]:
+    """Run ``call`` with the process's stderr captured (featomic's Rust panics write
+    there); return its result and None, or None and featomic's error message."""
+    FeatomicError = featomic().FeatomicError
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            return call(), None
+        except FeatomicError as err:
+            return None, str(err).removeprefix("internal featomic error: ")
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -113,13 +113,23 @@ class SoapPowerSpectrum:
         for name, value in (("n_max", self.n_max), ("l_max", self.l_max + 1)):
             if int(value) < 1:
                 raise ConfigError(f"SOAP '{name}' must be at least 1. Got {value!r}.")
-        return _Featomic(
+        # featomic splines its radial integrals when it builds the calculator and panics
+        # (a Rust backtrace on stderr, then an "internal error") when they do not
+        # converge: build it with stderr captured and name the options instead
+        calculator, error = _featomic.quietly(lambda: _Featomic(
             cutoff={"radius": float(self.cutoff),
                     "smoothing": {"type": "ShiftedCosine", "width": float(self.cutoff_width)}},
             density={"type": "Gaussian", "width": float(self.atom_width)},
             basis={"type": "TensorProduct", "max_angular": int(self.l_max),
                    "radial": {"type": "Gto", "max_radial": int(self.n_max) - 1}},
-        )
+        ))
+        if error is not None:
+            raise ConfigError(
+                f"featomic cannot build SOAP with cutoff {self.cutoff} Å and atom_width "
+                f"{self.atom_width} Å (n_max {self.n_max}, l_max {self.l_max}): {error} Use "
+                "a smaller 'cutoff' or a larger 'atom_width' (cutoff / atom_width below "
+                "about 35 works).")
+        return calculator
 
     def compute(
         self, structures: Sequence[ase.Atoms], *, gradients: Sequence[str] = ()
@@ -158,11 +168,20 @@ class SoapPowerSpectrum:
         features = Features(values=exp.values, structure_index=exp.structure_index,
                             numbers=exp.numbers)
         if exp.position_blocks:
-            values, center, atom, nonzero = exp.power_spectrum_position_gradients(
-                len(exp.numbers))
-            features.positions = DescriptorGradient(values, center, atom, len(exp.numbers),
-                                                    nonzero)
+            features.positions = SoapPowerSpectrum.position_gradient(exp)
         return features
+
+    @staticmethod
+    def position_gradient(exp: SoapExpansion, atoms: slice | None = None
+                          ) -> DescriptorGradient:
+        """Power-spectrum position gradients of an :meth:`expand` result (with position
+        gradients): of every atom, or of the atoms in the range ``atoms`` (variables then
+        numbered from its start)."""
+        values, center, atom, nonzero = exp.power_spectrum_position_gradients(atoms)
+        if atoms is None:
+            return DescriptorGradient(values, center, atom, len(exp.numbers), nonzero)
+        return DescriptorGradient(values, center, atom - atoms.start,
+                                  atoms.stop - atoms.start, nonzero)
 
     def channel_scale(self) -> np.ndarray:
         """:math:`(2l+1)^{-d}` for every feature column (featomic's (pair, l, n_1, n_2)
@@ -406,7 +425,7 @@ class SoapExpansion:
         out = (G + G.transpose(0, 1, 3, 2)) @ self._by_l(C)                # [n, l, (S,x), m]
         return out.reshape(n, L1, S, X, M).transpose(0, 2, 1, 4, 3)
 
-    def power_spectrum_position_gradients(self, n_atoms: int):
+    def power_spectrum_position_gradients(self, atoms: slice | None = None):
         """Dense :math:`\\partial p_i/\\partial r_j` from the expansion and its gradients.
 
         :math:`\\partial p^{ab}_{l n_1 n_2} = f \\sum_m (\\partial c^a_{n_1 lm}\\, c^b_{n_2 lm}
@@ -420,6 +439,12 @@ class SoapExpansion:
         (which changes the coefficients of every element, so it gathers all blocks),
         ordered by element. Every row of a run has the same non-zero column blocks, and
         writing whole runs costs a third of scattering rows one by one.
+
+        Parameters
+        ----------
+        atoms : slice, optional
+            Only the pairs whose moved atom is in this range (memory in proportion to it;
+            the uncertainty of large cells is built this way, a range at a time).
 
         Returns
         -------
@@ -435,6 +460,9 @@ class SoapExpansion:
         pair_index = {p: k for k, p in enumerate(self.pairs)}
         blocks, start = [], 0
         for a, centres, moved, values in self.position_blocks:
+            if atoms is not None:
+                keep = (moved >= atoms.start) & (moved < atoms.stop)
+                centres, moved, values = centres[keep], moved[keep], [v[keep] for v in values]
             order = np.argsort(moved == centres, kind="stable")    # other atoms first
             n_other = int(np.sum(moved != centres))
             blocks.append((a, centres[order], moved[order], [v[order] for v in values],

@@ -2,16 +2,14 @@
 
 The kernel is :class:`~atomlearn.kernels.SymmetryAdaptedKernel` (blocks of normalised
 lambda-SOAP); sparse points are environments; the weights solve the lecture's normal
-equations :math:`(K_{NM}^T K_{NM} + \\sigma^2 K_{MM}) c = K_{NM}^T y` through the same
-solver core as the scalar sparse GP, and the predictive covariance of each structure's
-2 lambda + 1 components is the DTC one. Prior scale and noise are searched by the one
-optimiser of every GP, on normal equations accumulated once.
+equations :math:`(K_{NM}^T K_{NM} + \\sigma^2 K_{MM}) c = K_{NM}^T y` in the QR form of the
+scalar sparse GP (:mod:`atomlearn.gp.factor`: the triangular factor of the rows, built
+once, never squares their condition number), and the predictive covariance of each
+structure's 2 lambda + 1 components is the DTC one. Prior scale and noise are searched
+by the one optimiser of every GP with the likelihood's analytic gradient.
 """
 
 from __future__ import annotations
-
-import warnings
-from collections.abc import Mapping
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -19,27 +17,11 @@ from scipy.linalg import solve_triangular
 from ..errors import ConfigError, DataError, check_choice
 from ..kernels import EquivariantEnvironments, SymmetryAdaptedKernel
 from ._optimize import optimize_theta
-from .selection import select_sparse_points
-from .solver import NormalEquations, SparseSolution, solve_normal_equations
+from .factor import RowFactor, lml_and_gradient, solve_factored
+from .selection import select_per_element, sparse_counts
+from .solver import SparseSolution
 
 HYPERPARAMETERS = ("fixed", "likelihood")
-
-
-def sparse_counts(numbers: np.ndarray, n_sparse) -> dict[int, int]:
-    """Sparse environments per element: a total shared in proportion to the counts, or
-    per element symbol; capped at the environments there are."""
-    species, counts = np.unique(numbers, return_counts=True)
-    if isinstance(n_sparse, Mapping):
-        from ase.data import atomic_numbers
-
-        wanted = {atomic_numbers[k] if isinstance(k, str) else int(k): int(v)
-                  for k, v in n_sparse.items()}
-    else:
-        share = counts / counts.sum()
-        wanted = {int(z): max(1, int(round(n_sparse * w)))
-                  for z, w in zip(species, share, strict=True)}
-    return {int(z): min(wanted.get(int(z), 0), int(c))
-            for z, c in zip(species, counts, strict=True)}
 
 
 class SymmetryAdaptedGPR:
@@ -50,8 +32,8 @@ class SymmetryAdaptedGPR:
     zeta : int
         Power of the invariant kernel factor.
     n_sparse : int or dict
-        Sparse environments in total (shared by element in proportion to the counts),
-        or per element symbol; chosen by farthest-point sampling on lambda = 0 SOAP.
+        Sparse environments of every element, or per element symbol (capped at the
+        environments there are); chosen by farthest-point sampling on lambda = 0 SOAP.
     sigma : float
         Noise standard deviation per component, in the target's unit.
     delta : float
@@ -92,57 +74,48 @@ class SymmetryAdaptedGPR:
                 f"A lambda={X.o3_lambda} GPR needs targets of shape ({X.n_structures}, {d}); "
                 f"got {y.shape}.")
         self.o3_lambda = X.o3_lambda
-        chosen = []
-        for z, m in sparse_counts(X.numbers, self.n_sparse).items():
-            env = np.flatnonzero(X.numbers == z)
-            chosen.append(env[select_sparse_points(X.scalar[env], m, "fps",
-                                                   random_state=self.random_state,
-                                                   what="environments")])
-        self.sparse_ = X.points(np.concatenate(chosen))
+        counts = sparse_counts(X.numbers, self.n_sparse)
+        self.sparse_ = X.points(select_per_element(X.scalar, X.numbers, counts, "fps",
+                                                   random_state=self.random_state))
         kernel = self.kernel
         self.K_MM_ = kernel(self.sparse_)
-        # K_NM^T K_NM and K_NM^T y, accumulated over chunks of structures (memory
+        # the triangular factor of [K_NM | y], updated over chunks of structures (memory
         # O(chunk * d * M * d) instead of O(N * d * M * d))
-        eq = NormalEquations.zeros(len(self.K_MM_))
+        factor = RowFactor.zeros(len(self.K_MM_))
         for start in range(0, X.n_structures, self.chunk_size):
             part = np.arange(start, min(start + self.chunk_size, X.n_structures))
-            eq.add(kernel.rows(X.subset(part), self.sparse_), y[part].ravel(),
-                   np.ones(part.size * d))
-        self.equations_ = eq
+            factor.add(kernel.rows(X.subset(part), self.sparse_), y[part].ravel(),
+                       np.ones(part.size * d))
+        self.factor_ = factor
         if self.hyperparameters == "likelihood":
-            self.delta_, self.sigma_ = self._maximise_likelihood()
+            self.delta_, self.sigma_ = self._maximise_likelihood(y)
         else:
             self.delta_, self.sigma_ = float(self.delta), float(self.sigma)
         self.solution_ = self._solve(self.delta_, self.sigma_)
         self.log_marginal_likelihood_value_ = self.solution_.log_marginal_likelihood
         return self
 
-    def _maximise_likelihood(self) -> tuple[float, float]:
-        """Coarse grid around the given (delta, sigma), then Nelder-Mead in log space
-        (derivative-free: the jitter fallback makes the LML only piecewise smooth)."""
-        def obj_func(theta, eval_gradient=False):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    return -self._solve(np.exp(theta[0]), np.exp(theta[1])
-                                        ).log_marginal_likelihood
-                except np.linalg.LinAlgError:
-                    return np.inf
+    def _maximise_likelihood(self, y: np.ndarray) -> tuple[float, float]:
+        """L-BFGS-B in (log delta, log sigma) with the analytic gradient, from the given
+        values, within four decades of the targets' spread either way."""
+        def obj_func(theta, eval_gradient=True):
+            delta, sigma = np.exp(theta)
+            value, grad = lml_and_gradient(self.K_MM_, [(self.factor_, sigma)], delta,
+                                           self._jitter)
+            return (-value, -grad) if eval_gradient else -value
 
-        start = np.log([self.delta, self.sigma])
-        steps = np.log(10.0) * np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
-        grid = [start + [a, b] for a in steps for b in steps]
-        theta, _ = optimize_theta(obj_func, start, np.full((2, 2), [-np.inf, np.inf]),
-                                  optimizer="nelder-mead", starts=grid)
+        spread = max(float(np.sqrt(np.mean(y**2))), 1e-12)
+        bounds = np.log([[1e-4 * spread, 1e4 * spread], [1e-6 * spread, 10.0 * spread]])
+        start = np.clip(np.log([self.delta, self.sigma]), bounds[:, 0], bounds[:, 1])
+        theta, _ = optimize_theta(obj_func, start, bounds)
         return tuple(float(v) for v in np.exp(theta))
 
+    @property
+    def _jitter(self) -> float:
+        return self.jitter * float(np.mean(np.diag(self.K_MM_)))
+
     def _solve(self, delta: float, sigma: float) -> SparseSolution:
-        s2 = delta**2
-        K_MM = s2 * self.K_MM_
-        eq = self.equations_.scaled(1.0 / sigma**2)
-        eq = NormalEquations(A=s2 * s2 * eq.A, b=s2 * eq.b, yy=eq.yy,
-                             logdet_sigma=eq.logdet_sigma, n=eq.n)
-        return solve_normal_equations(K_MM, eq, self.jitter * float(np.mean(np.diag(K_MM))))
+        return solve_factored(self.K_MM_, [(self.factor_, sigma)], delta, self._jitter)
 
     def predict(self, X: EquivariantEnvironments, *, return_cov: bool = False):
         """Mean (n_structures, d) and, with ``return_cov``, the latent covariance of each

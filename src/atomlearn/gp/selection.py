@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+
 import numpy as np
+from ase.data import atomic_numbers, chemical_symbols
 
 from ..errors import ConfigError, check_choice
+
+log = logging.getLogger("atomlearn.models")
 
 SELECTIONS = ("fps", "cur", "random")
 
@@ -95,3 +101,68 @@ def _top_left_singular_vectors(X: np.ndarray, k: int, oversample: int = 10,
         U = Q @ Ub
     rank = int(np.sum(s > s[0] * 1e-12)) if s.size and s[0] > 0 else 1
     return U[:, : max(1, min(k, rank))]
+
+
+def check_n_sparse(n_sparse) -> None:
+    """Refuse an ``n_sparse`` that is neither a positive int nor a dict of them."""
+    counts = list(n_sparse.values()) if isinstance(n_sparse, Mapping) else [n_sparse]
+    if not counts or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool)
+                             and c >= 1 for c in counts):
+        raise ConfigError(
+            f"The 'n_sparse' parameter must be a positive int (sparse points per element) "
+            f"or a dict of positive ints per element symbol. Got {n_sparse!r}; use at "
+            "least one sparse point per element.")
+
+
+def sparse_counts(numbers: np.ndarray, n_sparse, *, report: bool = True) -> dict[int, int]:
+    """Sparse points per element, GAP's convention: ``n_sparse`` of every element (an
+    int) or per element symbol (a dict), capped at the environments there are.
+
+    Parameters
+    ----------
+    numbers : array of int, shape (n_environments,)
+        Atomic number of every training environment.
+    n_sparse : int or dict
+        Count per element, or ``{symbol: count}`` naming every element of ``numbers``.
+    report : bool
+        Log the counts when some were capped.
+
+    Returns
+    -------
+    dict
+        ``{atomic number: count}`` in increasing atomic number.
+    """
+    species, available = np.unique(np.asarray(numbers, int), return_counts=True)
+    if isinstance(n_sparse, Mapping):
+        given = {atomic_numbers[k] if isinstance(k, str) else int(k): int(v)
+                 for k, v in n_sparse.items() if not isinstance(k, str) or k in atomic_numbers}
+        missing = sorted(chemical_symbols[z] for z in species if int(z) not in given)
+        if missing:
+            raise ConfigError(
+                f"'n_sparse' has no count for element(s) {missing} of the training set; "
+                f"give one per element {[chemical_symbols[z] for z in species]} or one "
+                "int for every element.")
+        wanted = {int(z): given[int(z)] for z in species}
+    else:
+        wanted = {int(z): int(n_sparse) for z in species}
+    capped = {int(z): min(wanted[int(z)], int(n)) for z, n in zip(species, available,
+                                                               strict=True)}
+    if report and capped != wanted:
+        log.info("n_sparse capped at the environments of the training set: %s",
+                 {chemical_symbols[z]: n for z, n in capped.items()})
+    return capped
+
+
+def select_per_element(X, numbers: np.ndarray, counts: dict[int, int], method: str, *,
+                       random_state: int = 0) -> np.ndarray:
+    """Sparse rows of ``X`` chosen element by element (seed ``random_state + k`` for the
+    k-th element), grouped by element in increasing atomic number so that each
+    element's sparse points are contiguous columns of the kernel."""
+    numbers = np.asarray(numbers, int)
+    chosen = []
+    for k, (z, m) in enumerate(sorted(counts.items())):
+        rows = np.flatnonzero(numbers == z)
+        picked = select_sparse_points(X[rows], m, method, random_state=random_state + k,
+                                      what="environments")
+        chosen.append(rows[picked])
+    return np.concatenate(chosen)

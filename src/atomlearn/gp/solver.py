@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky, qr, solve_triangular
+from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
 
 @dataclass
@@ -113,27 +113,6 @@ def solve_normal_equations(K_MM: np.ndarray, eq: NormalEquations, jitter: float
     return SparseSolution(weights, L, R, _lml(eq.yy, w, eq.logdet_sigma, R, L, eq.n))
 
 
-def solve_stacked(K_NM: np.ndarray, y: np.ndarray, sigma2: np.ndarray, K_MM: np.ndarray,
-                  jitter: float) -> SparseSolution:
-    """The same solution by QR of :math:`[\\Sigma^{-1/2}K_{NM}L^{-T}; I]`: the condition
-    number of the rows is not squared, at twice the flops, with :math:`K_{NM}` in memory."""
-    L = cholesky_jittered(K_MM, jitter)
-    s = 1.0 / np.sqrt(sigma2)
-    Phi = solve_triangular(L, (K_NM * s[:, None]).T, lower=True, check_finite=False).T
-    M = K_MM.shape[0]
-    Q, Rq = qr(np.vstack([Phi, np.eye(M)]), mode="economic", check_finite=False)
-    signs = np.where(np.diag(Rq) < 0, -1.0, 1.0)
-    Rq *= signs[:, None]
-    Q *= signs[None, :]
-    ys = y * s if y.ndim == 1 else y * s[:, None]
-    v = Q[: len(y)].T @ ys                                   # = Rq^-T L^-1 b
-    weights = solve_triangular(L, solve_triangular(Rq, v, check_finite=False),
-                               lower=True, trans="T", check_finite=False)
-    R = L @ Rq.T                                             # Ã = L Rq^T Rq L^T, lower
-    lml = _lml(float(np.sum(ys * ys)), v, float(np.sum(np.log(sigma2))), R, L, len(y))
-    return SparseSolution(weights, L, R, lml)
-
-
 def _lml(yy, w, logdet_sigma, R, L, n) -> float:
     # log N(y | 0, Q + Σ) summed over columns; matrix determinant lemma:
     # log|Q+Σ| = log|Σ| + log|Ã| - log|K_MM|
@@ -204,4 +183,4 @@ def chunk_slices(n: int, chunk_size: int) -> Iterator[slice]:
 
 
 __all__ = ["NormalEquations", "SparseSolution", "chunk_slices", "cholesky_jittered",
-           "predictive_variance", "solve_normal_equations", "solve_stacked"]
+           "predictive_variance", "solve_normal_equations"]

@@ -12,6 +12,7 @@ from ..errors import ConfigError, check_choice
 from ..kernels import Kernel, Sum, WhiteKernel, remembered_values
 from ._base import BaseEstimator, check_is_fitted, check_X, check_X_y, kernel_or_default
 from ._optimize import check_search_bounds, optimize_theta
+from .factor import RowFactor, solve_factored
 from .selection import select_sparse_points
 from .solver import (
     NormalEquations,
@@ -19,7 +20,6 @@ from .solver import (
     chunk_slices,
     predictive_variance,
     solve_normal_equations,
-    solve_stacked,
 )
 
 SOLVERS = ("normal", "qr")
@@ -93,7 +93,7 @@ class SparseGaussianProcessRegressor(BaseEstimator):
                  selection: str = "fps", alpha=1e-8, alpha_bounds="fixed",
                  jitter: float = 1e-10, optimizer="fmin_l_bfgs_b",
                  n_restarts_optimizer: int = 0, normalize_y: bool = False,
-                 solver: str = "normal", chunk_size: int = 4096,
+                 solver: str = "qr", chunk_size: int = 4096,
                  random_state=None) -> None:
         self.kernel = kernel
         self.n_sparse = n_sparse
@@ -156,7 +156,7 @@ class SparseGaussianProcessRegressor(BaseEstimator):
                 self.kernel_.theta = theta[:n_kernel]
                 scale = np.exp(theta[n_kernel]) if free_scale else 1.0
                 lml, grad = sparse_lml_gradient(noise, X, self.X_sparse_, y, alpha * scale,
-                                                self.jitter, self.chunk_size)
+                                                self.jitter, self.chunk_size, self.solver)
                 grad = grad if free_scale else grad[:-1]
                 return (-lml, -grad) if eval_gradient else -lml
 
@@ -171,16 +171,8 @@ class SparseGaussianProcessRegressor(BaseEstimator):
             self.kernel_._check_bounds_params()
         sigma2 = noise.variances(alpha * self.noise_scale_)
 
-        K_MM = noise.signal(self.X_sparse_)
-        if self.solver == "qr":
-            sol = solve_stacked(noise.signal(X, self.X_sparse_), y, sigma2, K_MM,
-                                self.jitter)
-        else:
-            eq = NormalEquations.zeros(len(self.sparse_indices_),
-                                       None if y.ndim == 1 else y.shape[1])
-            for sl in chunk_slices(n, self.chunk_size):
-                eq.add(noise.signal(_rows(X, sl), self.X_sparse_), y[sl], sigma2[sl])
-            sol = solve_normal_equations(K_MM, eq, self.jitter)
+        sol = _solve(noise.signal, X, self.X_sparse_, y, sigma2, self.jitter,
+                     self.chunk_size, self.solver)
         self._solution = sol
         self.alpha_ = sol.weights
         self.log_marginal_likelihood_value_ = sol.log_marginal_likelihood
@@ -324,8 +316,26 @@ def _noise_vector(alpha, n: int) -> np.ndarray:
     return alpha
 
 
+def _solve(signal: Kernel, X, X_sparse, y, sigma2, jitter: float, chunk_size: int,
+           solver: str) -> SparseSolution:
+    """The sparse GP with kernel ``signal`` and noise variances ``sigma2``, its rows built
+    in chunks and reduced to a triangular factor (``qr``) or normal equations."""
+    K_MM = signal(X_sparse)
+    columns = None if y.ndim == 1 else y.shape[1]
+    if solver == "qr":
+        factor = RowFactor.zeros(len(K_MM), columns)
+        for sl in chunk_slices(len(y), chunk_size):
+            factor.add(signal(_rows(X, sl), X_sparse), y[sl], sigma2[sl])
+        return solve_factored(K_MM, [(factor, 1.0)], 1.0, jitter)
+    eq = NormalEquations.zeros(len(K_MM), columns)
+    for sl in chunk_slices(len(y), chunk_size):
+        eq.add(signal(_rows(X, sl), X_sparse), y[sl], sigma2[sl])
+    return solve_normal_equations(K_MM, eq, jitter)
+
+
 def sparse_lml_gradient(kernel: Kernel | WhiteNoise, X, X_sparse, y, sigma2, jitter: float,
-                        chunk_size: int = 4096) -> tuple[float, np.ndarray]:
+                        chunk_size: int = 4096, solver: str = "qr"
+                        ) -> tuple[float, np.ndarray]:
     """Sparse (DTC) log marginal likelihood and its gradient, summed over target columns.
 
     The gradient is with respect to the kernel's θ (``WhiteKernel`` summands act as
@@ -351,15 +361,11 @@ def sparse_lml_gradient(kernel: Kernel | WhiteNoise, X, X_sparse, y, sigma2, jit
     sigma2 = noise.variances(np.asarray(sigma2, float))
     Y = y[:, None] if y.ndim == 1 else y
     T = Y.shape[1]
-    K_MM = signal(X_sparse)
-    eq = NormalEquations.zeros(len(X_sparse), T)
-    for sl in chunk_slices(len(Y), chunk_size):
-        eq.add(signal(_rows(X, sl), X_sparse), Y[sl], sigma2[sl])
     try:
-        sol = solve_normal_equations(K_MM, eq, jitter)
+        sol = _solve(signal, X, X_sparse, Y, sigma2, jitter, chunk_size, solver)
     except np.linalg.LinAlgError:
         return -np.inf, np.zeros(n_dims + 1)
-    U = sol.weights
+    U = sol.weights if sol.weights.ndim == 2 else sol.weights[:, None]
     # Ã^-1 = R^-T R^-1 and K_MM^-1 = L^-T L^-1 (K_MM with jitter)
     Li = solve_triangular_identity(sol.L)
     Ri = solve_triangular_identity(sol.R)

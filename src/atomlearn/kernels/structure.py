@@ -280,12 +280,12 @@ class AtomSumKernel(GenericKernelMixin, KernelWrapper):
             if len(p) == 0:
                 continue
             c = gradient.center[p]
-            g = gradient.values[p]                                # [q, comp, D]
+            g = gradient.values[p].transpose(1, 0, 2)             # [comp, q, D]
             xh, nrm = X.unit[c], X.norm[c]
             u = xh @ xh.T                                         # [q, q]
             _, dk, d2k = profile(u, order=2)
-            gx = np.einsum("qcd,rd->cqr", g, xh)                  # g_q . x̂_r
-            gg = np.einsum("qcd,rcd->cqr", g, g)                  # g_q . g_r
+            gx = g @ xh.T                                         # g_q . x̂_r [comp, q, r]
+            gg = g @ g.transpose(0, 2, 1)                         # g_q . g_r
             diag = np.einsum("cqq->cq", gx)                       # g_q . x̂_q
             # du/dx . g for each ordered pair (q, r): (g_q . x̂_r - u g_q . x̂_q)/|x_q|
             du_q = (gx - u[None] * diag[:, :, None]) / nrm[None, :, None]

@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib
 import os
 
+import ase
+
 from ..errors import ModelFileError, check_choice
 from ..serialization import read_model_file
 from .base import StructureModel
@@ -69,14 +71,39 @@ def register(name: str):
 
 
 def load_model(path: str | os.PathLike) -> StructureModel:
-    """Load any atomlearn model file (no code from the file is executed)."""
+    """Load any atomlearn model file (no code from the file is executed).
+
+    Raises
+    ------
+    ModelFileError
+        For an unreadable, corrupted or inconsistent file, naming it and what is wrong.
+    """
     meta, arrays = read_model_file(path)
     name = meta.get("class")
-    if name not in model_types():
+    if not isinstance(name, str) or name not in model_types():
         raise ModelFileError(
             f"Model file '{path}' holds an unknown model class {name!r}; known classes are "
             f"{model_types()}.")
-    return model_class(name)._from_file(meta, arrays)
+    try:
+        model = model_class(name)._from_file(meta, arrays)
+        # arrays of consistent shapes can still disagree with the options (a descriptor
+        # size, an activation): predict one small structure before anyone relies on it
+        model.predict([_probe(model.species_)], return_std=model.provides_uncertainty)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError,
+            RecursionError, ZeroDivisionError) as err:
+        what = f"missing entry {err}" if isinstance(err, KeyError) else (
+            f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}")
+        raise ModelFileError(f"Model file '{path}' holds a {name} model that cannot be "
+                             f"restored ({what}); it is corrupted or was edited. Refit it."
+                             ) from err
+    return model
+
+
+def _probe(species) -> ase.Atoms:
+    """A small molecule with one atom of every element of a model, 1.5 Å apart."""
+    numbers = [int(z) for z in species][:8] or [1]
+    return ase.Atoms(numbers=numbers, positions=[[1.5 * k, 0.2 * (k % 2), 0.0]
+                                                 for k in range(len(numbers))])
 
 
 from .sa_gpr import SymmetryAdaptedGPRModel  # noqa: E402

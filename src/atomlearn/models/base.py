@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ConfigError, DataError, NotFittedError
 from ..metrics import calibration_report
 from ..serialization import write_model_file
-from ..structures.io import where
+from ..structures.io import check_positions, where
 from ..structures.keys import KeySpec
 from ..targets import Dataset, TargetSpec, energy, gradient_spec
 from . import hypers as H
@@ -215,22 +215,17 @@ class StructureModel:
         """Family-specific checks of the training data (default: none)."""
 
     def _held_out_size(self, n_structures: int) -> int:
-        """Structures held out for hyperparameters and calibration (0: none); families
-        that need some override this with :meth:`_required_held_out`."""
+        """Structures held out for hyperparameters and calibration (0: none)."""
         fraction = self.hypers.validation_fraction
         if not 0.0 <= fraction < 1.0:
             raise ConfigError(f"'validation_fraction' must be in [0, 1). Got {fraction!r}.")
         return int(round(fraction * n_structures))
 
-    def _required_held_out(self, n_structures: int) -> int:
-        """:meth:`_held_out_size`, refusing a split that leaves one side empty."""
+    def _calibration_held_out(self, n_structures: int) -> int:
+        """:meth:`_held_out_size` for calibrating the std only: none unless both sides
+        keep at least 5 structures (fewer calibrate noise)."""
         n = StructureModel._held_out_size(self, n_structures)
-        if not 1 <= n < n_structures:
-            raise ConfigError(
-                f"'validation_fraction' {self.hypers.validation_fraction!r} leaves {n} of "
-                f"{n_structures} structures for validation; it needs at least one on each "
-                "side.")
-        return n
+        return n if n >= 5 and n_structures - n >= 5 else 0
 
     def _calibrate(self, held_out: Dataset, mean: dict, std: dict) -> dict[str, dict]:
         """Scale the std of each target so held-out z-scores have unit variance (the
@@ -289,11 +284,12 @@ class StructureModel:
             base = self.baseline_.predict(structures, specs[name])
             if base is not None:
                 mean[name] = mean[name] + base
-        if not return_std:
-            return mean
         for name in std:
             std[name] = std[name] * self.std_scale(name)
-        return mean, std
+        for values in (mean, std):
+            for name, value in values.items():
+                _check_finite(value, name, structures)
+        return (mean, std) if return_std else mean
 
     def _no_uncertainty_message(self) -> str:
         return f"{type(self).__name__} does not provide uncertainties."
@@ -308,9 +304,11 @@ class StructureModel:
         return self._noise_std(name, list(structures)) * self.std_scale(name)
 
     def check_structures(self, structures: Sequence[ase.Atoms]) -> None:
-        """Refuse elements the model was not trained on, naming frame and elements."""
+        """Refuse non-finite or overlapping positions and elements the model was not
+        trained on, naming the frame."""
         known = set(self.species_)
         for s, atoms in enumerate(structures):
+            check_positions(atoms, where(atoms, s))
             unknown = sorted(set(atoms.numbers.tolist()) - known)
             if unknown:
                 raise DataError(
@@ -348,7 +346,8 @@ class StructureModel:
             keys={"ref_prefix": keys.ref_prefix, "pred_prefix": keys.pred_prefix,
                   "overrides": keys.overrides},
             fitted=fitted, calibration=self.calibration_,
-            n_train=int(getattr(self, "n_train_", 0)))
+            n_train=int(getattr(self, "n_train_", 0)),
+            provenance=getattr(self, "provenance_", {}))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> StructureModel:
@@ -367,8 +366,10 @@ class StructureModel:
         model.species_ = [int(z) for z in arrays["species"]]
         model.baseline_ = CompositionBaseline.from_state(model.hypers.baseline,
                                                          model.species_, arrays)
-        model.calibration_ = dict(meta.get("calibration", {}))
+        model.calibration_ = _checked_calibration(meta.get("calibration", {}))
         model.n_train_ = int(meta.get("n_train", 0))
+        model.provenance_ = dict(meta.get("provenance", {}))
+        model.check_hypers()
         model._restore(meta.get("fitted", {}), arrays)
         return model
 
@@ -403,3 +404,29 @@ def _who_learns(spec: TargetSpec) -> str:
             if spec.layout in model_class(name).supported_layouts]
     return (f"Families that learn it: {able}." if able
             else "No family learns this kind yet.")
+
+
+def _check_finite(value: np.ndarray, name: str, structures: Sequence[ase.Atoms]) -> None:
+    """Refuse a non-finite prediction, naming the structure (never silent NaN)."""
+    value = np.asarray(value)
+    if np.all(np.isfinite(value)):
+        return
+    row = int(np.argwhere(~np.isfinite(value.reshape(len(value), -1)))[0, 0])
+    if len(value) != len(structures):        # per-atom rows (forces, per-atom targets)
+        row = int(np.searchsorted(np.cumsum([len(a) for a in structures]), row,
+                                  side="right"))
+    raise DataError(
+        f"The model predicts a non-finite {name} for {where(structures[row], row)}: its "
+        "weights or the structure are broken; refit the model or check the structure.")
+
+
+def _checked_calibration(calibration) -> dict[str, dict]:
+    """A model file's calibration: a positive finite std scale per target."""
+    if not isinstance(calibration, Mapping):
+        raise ValueError("'calibration' is not a mapping")
+    for name, entry in calibration.items():
+        scale = entry.get("scale") if isinstance(entry, Mapping) else None
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (
+                np.isfinite(scale) and scale > 0):
+            raise ValueError(f"calibration of {name!r} has no positive 'scale'")
+    return {str(k): dict(v) for k, v in calibration.items()}

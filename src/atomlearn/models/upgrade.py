@@ -5,11 +5,16 @@ Format 2 (the shared model layer) stores, for every family, the hyperparameters 
 family's nested dataclass, the targets with ``extensive`` and ``weight``, the composition
 baseline as ``baseline/<target>`` arrays, the calibration of the std per target, and the
 family's state under its own prefixes.
+
+Format 3 reads an int ``n_sparse`` as the count of every element (GAP's convention)
+instead of a total shared between elements; a format-2 int becomes the per-element counts
+the file was fitted with, so a refit from its options selects as before.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from ..errors import ModelFileError
 from ..serialization import UPGRADES
@@ -130,4 +135,21 @@ def _network(meta, arrays):
     return meta, out
 
 
+def upgrade_2_to_3(meta: dict, arrays: dict) -> tuple[dict, dict]:
+    """Format 2 to 3: an int ``n_sparse`` (a total) becomes the counts per element."""
+    n_sparse = meta.get("params", {}).get("n_sparse")
+    if meta.get("class") not in ("sparse_gpr", "sa_gpr") or isinstance(n_sparse, dict):
+        return meta, arrays
+    numbers = (arrays.get("sparse/numbers") if meta["class"] == "sparse_gpr" else
+               next((v for k, v in sorted(arrays.items())
+                     if k.startswith("gpr/") and k.endswith("/numbers")), None))
+    if numbers is None:
+        raise ModelFileError("The file has no sparse points to read its 'n_sparse' from.")
+    species, counts = np.unique(np.asarray(numbers, int), return_counts=True)
+    meta = {**meta, "params": {**meta["params"], "n_sparse": {
+        chemical_symbols[z]: int(c) for z, c in zip(species, counts, strict=True)}}}
+    return meta, arrays
+
+
 UPGRADES[1] = upgrade_1_to_2
+UPGRADES[2] = upgrade_2_to_3

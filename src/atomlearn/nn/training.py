@@ -120,7 +120,7 @@ class Checkpoint:
             diff = sorted(k for k in set(theirs) | set(self.fingerprint)
                           if theirs.get(k) != self.fingerprint.get(k))
             raise DataError(
-                f"Checkpoint {path} was written by a different model: "
+                f"Checkpoint {path} was written by a run with other options or data: "
                 + "; ".join(f"{k}: checkpoint {theirs.get(k)!r}, this run "
                             f"{self.fingerprint.get(k)!r}" for k in diff)
                 + ". Resume with the options that wrote it, or delete the checkpoint.")

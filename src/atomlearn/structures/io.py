@@ -63,8 +63,14 @@ def where(atoms: ase.Atoms, fallback: int | None = None) -> str:
     return f"'{source}' (frame {frame})" if source else f"structure {frame}"
 
 
+#: Atoms closer than this (Å) are refused: no chemistry has them, and descriptors of
+#: coinciding atoms have undefined gradients (NaN forces).
+MIN_DISTANCE = 0.1
+
+
 def check_positions(atoms: ase.Atoms, where: str) -> None:
-    """Raise :class:`DataError` if positions or the cell contain NaN or inf."""
+    """Raise :class:`DataError` if positions or the cell contain NaN or inf, or two atoms
+    are closer than :data:`MIN_DISTANCE`."""
     if not np.all(np.isfinite(atoms.positions)):
         bad = int(np.argwhere(~np.isfinite(atoms.positions))[0, 0])
         raise DataError(
@@ -72,6 +78,31 @@ def check_positions(atoms: ase.Atoms, where: str) -> None:
         )
     if not np.all(np.isfinite(atoms.cell.array)):
         raise DataError(f"The cell in {where} is not finite; fix or remove the frame.")
+    pair = _overlapping_pair(atoms)
+    if pair is not None:
+        i, j, d = pair
+        raise DataError(
+            f"Atoms {i} and {j} in {where} are {d:.3g} Å apart (closer than "
+            f"{MIN_DISTANCE} Å): overlapping atoms have no defined descriptor or forces; "
+            "fix or remove the frame.")
+
+
+def _overlapping_pair(atoms: ase.Atoms) -> tuple[int, int, float] | None:
+    if len(atoms) < 2 and not atoms.pbc.any():
+        return None
+    if atoms.pbc.any():
+        from ase.neighborlist import neighbor_list
+
+        i, j, d = neighbor_list("ijd", atoms, MIN_DISTANCE, self_interaction=False)
+    else:
+        from scipy.spatial import cKDTree
+
+        pairs = cKDTree(atoms.positions).query_pairs(MIN_DISTANCE, output_type="ndarray")
+        i, j = pairs.T
+        d = np.linalg.norm(atoms.positions[i] - atoms.positions[j], axis=1)
+    if len(i) == 0:
+        return None
+    return int(i[0]), int(j[0]), float(d[0])
 
 
 def has_label(atoms: ase.Atoms, name: str, keys: KeySpec | None = None) -> bool:

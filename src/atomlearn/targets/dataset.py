@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,6 +185,18 @@ class Dataset:
         return np.isfinite(value).all(axis=(1, 2))
 
     # -- subsets ----------------------------------------------------------------------
+    def digest(self) -> str:
+        """SHA-256 of the structures (numbers, positions, cells, periodicity) and the
+        labels: what a checkpoint must have been trained on to be resumed."""
+        h = hashlib.sha256()
+        for atoms in self.structures:
+            for array in (atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc):
+                h.update(np.ascontiguousarray(array).tobytes())
+        for name in sorted(self.labels):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.labels[name], float).tobytes())
+        return h.hexdigest()
+
     def subset(self, index: Sequence[int]) -> Dataset:
         """The structures ``index`` with their labels (per-atom labels sliced along)."""
         index = np.asarray(index, int)

@@ -18,6 +18,7 @@ import ase
 import numpy as np
 
 from ..errors import ConfigError, DataError, check_choice, closest
+from ..options import coerce
 from ..structures import keys as K
 from ..structures.io import get_label, where
 from ..structures.keys import KeySpec
@@ -239,6 +240,9 @@ _FACTORIES = {"energy": energy, "dipole": dipole, "polarizability": polarizabili
 #: Options of a target declared by its layout in YAML.
 GENERIC_OPTIONS = ("kind", "unit", "shape", "per_atom", "extensive", "weight", "forces",
                    "stress")
+#: Their types (the predefined targets' options are among them).
+OPTION_TYPES = {"kind": str, "unit": str, "shape": list[int], "per_atom": bool,
+                "extensive": bool, "weight": float, "forces": bool, "stress": bool}
 
 
 def target_from_options(name: str, options: Mapping[str, Any] | None = None) -> TargetSpec:
@@ -249,7 +253,14 @@ def target_from_options(name: str, options: Mapping[str, Any] | None = None) -> 
     layout, e.g. ``{kind: scalar, unit: eV, extensive: false}`` or
     ``{kind: spectrum, shape: [72], unit: eV}``.
     """
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigError(
+            f"Target {name!r} must be a mapping of its options, e.g. 'targets: {{{name}: "
+            f"{{kind: scalar, unit: eV}}}}'. Got {options!r}.")
     options = dict(options or {})
+    for key, value in options.items():
+        if key in OPTION_TYPES:
+            options[key] = coerce(OPTION_TYPES[key], value, f"targets.{name}.{key}")
     if name in _FACTORIES and "kind" not in options:
         factory = _FACTORIES[name]
         import inspect

@@ -2,7 +2,8 @@
 
     python tests/data/saved/regenerate.py
 
-One small model of every family, fitted on eight of the ten test frames, with the
+One small model of every family (sparse points per element since format 3), fitted on
+eight of the ten test frames, with the
 predictions (and standard deviations) on the other two in ``expected.json``. Only for a
 deliberate format change: older versions' folders must stay as they are.
 """
@@ -21,8 +22,8 @@ out = here / f"v{FORMAT_VERSION}"
 out.mkdir(exist_ok=True)
 small = {"cutoff": 3.5, "n_max": 2, "l_max": 2}
 models = {
-    "sparse_gpr": model_class("sparse_gpr")(descriptor=small, n_sparse=10, sigma=1e-3),
-    "sa_gpr": model_class("sa_gpr")(polarizability(), descriptor=small, n_sparse=10,
+    "sparse_gpr": model_class("sparse_gpr")(descriptor=small, n_sparse=4, sigma=1e-3),
+    "sa_gpr": model_class("sa_gpr")(polarizability(), descriptor=small, n_sparse=3,
                                     hyperparameters="fixed", validation_fraction=0.0),
     "bpnn": model_class("bpnn")([energy(forces=True), dipole()], descriptor={"cutoff": 3.5},
                                 n_hidden=[4], epochs=2, batch_size=4, n_models=2),

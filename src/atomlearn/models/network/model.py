@@ -18,12 +18,15 @@ from ...nn import AtomisticNetwork, PaiNN, SymmetryFunctions, make_batch, make_h
 from ...nn.training import Checkpoint, Labels, LossTerm
 from ...structures.io import where
 from ...targets import Dataset
+from ...threads import configured as configured_threads
 from .. import register
 from ..base import StructureModel
 from ..hypers import check_positive
 from .hypers import LAYOUTS, BehlerParrinelloHypers, MessagePassingHypers
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
+if configured_threads() is not None:          # PyTorch loaded after threads were set
+    torch.set_num_threads(configured_threads())
 # hyperparameters that may change between an interrupted run and its resumption
 _NOT_IN_FINGERPRINT = ("epochs", "patience", "max_time", "checkpoint_every", "device",
                        "n_models")
@@ -172,19 +175,21 @@ class NetworkModel(StructureModel):
                 + ": the dipole of a charged structure depends on it. Set atoms.info"
                 "['charge'] (e) on every structure (0 for neutral ones).")
 
-    def _fingerprint(self, member: int) -> dict:
+    def _fingerprint(self, member: int, train: Dataset, held: Dataset) -> dict:
         params = {k: v for k, v in self.get_params().items() if k not in _NOT_IN_FINGERPRINT}
         return {"model": self.registry_name, **params, "species": self.species_,
-                "member": member, "targets": [t.name for t in self.target_specs]}
+                "member": member, "targets": [t.name for t in self.target_specs],
+                "training data": train.digest()[:16],
+                "validation data": held.digest()[:16]}
 
-    def _checkpoint(self, member: int) -> Checkpoint | None:
+    def _checkpoint(self, member: int, train: Dataset, held: Dataset) -> Checkpoint | None:
         if self.checkpoint is None:
             return None
         path = Path(self.checkpoint)
         if self.hypers.n_models > 1:
             path = path.with_name(f"{path.name}.member{member}")
         return Checkpoint(path, every=self.hypers.checkpoint_every,
-                          fingerprint=self._fingerprint(member), resume=self.resume)
+                          fingerprint=self._fingerprint(member, train, held), resume=self.resume)
 
     # -- fitting ----------------------------------------------------------------------
     def _held_out_size(self, n_structures: int) -> int:
@@ -208,7 +213,7 @@ class NetworkModel(StructureModel):
                 net, train_batches, held_batches, epochs=h.epochs, optimizer=h.optimizer,
                 learning_rate=h.learning_rate, terms=self._loss_terms(), patience=h.patience,
                 lr_patience=h.lr_patience, lr_factor=h.lr_factor, seed=h.random_state + k,
-                max_time=h.max_time, checkpoint=self._checkpoint(k),
+                max_time=h.max_time, checkpoint=self._checkpoint(k, train_set, held_set),
                 description=f"training {k + 1}/{h.n_models}" if h.n_models > 1
                 else "training")
             self.networks_.append(net)

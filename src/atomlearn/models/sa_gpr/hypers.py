@@ -52,7 +52,8 @@ class SymmetryAdaptedGPRHypers:
     descriptor : LambdaSoapOptions
     kernel : SymmetryAdaptedKernelOptions
     n_sparse : int or dict
-        Sparse environments per lambda-GPR, total or per element symbol.
+        Sparse environments of each lambda-GPR per element, one count for every element
+        or a count per element symbol (capped at the environments there are).
     sigma : float
         Noise per spherical component, in the target's unit (a start value with
         ``likelihood``).
@@ -79,7 +80,7 @@ class SymmetryAdaptedGPRHypers:
 
     descriptor: LambdaSoapOptions = field(default_factory=LambdaSoapOptions)
     kernel: SymmetryAdaptedKernelOptions = field(default_factory=SymmetryAdaptedKernelOptions)
-    n_sparse: Any = 300
+    n_sparse: Any = 100
     sigma: float = 1e-2
     hyperparameters: str = "likelihood"
     symmetry_adapted: bool = True

@@ -9,7 +9,8 @@ import numpy as np
 from ...descriptors import LambdaSoap
 from ...errors import ConfigError, check_choice
 from ...gp.equivariant import HYPERPARAMETERS, SymmetryAdaptedGPR
-from ...gp.solver import NormalEquations, SparseSolution
+from ...gp.selection import check_n_sparse
+from ...gp.solver import SparseSolution
 from ...kernels import EquivariantEnvironments
 from ...targets import Dataset, dipole
 from ...targets.spherical import (
@@ -52,8 +53,7 @@ class SymmetryAdaptedGPRModel(StructureModel):
         return [dipole()]
 
     def _held_out_size(self, n_structures: int) -> int:
-        n = super()._held_out_size(n_structures)
-        return n if n >= 5 and n_structures - n >= 5 else 0
+        return self._calibration_held_out(n_structures)
 
     @property
     def _spec(self):
@@ -91,6 +91,7 @@ class SymmetryAdaptedGPRModel(StructureModel):
         check_choice(h.hyperparameters, HYPERPARAMETERS, "hyperparameters")
         check_positive(h.sigma, "model.sigma")
         check_positive(h.kernel.delta, "model.kernel.delta")
+        check_n_sparse(h.n_sparse)
 
     def _fit(self, data: Dataset, held_out):
         h = self.hypers
@@ -194,7 +195,6 @@ class SymmetryAdaptedGPRModel(StructureModel):
             m.solution_ = SparseSolution(arrays[p + "weights"], arrays[p + "L"],
                                          arrays[p + "R"], lml)
             m.log_marginal_likelihood_value_ = lml
-            m.equations_ = NormalEquations.zeros(0)
             self.models_[int(key)] = m
         if not self.models_:
             raise ConfigError("The SA-GPR model file holds no fitted components.")

@@ -1,9 +1,10 @@
-"""Kernel rows of the sparse GPR potential and the normal equations they add up to.
+"""Kernel rows of the sparse GPR potential and the triangular factors they reduce to.
 
 Rows are built with the unit-amplitude kernel (:math:`\\delta = 1`) and unit noise, one
-set of normal equations per observation type (target values, forces, stress), so the
-prior scale and the noise levels recombine at O(M^3) (:meth:`ObservationTerms.equations`)
-and every hyperparameter trial reuses one pass over the data.
+QR factor per observation type (target values, forces, stress;
+:class:`~atomlearn.gp.factor.RowFactor`), so the prior scale and the noise levels
+recombine at O(M^3) (:meth:`ObservationTerms.solve`), every hyperparameter trial reuses one
+pass over the data, and the condition number of the rows is never squared.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ...descriptors import SoapPowerSpectrum
-from ...gp.solver import NormalEquations
+from ...gp.factor import FactoredSolution, RowFactor, solve_factored
 from ...kernels import AtomicEnvironments, AtomSumKernel
 from ...targets import Dataset, TargetSpec
 
@@ -25,24 +26,24 @@ VOIGT = [0, 4, 8, 5, 2, 1]
 
 @dataclass
 class ObservationTerms:
-    """Normal equations of each observation type with a unit-amplitude kernel.
+    """Triangular factors of each observation type with a unit-amplitude kernel.
 
     Attributes
     ----------
     K_MM : numpy.ndarray of shape (M, M)
-    values : NormalEquations
+    values : RowFactor
         Target rows with noise :math:`n_{atoms}` for extensive targets (the noise
         :math:`\\sigma^2 n_{atoms}` with :math:`\\sigma` folded out), 1 otherwise.
-    forces, stress : NormalEquations
+    forces, stress : RowFactor
         Force and stress rows, unit noise.
     sigma_stress : float
         Stress noise (not searched).
     """
 
     K_MM: np.ndarray
-    values: NormalEquations
-    forces: NormalEquations
-    stress: NormalEquations
+    values: RowFactor
+    forces: RowFactor
+    stress: RowFactor
     sigma_stress: float = 1.0
 
     def __add__(self, other: ObservationTerms) -> ObservationTerms:
@@ -51,14 +52,16 @@ class ObservationTerms:
                                 self.forces + other.forces, self.stress + other.stress,
                                 self.sigma_stress)
 
-    def equations(self, delta: float, sigma: float, sigma_forces: float) -> NormalEquations:
-        """Normal equations for prior scale ``delta`` and noises ``sigma``,
-        ``sigma_forces`` (the kernel is :math:`\\delta^2` times the unit one)."""
-        d2 = delta**2
-        total = (self.values.scaled(1.0 / sigma**2) + self.forces.scaled(1.0 / sigma_forces**2)
-                 + self.stress.scaled(1.0 / self.sigma_stress**2))
-        return NormalEquations(A=d2 * d2 * total.A, b=d2 * total.b, yy=total.yy,
-                               logdet_sigma=total.logdet_sigma, n=total.n)
+    def types(self, sigma: float, sigma_forces: float) -> list[tuple[RowFactor, float]]:
+        """``(factor, noise)`` of every observation type."""
+        return [(self.values, sigma), (self.forces, sigma_forces),
+                (self.stress, self.sigma_stress)]
+
+    def solve(self, delta: float, sigma: float, sigma_forces: float, jitter: float
+              ) -> FactoredSolution:
+        """The fit for prior scale ``delta`` and noises ``sigma``, ``sigma_forces`` (the
+        kernel is :math:`\\delta^2` times the unit one; ``jitter`` relative to it)."""
+        return solve_factored(self.K_MM, self.types(sigma, sigma_forces), delta, jitter)
 
 
 @dataclass
@@ -111,21 +114,23 @@ class KernelRows:
         return AtomicEnvironments.from_values(f.values, f.numbers, f.structure_index,
                                               len(structures)), f
 
-    def all_environments(self, structures, keep_gradients: np.ndarray | None
+    def all_environments(self, groups: Sequence[Sequence], keep_gradients: Sequence | None
                          ) -> AtomicEnvironments:
-        """Every environment (the selection pass needs values only). With
-        ``keep_gradients`` (a mask of structures), their spherical expansions with
-        position gradients are computed here and kept for the row pass."""
+        """Every environment of the groups of structures, in order (the selection pass
+        needs values only). With ``keep_gradients`` (a mask of structures per group),
+        their spherical expansions with position gradients are computed here and kept for
+        the row pass, which chunks each group (training, held-out) the same way."""
         self.expansions = {}
         parts = []
-        for a, chunk in self.chunks(structures, "SOAP"):
-            grads = (("positions",) if keep_gradients is not None
-                     and keep_gradients[a : a + len(chunk)].any() else ())
-            exp = self.descriptor.expand(chunk, gradients=grads)
-            if grads:
-                self.expansions[_chunk_key(chunk)] = exp
-            parts.append(AtomicEnvironments.from_values(exp.values, exp.numbers,
-                                                        exp.structure_index, len(chunk)))
+        for g, structures in enumerate(groups):
+            for a, chunk in self.chunks(structures, "SOAP"):
+                grads = (("positions",) if keep_gradients is not None
+                         and np.any(keep_gradients[g][a : a + len(chunk)]) else ())
+                exp = self.descriptor.expand(chunk, gradients=grads)
+                if grads:
+                    self.expansions[_chunk_key(chunk)] = exp
+                parts.append(AtomicEnvironments.from_values(exp.values, exp.numbers,
+                                                            exp.structure_index, len(chunk)))
         return AtomicEnvironments.concatenate(parts)
 
     def accumulate(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
@@ -136,7 +141,7 @@ class KernelRows:
         y = data.labels[spec.name]
         columns = int(np.prod(spec.shape)) if spec.shape else None   # spectra: one solve
         y = y.reshape(len(y), -1) if columns else y
-        values, forces = NormalEquations.zeros(M, columns), NormalEquations.zeros(M, columns)
+        values, forces = RowFactor.zeros(M, columns), RowFactor.zeros(M, columns)
         offsets = data.offsets
         with_forces = data.has_gradient("forces") if "forces" in spec.gradients else None
         kept = {k: [] for k in ("K", "y", "s", "p", "F", "Fy", "Fp", "Fr")}
@@ -181,10 +186,10 @@ class KernelRows:
                                cat["Fp"], cat["Fr"])
 
     def stress_equations(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
-                         columns: int | None = None) -> NormalEquations:
+                         columns: int | None = None) -> RowFactor:
         """Rows :math:`V^{-1}\\partial E/\\partial\\epsilon_{ab}` of the labelled periodic
         cells (xx, yy, zz, yz, xz, xy), from featomic's strain gradients."""
-        eq = NormalEquations.zeros(len(sparse.numbers), columns)
+        eq = RowFactor.zeros(len(sparse.numbers), columns)
         if "stress" not in spec.gradients:
             return eq
         cells = np.flatnonzero(data.has_gradient("stress"))

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import ase
+import numpy as np
 
 from ...errors import ConfigError
+from ...gp.selection import sparse_counts
 
 log = logging.getLogger(__name__)
 
 #: At most this much memory (and a quarter of what is free) keeps the spherical
 #: expansions of the selection pass for the kernel-row pass.
 EXPANSION_CACHE = 2**30
+
+#: Bytes of power-spectrum position gradients built at a time for force uncertainties.
+STD_CHUNK = 2**27
 
 
 def gradient_pairs(structures: Sequence[ase.Atoms]) -> int:
@@ -35,7 +40,8 @@ def fit_bytes(structures, *, n_sparse, n_max: int, l_max: int, chunk_size: int,
               with_forces: bool) -> float:
     """Estimated peak memory of a fit in bytes: the dominant arrays plus what the process
     already holds (interpreter, libraries, data)."""
-    M = int(sum(n_sparse.values()) if isinstance(n_sparse, Mapping) else n_sparse)
+    numbers = np.concatenate([a.numbers for a in structures])
+    M = sum(sparse_counts(numbers, n_sparse, report=False).values())
     n_species = len({int(z) for a in structures for z in a.numbers})
     D = n_species * (n_species + 1) // 2 * n_max**2 * (l_max + 1)
     n_atoms = sum(len(a) for a in structures)
@@ -51,16 +57,34 @@ def fit_bytes(structures, *, n_sparse, n_max: int, l_max: int, chunk_size: int,
     return 8.0 * floats + resident_memory()
 
 
-def check_fit_memory(need: float, limit_gb: float | None, n_sparse, chunk_size: int) -> None:
+def predict_bytes(structures, *, n_sparse: int, n_features: int, n_species: int, n_max: int,
+                  l_max: int, chunk_size: int, forces: bool, std: bool) -> float:
+    """Estimated peak memory of a prediction in bytes: its largest chunk of structures
+    (expansions with gradients, kernel rows, the force-std work in ranges of atoms) plus
+    what the process already holds."""
+    worst = 0.0
+    for a in range(0, len(structures), chunk_size):
+        chunk = structures[a : a + chunk_size]
+        atoms = sum(len(s) for s in chunk)
+        floats = atoms * (n_features + n_sparse) * 2.0
+        need = 8.0 * floats + (expansion_bytes(chunk, n_species, n_max, l_max) if forces
+                               else 0.0)
+        if forces and std:
+            need += STD_CHUNK + 8.0 * 2 * 3 * atoms * n_sparse
+        worst = max(worst, need)
+    return worst + resident_memory()
+
+
+def check_memory(need: float, limit_gb: float | None, what: str, advice: str, *,
+                 level: int = logging.INFO) -> None:
     """Log the estimate; refuse when it exceeds ``limit_gb`` (default: what is free)."""
     limit = limit_gb * 2**30 if limit_gb is not None else available_memory()
-    log.info("estimated peak memory of the fit: %.2f GB (available %.1f GB)",
+    log.log(level, "estimated peak memory of the %s: %.2f GB (available %.1f GB)", what,
              need / 2**30, limit / 2**30)
     if need > limit:
         raise ConfigError(
-            f"The fit needs about {need / 2**30:.1f} GB but {limit / 2**30:.1f} GB is "
-            f"available. Use fewer sparse points ('model.n_sparse', now {n_sparse}) or "
-            f"smaller chunks ('model.chunk_size', now {chunk_size}).")
+            f"The {what} needs about {need / 2**30:.1f} GB but {limit / 2**30:.1f} GB is "
+            f"available. {advice}")
 
 
 def resident_memory() -> float:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
 
-import ase
 import numpy as np
 
 from ...descriptors import SoapPowerSpectrum
-from ...errors import ConfigError, check_choice
-from ...gp.selection import SELECTIONS, select_sparse_points
+from ...errors import check_choice
+from ...gp.selection import SELECTIONS, check_n_sparse, select_per_element, sparse_counts
 from ...gp.solver import SparseSolution, predictive_variance
 from ...kernels import (
     RBF,
@@ -82,13 +80,7 @@ class SparseGPRModel(StructureModel):
         for name in ("sigma", "sigma_forces", "sigma_stress", "jitter"):
             check_positive(getattr(h, name), f"model.{name}", strict=name != "jitter")
         check_positive(h.kernel.delta, "model.kernel.delta")
-        counts = list(h.n_sparse.values()) if isinstance(h.n_sparse, Mapping) else [h.n_sparse]
-        if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1
-                   for c in counts):
-            raise ConfigError(
-                f"The 'n_sparse' parameter must be a positive int or a dict of positive ints "
-                f"per element. Got {h.n_sparse!r}; use at least one sparse point per "
-                "element.")
+        check_n_sparse(h.n_sparse)
 
     def unit_kernel(self, delta: float = 1.0) -> AtomSumKernel:
         """The structure kernel :math:`\\delta^2 k` on unit SOAP environments."""
@@ -107,9 +99,9 @@ class SparseGPRModel(StructureModel):
                                 chunk_size=h.chunk_size, with_forces="forces" in spec.gradients)
 
     def _held_out_size(self, n_structures: int) -> int:
-        if self.hypers.hyperparameters != "validation":
-            return 0
-        return self._required_held_out(n_structures)
+        # held-out structures calibrate the std and, with "validation", choose the
+        # hyperparameters; too few on either side would only fit noise
+        return self._calibration_held_out(n_structures)
 
     # -- fitting ----------------------------------------------------------------------
     def _fit(self, data: Dataset, held_out: np.ndarray | None):
@@ -120,44 +112,55 @@ class SparseGPRModel(StructureModel):
                                              species=self.species_)
         with_forces = (data.has_gradient("forces") if "forces" in spec.gradients
                        else np.zeros(data.n_structures, bool))
-        memory.check_fit_memory(
+        memory.check_memory(
             memory.fit_bytes(data.structures, n_sparse=h.n_sparse, n_max=h.descriptor.n_max,
                              l_max=h.descriptor.l_max, chunk_size=h.chunk_size,
                              with_forces=bool(with_forces.any())),
-            h.memory_limit, h.n_sparse, h.chunk_size)
+            h.memory_limit, "fit",
+            f"Use fewer sparse points ('model.n_sparse', now {h.n_sparse}) or smaller chunks "
+            f"('model.chunk_size', now {h.chunk_size}).")
         rows = KernelRows(self.descriptor_, self.unit_kernel(), h.chunk_size)
         start = search.Hyperparameters(h.kernel.delta, h.sigma, h.sigma_forces)
+        groups = [data] if held_out is None else list(data.split(held_out))
+        masks = [g.has_gradient("forces") if "forces" in spec.gradients
+                 else np.zeros(g.n_structures, bool) for g in groups]
         try:
             # The selection pass needs values only. When the expansions with their position
             # gradients fit in a bounded cache, compute them once here for the row pass.
-            # A validation search splits the frames into other chunks: no cache then.
-            cache = (with_forces.any() and held_out is None
+            cache = (with_forces.any()
                      and memory.expansion_bytes(data.structures, len(self.species_),
                                                 h.descriptor.n_max, h.descriptor.l_max)
                      < min(memory.EXPANSION_CACHE, 0.25 * memory.available_memory()))
-            env = rows.all_environments(data.structures, with_forces if cache else None)
+            env = rows.all_environments([g.structures for g in groups],
+                                        masks if cache else None)
             self.sparse_indices_ = self._select(env)
             self.sparse_ = env.points(self.sparse_indices_)
             del env
-            predicted = None
-            if held_out is None:
-                terms, _ = rows.accumulate(data, spec, self.sparse_, h.sigma_stress)
-            else:
-                train, held = data.split(held_out)
-                train_terms, _ = rows.accumulate(train, spec, self.sparse_, h.sigma_stress)
-                held_terms, kept = rows.accumulate(held, spec, self.sparse_, h.sigma_stress,
-                                                   keep=True)
-                start, mean, std = search.by_validation(train_terms, kept, start, h.jitter)
-                predicted = self._held_out_predictions(held, spec, kept, mean, std)
-                terms = train_terms + held_terms
-                log.info("hyperparameters by validation on %d held-out structures: %s",
-                         held.n_structures, self._describe(start, terms))
+            parts = [rows.accumulate(g, spec, self.sparse_, h.sigma_stress, keep=k == 1)
+                     for k, g in enumerate(groups)]
         finally:
             rows.expansions = {}
-        if h.hyperparameters == "likelihood":
+        terms = parts[0][0] if len(parts) == 1 else parts[0][0] + parts[1][0]
+        kept = parts[1][1] if len(parts) == 2 else None
+        if h.hyperparameters == "validation" and kept is None:
+            log.info("%d training structures are too few to hold some out for a validation "
+                     "search; delta, sigma and sigma_forces kept as given",
+                     data.n_structures)
+        elif h.hyperparameters == "validation":
+            start = search.by_validation(parts[0][0], kept, start, h.jitter)
+            log.info("hyperparameters by validation on %d held-out structures: %s",
+                     groups[1].n_structures, self._describe(start, terms))
+        elif h.hyperparameters == "likelihood":
             start = search.by_likelihood(terms, start, h.jitter)
             log.info("hyperparameters by log marginal likelihood: %s",
                      self._describe(start, terms))
+        predicted = None
+        if kept is not None:
+            # the held-out structures' predictions by the fit without them calibrate the
+            # std; the final fit then adds their factors (an O(M^3) solve, no new rows)
+            predicted = self._held_out_predictions(
+                groups[1], spec, kept, *search.held_out_predictions(parts[0][0], kept, start,
+                                                                    h.jitter))
         self.fitted_ = start
         self.solution_ = start.solve(terms, h.jitter)
         observations = ", ".join(f"{n} {what}" for n, what in (
@@ -186,40 +189,10 @@ class SparseGPRModel(StructureModel):
             out_mean["forces"], out_std["forces"] = m.reshape(n, 3), s.reshape(n, 3)
         return out_mean, out_std
 
-    def _per_element(self, env: AtomicEnvironments) -> dict[int, int]:
-        """Sparse points of each element, capped at the environments there are."""
-        n_sparse = self.hypers.n_sparse
-        n_env = len(env.numbers)
-        available = {int(z): int(np.sum(env.numbers == z)) for z in self.species_}
-        if isinstance(n_sparse, Mapping):
-            symbols = {ase.data.chemical_symbols[z]: z for z in available}
-            missing = sorted(set(symbols) - set(n_sparse))
-            if missing:
-                raise ConfigError(
-                    f"'n_sparse' has no count for element(s) {missing} of the training set; "
-                    f"give one per element {sorted(symbols)}.")
-            wanted = {symbols[s]: int(n) for s, n in n_sparse.items() if s in symbols}
-        else:
-            wanted = {z: min(n, max(1, int(round(n_sparse * n / n_env))))
-                      for z, n in available.items()}
-        capped = {z: min(n, available[z]) for z, n in wanted.items()}
-        if capped != wanted:
-            log.info("n_sparse capped at the environments of the training set: %s",
-                     {ase.data.chemical_symbols[z]: n for z, n in capped.items()})
-        return capped
-
     def _select(self, env: AtomicEnvironments) -> np.ndarray:
-        shares = self._per_element(env)
-        chosen = []
-        for k, z in enumerate(self.species_):
-            rows = np.flatnonzero(env.numbers == z)
-            picked = select_sparse_points(env.unit[rows], shares[int(z)],
-                                          self.hypers.selection,
-                                          random_state=self.hypers.random_state + k,
-                                          what="environments")
-            chosen.append(np.sort(rows[picked]))
-        # grouped by element: the kernel's per-element groups are then contiguous columns
-        return np.concatenate(chosen)
+        counts = sparse_counts(env.numbers, self.hypers.n_sparse)
+        return select_per_element(env.unit, env.numbers, counts, self.hypers.selection,
+                                  random_state=self.hypers.random_state)
 
     # -- prediction -------------------------------------------------------------------
     @property
@@ -229,6 +202,16 @@ class SparseGPRModel(StructureModel):
 
     def _predict(self, structures, names, return_std):
         spec = self.target_specs[0]
+        h = self.hypers
+        memory.check_memory(
+            memory.predict_bytes(structures, n_sparse=len(self.sparse_.numbers),
+                                 n_features=self.descriptor_.n_features,
+                                 n_species=len(self.species_), n_max=h.descriptor.n_max,
+                                 l_max=h.descriptor.l_max, chunk_size=h.chunk_size,
+                                 forces="forces" in names, std=return_std),
+            h.memory_limit, "prediction",
+            f"Predict fewer structures at a time ('model.chunk_size', now {h.chunk_size}), "
+            "or without the standard deviations.", level=logging.DEBUG)
         grads = tuple(g for g, n in (("positions", "forces"), ("strain", "stress"))
                       if n in names)
         kernel = self.kernel_
@@ -236,11 +219,11 @@ class SparseGPRModel(StructureModel):
         std = {n: [] for n in names if n in (spec.name, "forces")} if return_std else {}
         for a in range(0, len(structures), self.hypers.chunk_size):
             chunk = structures[a : a + self.hypers.chunk_size]
-            if return_std or spec.per_atom:
-                parts, sparts = self._predict_with_std(chunk, names, grads, spec, kernel,
-                                                       return_std)
+            if spec.per_atom:
+                parts, sparts = self._predict_per_atom(chunk, spec, kernel, return_std)
             else:
-                parts, sparts = self._predict_fast(chunk, names, grads, spec, kernel), {}
+                parts, sparts = self._predict_fast(chunk, names, grads, spec, kernel,
+                                                   return_std)
             for n in out:
                 out[n].append(parts[n])
             for n in std:
@@ -248,9 +231,11 @@ class SparseGPRModel(StructureModel):
         return ({n: np.concatenate(v) for n, v in out.items()},
                 {n: np.concatenate(v) for n, v in std.items()})
 
-    def _predict_fast(self, chunk, names, grads, spec, kernel) -> dict[str, np.ndarray]:
-        """Values, forces and stress without uncertainty: forces as a vector-Jacobian
-        product through the spherical expansion (no power-spectrum gradients formed)."""
+    def _predict_fast(self, chunk, names, grads, spec, kernel, return_std=False):
+        """Values, forces and stress, forces as a vector-Jacobian product through the
+        spherical expansion (no power-spectrum gradients formed); with ``return_std``
+        their DTC standard deviations, the forces' from the power-spectrum gradients
+        built from the same expansion."""
         exp = self.descriptor_.expand(chunk, gradients=grads)
         env = AtomicEnvironments.from_values(exp.values, exp.numbers, exp.structure_index,
                                              len(chunk))
@@ -265,45 +250,39 @@ class SparseGPRModel(StructureModel):
         if "stress" in names:
             volumes = np.array([a.get_volume() for a in chunk])
             out["stress"] = exp.vjp_strain(dedx, len(chunk)) / volumes[:, None, None]
-        return {n: out[n] for n in names}
+        out = {n: out[n] for n in names}
+        if not return_std:
+            return out, {}
+        var = predictive_variance(K, kernel.diag(env), self.solution_)
+        std = {spec.name: _broadcast(np.sqrt(var), out[spec.name].shape)}
+        if "forces" in names:
+            n = len(env.numbers)
+            var = np.empty((n, 3))
+            # a range of moved atoms at a time: the dense power-spectrum gradients of a
+            # large cell would take gigabytes at once
+            per_atom = 3 * 8 * self.descriptor_.n_features * sum(
+                len(b[2]) for b in exp.position_blocks) / n
+            step = max(1, int(memory.STD_CHUNK // per_atom))
+            for lo in range(0, n, step):
+                atoms = slice(lo, min(n, lo + step))
+                gradient = self.descriptor_.position_gradient(exp, atoms)
+                rows = kernel.derivative_rows(env, self.sparse_, gradient)
+                prior = kernel.derivative_prior_variance(env, gradient)
+                var[atoms] = predictive_variance(rows, prior, self.solution_).reshape(-1, 3)
+            std["forces"] = np.sqrt(var)
+        return out, std
 
-    def _predict_with_std(self, chunk, names, grads, spec, kernel, return_std):
-        w = self.solution_.weights
-        out, std = {}, {}
-        if spec.per_atom:
-            f = self.descriptor_.compute(chunk)
-            env = AtomicEnvironments.from_values(f.values, f.numbers, f.structure_index,
-                                                 len(chunk))
-            K = kernel.environment_values(env, self.sparse_)
-            out[spec.name] = (K @ w).reshape(len(env.numbers), *spec.shape)
-            if return_std:
-                prior = kernel.environment_kernel.profile(np.ones(len(env.numbers)))[0]
-                std[spec.name] = _broadcast(np.sqrt(predictive_variance(K, prior,
-                                                                        self.solution_)),
-                                            out[spec.name].shape)
-            return out, std
-        f = self.descriptor_.compute(chunk, gradients=grads)
+    def _predict_per_atom(self, chunk, spec, kernel, return_std):
+        f = self.descriptor_.compute(chunk)
         env = AtomicEnvironments.from_values(f.values, f.numbers, f.structure_index,
                                              len(chunk))
-        K = kernel.rows(env, self.sparse_)
-        out[spec.name] = (K @ w).reshape(len(chunk), *spec.shape)
-        if return_std:
-            var = predictive_variance(K, kernel.diag(env), self.solution_)
-            std[spec.name] = _broadcast(np.sqrt(var), out[spec.name].shape)
-        if grads:
-            dedx = kernel.rows_and_gradient(env, self.sparse_, w)[1]
-        if "forces" in names:
-            out["forces"] = -f.positions.vjp(dedx)
-            if return_std:
-                rows = kernel.derivative_rows(env, self.sparse_, f.positions)
-                prior = kernel.derivative_prior_variance(env, f.positions)
-                var = predictive_variance(rows, prior, self.solution_)
-                std["forces"] = np.sqrt(var).reshape(-1, 3)
-        if "stress" in names:
-            volumes = np.array([a.get_volume() for a in chunk])
-            out["stress"] = (f.strain.vjp(dedx).reshape(len(chunk), 3, 3)
-                             / volumes[:, None, None])
-        return out, std
+        K = kernel.environment_values(env, self.sparse_)
+        out = {spec.name: (K @ self.solution_.weights).reshape(len(env.numbers), *spec.shape)}
+        if not return_std:
+            return out, {}
+        prior = kernel.environment_kernel.profile(np.ones(len(env.numbers)))[0]
+        var = predictive_variance(K, prior, self.solution_)
+        return out, {spec.name: _broadcast(np.sqrt(var), out[spec.name].shape)}
 
     def _noise_std(self, name, structures) -> np.ndarray:
         h, spec = self.fitted_, self.target_specs[0]
@@ -335,8 +314,22 @@ class SparseGPRModel(StructureModel):
         self.fitted_ = search.Hyperparameters(fitted["delta"], fitted["sigma"],
                                               fitted["sigma_forces"])
         numbers = arrays["sparse/numbers"]
+        M = len(numbers)
+        expected = {"sparse/unit": (M, self.descriptor_.n_features), "sparse/norm": (M,),
+                    "solution/L": (M, M), "solution/R": (M, M)}
+        for key, shape in expected.items():
+            if arrays[key].shape != shape:
+                raise ValueError(f"array {key!r} has shape {arrays[key].shape}, expected "
+                                 f"{shape} for {M} sparse points")
+        spec = self.target_specs[0]
+        if arrays["solution/weights"].shape[0] != M or arrays["solution/weights"].size != (
+                M * int(np.prod(spec.shape))):
+            raise ValueError(f"array 'solution/weights' has shape "
+                             f"{arrays['solution/weights'].shape} for {M} sparse points")
+        if not set(numbers.tolist()) <= set(self.species_):
+            raise ValueError("sparse points of elements the model does not know")
         self.sparse_ = AtomicEnvironments(arrays["sparse/unit"], arrays["sparse/norm"],
-                                          numbers, np.arange(len(numbers)), len(numbers))
+                                          numbers, np.arange(M), M)
         self.sparse_indices_ = arrays["sparse/indices"]
         self.solution_ = SparseSolution(arrays["solution/weights"], arrays["solution/L"],
                                         arrays["solution/R"],

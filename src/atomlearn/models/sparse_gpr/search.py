@@ -1,20 +1,23 @@
-"""Hyperparameter searches of the sparse GPR potential over (delta, sigma, sigma_forces).
+"""Hyperparameter searches of the sparse GPR over (delta, sigma, sigma_forces).
 
-Both objectives cost O(M^3) per trial: they recombine the unit-kernel normal equations of
-:class:`~.equations.ObservationTerms` and never return to the data. Both run through the
-one optimiser of every GP (:func:`atomlearn.gp.optimize_theta`).
+Both objectives cost O(M^3) per trial: they recombine the unit-kernel factors of
+:class:`~.equations.ObservationTerms` and never return to the data; both have analytic
+gradients (below), run through the one optimiser of every GP
+(:func:`atomlearn.gp.optimize_theta`) with L-BFGS-B, and are smooth: the factors never
+square the rows' condition number, so a search ends at the same point whatever the
+thread count or the order of sums.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from ...gp import optimize_theta
-from ...gp.solver import SparseSolution, predictive_variance, solve_normal_equations
+from ...gp.factor import FactoredSolution, inverse_products
+from ...gp.factor import lml_and_gradient as factored_lml
+from ...gp.solver import predictive_variance
 from .equations import KeptRows, ObservationTerms
 
 #: Search ranges (log) of delta (target unit per atom), sigma and sigma_forces (eV/Å).
@@ -27,145 +30,107 @@ class Hyperparameters:
     sigma: float
     sigma_forces: float
 
-    def solve(self, terms: ObservationTerms, jitter: float) -> SparseSolution:
-        d = self.delta
-        return solve_normal_equations(d**2 * terms.K_MM,
-                                      terms.equations(d, self.sigma, self.sigma_forces),
-                                      jitter * d**2)
+    def solve(self, terms: ObservationTerms, jitter: float) -> FactoredSolution:
+        return terms.solve(self.delta, self.sigma, self.sigma_forces, jitter)
+
+
+def _free(terms: ObservationTerms) -> int:
+    """Searched hyperparameters: delta, sigma, and sigma_forces when there are forces."""
+    return 3 if terms.forces.n else 2
+
+
+def _unpack(theta, start: Hyperparameters) -> Hyperparameters:
+    v = [float(x) for x in np.exp(theta)]
+    return Hyperparameters(v[0], v[1], v[2] if len(v) > 2 else start.sigma_forces)
+
+
+def _start(h: Hyperparameters, n_free: int) -> np.ndarray:
+    return np.log([h.delta, h.sigma, h.sigma_forces][:n_free])
 
 
 def by_likelihood(terms: ObservationTerms, start: Hyperparameters, jitter: float
                   ) -> Hyperparameters:
-    """Maximise the sparse (DTC) log marginal likelihood of all observations with its
-    analytic gradient (L-BFGS-B in log space)."""
-    use_forces = terms.forces.n > 0
-
-    def unpack(t):
-        return Hyperparameters(float(np.exp(t[0])), float(np.exp(t[1])),
-                               float(np.exp(t[2])) if use_forces else start.sigma_forces)
+    """Maximise the sparse (DTC) log marginal likelihood of all observations (L-BFGS-B
+    with the analytic gradient of :func:`lml_and_gradient`)."""
+    n_free = _free(terms)
 
     def obj_func(theta, eval_gradient=True):
-        h = unpack(theta)
-        try:
-            value, grad = _lml_and_gradient(terms, h, jitter)
-        except np.linalg.LinAlgError:
-            return (1e300, np.zeros_like(theta)) if eval_gradient else 1e300
-        grad = grad if use_forces else grad[:2]
-        return (-value, -grad) if eval_gradient else -value
+        h = _unpack(theta, start)
+        value, grad = lml_and_gradient(terms, h, jitter)
+        return (-value, -grad[:n_free]) if eval_gradient else -value
 
-    t0 = np.log([start.delta, start.sigma] + ([start.sigma_forces] if use_forces else []))
-    with warnings.catch_warnings():      # trial points may need jitter; say nothing
-        warnings.simplefilter("ignore", UserWarning)
-        theta, _ = optimize_theta(obj_func, t0, BOUNDS[: len(t0)])
-    return unpack(theta)
+    theta, _ = optimize_theta(obj_func, _start(start, n_free), BOUNDS[:n_free])
+    return _unpack(theta, start)
 
 
-def _lml_and_gradient(terms: ObservationTerms, h: Hyperparameters, jitter: float):
+def lml_and_gradient(terms: ObservationTerms, h: Hyperparameters, jitter: float):
     """The DTC log marginal likelihood and its gradient in (log delta, log sigma,
-    log sigma_forces).
-
-    With :math:`\\tilde A = \\delta^2 K + \\delta^4\\sum_t A_t/\\sigma_t^2 + j\\delta^2 I`,
-    :math:`b = \\delta^2\\sum_t b_t/\\sigma_t^2`, :math:`c = \\tilde A^{-1}b`,
-    :math:`\\tilde K = \\delta^2(K + jI)` and T target columns,
-    :math:`2F = -y^T\\Sigma^{-1}y + b^Tc - T\\log|\\Sigma| - T\\log|\\tilde A|
-    + T\\log|\\tilde K| + \\text{const}`, hence
-    :math:`2\\partial F = -\\partial(y^T\\Sigma^{-1}y) + 2\\,\\partial b^Tc
-    - c^T\\partial\\tilde A\\,c - T\\partial\\log|\\Sigma|
-    - T\\operatorname{tr}(\\tilde A^{-1}\\partial\\tilde A)
-    + T\\operatorname{tr}(\\tilde K^{-1}\\partial\\tilde K)`.
-    """
-    d, se, sf = h.delta, h.sigma, h.sigma_forces
-    sol = h.solve(terms, jitter)
-    M = len(terms.K_MM)
-    e, f, st = terms.values, terms.forces, terms.stress
-    T = 1 if e.b.ndim == 1 else e.b.shape[1]
-    Ri = solve_triangular(sol.R, np.eye(M), lower=True, check_finite=False)
-    A_inv = Ri.T @ Ri
-    c = sol.weights                                   # Ã^-1 b
-    c2 = c if c.ndim == 2 else c[:, None]
-
-    def quad(X):                                       # sum_t c_t^T X c_t
-        return float(np.sum(c2 * (X @ c2)))
-
-    def trace(X):                                      # tr(Ã^-1 X)
-        return float(np.sum(A_inv * X))
-
-    def cb(bt):                                        # sum_t c_t^T b_t
-        return float(np.sum(c2 * (bt if bt.ndim == 2 else bt[:, None])))
-
-    ws = 1.0 / terms.sigma_stress**2
-    A_w = e.A / se**2 + f.A / sf**2 + ws * st.A
-    K = terms.K_MM
-    # d/dlog delta: dÃ = 2δ²(K + jI) + 4δ⁴A_w, db = 2b, tr(K̃^-1 dK̃) = 2M
-    dA_d = 2 * d**2 * K + 4 * d**4 * A_w
-    dA_d[np.diag_indices_from(dA_d)] += 2 * jitter * d**2
-    b = d**2 * (e.b / se**2 + f.b / sf**2 + ws * st.b)
-    g_d = 0.5 * (2 * cb(2 * b) - quad(dA_d) - T * trace(dA_d) + 2 * M * T)
-
-    def noise_gradient(eq, sigma):
-        # d/dlog σ of the terms of one observation type with noise σ
-        dA = -2 * d**4 * eq.A / sigma**2
-        db = -2 * d**2 * eq.b / sigma**2
-        dyy = -2 * eq.yy / sigma**2
-        dlogdet = 2 * eq.n * T
-        return 0.5 * (-dyy + 2 * cb(db) - quad(dA) - T * trace(dA) - dlogdet)
-
-    grad = np.array([g_d, noise_gradient(e, se), noise_gradient(f, sf)])
-    return sol.log_marginal_likelihood, grad
+    log sigma_forces) (:func:`atomlearn.gp.factor.lml_and_gradient`)."""
+    value, grad = factored_lml(terms.K_MM, terms.types(h.sigma, h.sigma_forces), h.delta,
+                               jitter)
+    return value, grad[:3]
 
 
 def by_validation(train: ObservationTerms, kept: KeptRows, start: Hyperparameters,
-                  jitter: float) -> tuple[Hyperparameters, dict, dict]:
-    """Minimise the held-out relative mean squared error of target values (per atom for
-    extensive targets) plus forces over (delta, sigma, sigma_forces), with bounded
-    Nelder-Mead (the jitter fallback makes the objective only piecewise smooth).
-
-    Returns
-    -------
-    Hyperparameters
-    mean, std : dict
-        Held-out predictions of ``"values"`` and ``"forces"`` rows (latent std) at the
-        chosen hyperparameters, from the fit without them, for the calibration.
+                  jitter: float) -> Hyperparameters:
+    """Minimise the held-out errors over (delta, sigma, sigma_forces) with L-BFGS-B and the
+    analytic gradient (implicit differentiation of the weights): the sum of the logs of
+    the mean squared errors of target values (per atom for extensive targets) and of
+    forces, so that halving one error is worth doubling the other, whatever their units
+    and numbers (a sum of squared errors would trade the few energies away for the many
+    force components).
     """
     s = kept.values_scale if kept.values_y.ndim == 1 else kept.values_scale[:, None]
-    var_v = max(float(np.var(kept.values_y / s)), 1e-12)
     has_f = kept.forces is not None
-    var_f = max(float(np.var(kept.forces_y)), 1e-12) if has_f else 1.0
+    n_free = _free(train) if has_f else 2
 
-    def predictions(h: Hyperparameters):
+    def obj_func(theta, eval_gradient=True):
+        h = _unpack(theta, start)
         sol = h.solve(train, jitter)
-        c = h.delta**2 * sol.weights
-        return sol, kept.values @ c, (kept.forces @ c if has_f else None)
-
-    def unpack(theta) -> Hyperparameters:
-        v = [float(x) for x in np.exp(theta)]
-        return Hyperparameters(v[0], v[1], v[2] if has_f else start.sigma_forces)
-
-    def obj_func(theta, eval_gradient=False):
-        h = unpack(theta)
-        try:
-            _, pv, pf = predictions(h)
-        except np.linalg.LinAlgError:
-            return 1e300
-        value = float(np.mean(((pv - kept.values_y) / s) ** 2)) / var_v
+        u = sol.unit_weights
+        rv = (kept.values @ u - kept.values_y) / s
+        mse_v = max(float(np.mean(rv**2)), 1e-300)
+        value = np.log(mse_v)
+        rf = kept.forces @ u - kept.forces_y if has_f else None
         if has_f:
-            value += float(np.mean((pf - kept.forces_y) ** 2)) / var_f
-        return value
+            mse_f = max(float(np.mean(rf**2)), 1e-300)
+            value += np.log(mse_f)
+        if not eval_gradient:
+            return value
+        # dL/du as a vector over the weights, then du/dθ = (S^T S)^-1 (...) per θ
+        g_u = 2.0 * kept.values.T @ (rv / s) / rv.size / mse_v
+        if has_f:
+            g_u = g_u + 2.0 * kept.forces.T @ rf / rf.size / mse_f
+        _, solve = inverse_products(sol)
+        w = solve(g_u)                                  # (S^T S)^-1 dL/du
+        L = sol.L / h.delta
+        u2 = u if u.ndim == 2 else u[:, None]
+        w2 = w if w.ndim == 2 else w[:, None]
+        grad = [2.0 / h.delta**2 * float(np.sum(w2 * (L @ (L.T @ u2))))]
+        for factor, sigma in train.types(h.sigma, h.sigma_forces)[:n_free - 1]:
+            if factor.n == 0:
+                grad.append(0.0)
+                continue
+            r = factor.KK @ u2 - factor.Ky
+            grad.append(2.0 / sigma**2 * float(np.sum((factor.KK @ w2) * r)))
+        return value, np.array(grad)
 
-    # sigma_forces is searched only when there are forces
-    t0 = np.log([start.delta, start.sigma] + ([start.sigma_forces] if has_f else []))
-    with warnings.catch_warnings():      # trial points may need jitter; say nothing
-        warnings.simplefilter("ignore", UserWarning)
-        theta, _ = optimize_theta(obj_func, t0, BOUNDS[: len(t0)], optimizer="nelder-mead",
-                                  options={"xatol": 1e-2, "fatol": 1e-4, "maxiter": 200})
-    h = unpack(theta)
-    sol, pv, pf = predictions(h)
+    theta, _ = optimize_theta(obj_func, _start(start, n_free), BOUNDS[:n_free])
+    return _unpack(theta, start)
+
+
+def held_out_predictions(train: ObservationTerms, kept: KeptRows, h: Hyperparameters,
+                         jitter: float) -> tuple[dict, dict]:
+    """Predictions of the kept rows (``"values"``, ``"forces"``) and their latent std by
+    the fit to ``train`` at ``h`` (what the calibration of the std compares)."""
+    sol = h.solve(train, jitter)
+    has_f = kept.forces is not None
     d2 = h.delta**2
-    mean = {"values": pv}
+    mean = {"values": kept.values @ sol.unit_weights}
     std = {"values": np.sqrt(predictive_variance(d2 * kept.values, d2 * kept.values_prior,
                                                  sol))}
     if has_f:
-        mean["forces"] = pf
+        mean["forces"] = kept.forces @ sol.unit_weights
         std["forces"] = np.sqrt(predictive_variance(d2 * kept.forces, d2 * kept.forces_prior,
                                                     sol))
-    return h, mean, std
+    return mean, std
