@@ -217,3 +217,54 @@ def test_mutated_structure_files(tmp_path):
             raise AssertionError(f"case {case}: {type(err).__name__}: {err}") from err
         outcomes[result] = outcomes.get(result, 0) + 1
     assert outcomes.get("DataError", 0) > 20, outcomes
+
+
+# -- option values at the edge ------------------------------------------------------
+SMALL = {
+    "sparse_gpr": dict(descriptor={"cutoff": 3.0, "n_max": 2, "l_max": 1}, n_sparse=5),
+    "sa_gpr": dict(descriptor={"cutoff": 3.0, "n_max": 2, "l_max": 1}, n_sparse=3),
+    "bpnn": dict(descriptor={"cutoff": 3.0}, n_hidden=[2], epochs=1, batch_size=3),
+    "mpnn": dict(cutoff=3.0, n_features=2, n_interactions=1, n_rbf=2, n_hidden=[2],
+                 epochs=1, batch_size=3),
+}
+
+
+def _numeric_options(cls, prefix=""):
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            yield from _numeric_options(hint, f"{prefix}{f.name}.")
+        elif hint in (int, float) or str(hint) in ("float | None", "int | None"):
+            yield prefix + f.name
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_zero_and_negative_numbers_are_refused_or_work(family):
+    """Every numeric option of every family at 0 and -1: refused by name before any work,
+    or a fit (and a prediction) that works; never a traceback."""
+    from atomlearn.models import family_hypers, model_class
+    from atomlearn.targets import dipole, energy, polarizability
+
+    frames = read_structures(DATA / "ethanol_10.extxyz")
+    target = {"sa_gpr": polarizability(), "bpnn": dipole()}.get(family, energy())
+    for name in _numeric_options(family_hypers(family)):
+        for value in (0, -1):
+            options = {k: (dict(v) if isinstance(v, dict) else v)
+                       for k, v in SMALL[family].items()}
+            section, _, key = name.rpartition(".")
+            (options.setdefault(section, {}) if section else options)[key] = value
+
+            def fit_and_predict(options=options):
+                model = model_class(family)(target, **options)
+                model.check_hypers()
+                model.fit(frames[:6]).predict(frames[6:8])
+
+            try:
+                _outcome(fit_and_predict)
+            except Exception as err:        # noqa: BLE001
+                raise AssertionError(f"{family} {name}={value}: {type(err).__name__}: {err}"
+                                     ) from err

@@ -209,17 +209,19 @@ class StructureModel:
 
     def check_hypers(self) -> None:
         """Refuse hyperparameter values the family cannot use (called before data is read
-        by the command line, and by :meth:`fit`)."""
+        by the command line, and by :meth:`fit`); families extend it."""
+        h = self.hypers
+        H.check_positive(getattr(h, "random_state", 0), "model.random_state", strict=False)
+        fraction = getattr(h, "validation_fraction", 0.0)
+        if not 0.0 <= fraction < 1.0:
+            raise ConfigError(f"'validation_fraction' must be in [0, 1). Got {fraction!r}.")
 
     def _check_fit_data(self, data: Dataset) -> None:
         """Family-specific checks of the training data (default: none)."""
 
     def _held_out_size(self, n_structures: int) -> int:
         """Structures held out for hyperparameters and calibration (0: none)."""
-        fraction = self.hypers.validation_fraction
-        if not 0.0 <= fraction < 1.0:
-            raise ConfigError(f"'validation_fraction' must be in [0, 1). Got {fraction!r}.")
-        return int(round(fraction * n_structures))
+        return int(round(self.hypers.validation_fraction * n_structures))
 
     def _calibration_held_out(self, n_structures: int) -> int:
         """:meth:`_held_out_size` for calibrating the std only: none unless both sides

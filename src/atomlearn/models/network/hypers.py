@@ -38,7 +38,7 @@ class TrainingOptions:
     device : str
         ``"cpu"`` or ``"cuda"``.
     checkpoint_every : int
-        Epochs between checkpoints (``<model>.ckpt``).
+        Epochs between checkpoints (``<model>.ckpt``); 0 writes none.
     baseline : "fit" or "none"
         Per-element composition baseline of the targets.
     random_state : int

@@ -79,15 +79,32 @@ class NetworkModel(StructureModel):
         raise NotImplementedError
 
     def check_hypers(self) -> None:
+        super().check_hypers()
         h = self.hypers
         check_choice(h.dtype, tuple(_DTYPES), "dtype")
         check_choice(h.optimizer, ("adam", "sgd"), "optimizer")
         check_choice(h.activation, ("tanh", "silu", "softplus"), "activation")
         if h.n_models < 1:
             raise ConfigError(f"n_models must be at least 1; got {h.n_models}.")
-        for name in ("learning_rate", "batch_size", "epochs"):
+        for name in ("learning_rate", "batch_size", "epochs", "patience", "lr_patience",
+                     "max_time"):
             check_positive(getattr(h, name), f"model.{name}")
-        check_positive(h.force_weight, "model.force_weight", strict=False)
+        for name in ("force_weight", "checkpoint_every"):
+            check_positive(getattr(h, name), f"model.{name}", strict=False)
+        if not 0.0 < h.lr_factor < 1.0:
+            raise ConfigError(f"Option 'model.lr_factor' must be between 0 and 1 (the factor "
+                              f"on the learning rate on a plateau). Got {h.lr_factor!r}.")
+        for k, width in enumerate(h.n_hidden):
+            check_positive(width, f"model.n_hidden[{k}]")
+        if hasattr(h, "descriptor"):             # Behler-Parrinello symmetry functions
+            d = h.descriptor
+            check_positive(d.cutoff, "model.descriptor.cutoff")
+            for name in ("radial_etas", "angular_etas", "zetas"):
+                for k, value in enumerate(getattr(d, name)):
+                    check_positive(value, f"model.descriptor.{name}[{k}]")
+        else:                                    # PaiNN
+            for name in ("cutoff", "n_features", "n_interactions", "n_rbf"):
+                check_positive(getattr(h, name), f"model.{name}")
 
     # -- building ---------------------------------------------------------------------
     def _build(self, species) -> AtomisticNetwork:
@@ -188,6 +205,8 @@ class NetworkModel(StructureModel):
         path = Path(self.checkpoint)
         if self.hypers.n_models > 1:
             path = path.with_name(f"{path.name}.member{member}")
+        if self.hypers.checkpoint_every == 0:
+            return None
         return Checkpoint(path, every=self.hypers.checkpoint_every,
                           fingerprint=self._fingerprint(member, train, held), resume=self.resume)
 
@@ -198,7 +217,6 @@ class NetworkModel(StructureModel):
         return max(1, super()._held_out_size(n_structures))
 
     def _fit(self, data: Dataset, held_out):
-        self.check_hypers()
         h = self.hypers
         self._check_charges(data.structures, training=True)
         train_set, held_set = data.split(held_out)

@@ -87,15 +87,24 @@ class SymmetryAdaptedGPRModel(StructureModel):
 
     # -- fitting ----------------------------------------------------------------------
     def check_hypers(self) -> None:
+        super().check_hypers()
         h = self.hypers
         check_choice(h.hyperparameters, HYPERPARAMETERS, "hyperparameters")
         check_positive(h.sigma, "model.sigma")
-        check_positive(h.kernel.delta, "model.kernel.delta")
+        for name in ("delta", "zeta"):
+            check_positive(getattr(h.kernel, name), f"model.kernel.{name}")
+        check_positive(h.chunk_size, "model.chunk_size")
+        check_positive(h.jitter, "model.jitter", strict=False)
         check_n_sparse(h.n_sparse)
+        need = max(LAMBDAS.get(self._spec.kind, (0,))) if h.symmetry_adapted else 0
+        if h.descriptor.l_max < need:
+            raise ConfigError(
+                f"Option 'model.descriptor.l_max' must be at least {need} for a "
+                f"{self._spec.kind} target (lambda-SOAP up to lambda = {need}). Got "
+                f"{h.descriptor.l_max}.")
 
     def _fit(self, data: Dataset, held_out):
         h = self.hypers
-        self.check_hypers()
         self.descriptor_ = LambdaSoap(**dataclasses.asdict(h.descriptor))
         envs = self._environments(data.structures)
         y = data.labels[self._spec.name]

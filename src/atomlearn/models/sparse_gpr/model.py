@@ -73,13 +73,17 @@ class SparseGPRModel(StructureModel):
 
     # -- set-up -----------------------------------------------------------------------
     def check_hypers(self) -> None:
+        super().check_hypers()
         h = self.hypers
         check_choice(h.kernel.type, KERNELS, "kernel type")
         check_choice(h.selection, SELECTIONS, "sparse-point selection")
         check_choice(h.hyperparameters, HYPERPARAMETERS, "hyperparameters")
         for name in ("sigma", "sigma_forces", "sigma_stress", "jitter"):
             check_positive(getattr(h, name), f"model.{name}", strict=name != "jitter")
-        check_positive(h.kernel.delta, "model.kernel.delta")
+        for name in ("delta", "zeta", "length_scale"):
+            check_positive(getattr(h.kernel, name), f"model.kernel.{name}")
+        for name in ("chunk_size", "memory_limit"):
+            check_positive(getattr(h, name), f"model.{name}")
         check_n_sparse(h.n_sparse)
 
     def unit_kernel(self, delta: float = 1.0) -> AtomSumKernel:
@@ -105,7 +109,6 @@ class SparseGPRModel(StructureModel):
 
     # -- fitting ----------------------------------------------------------------------
     def _fit(self, data: Dataset, held_out: np.ndarray | None):
-        self.check_hypers()
         h = self.hypers
         spec = self.target_specs[0]
         self.descriptor_ = SoapPowerSpectrum(**dataclasses.asdict(h.descriptor),
