@@ -16,4 +16,7 @@ def test_shipped_silicon():
     frames = load_silicon(":2")
     assert len(frames[0]) == 64 and frames[0].pbc.all()
     assert frames[0].get_stress().shape == (6,)
-    assert len(load_silicon_bands()) == 26
+    bands = load_silicon_bands()
+    assert len(bands) == 65 and bands[0].info["band_energies"].shape == (27 * 8,)
+    assert frames[0].info["orbital_energies"].shape == (576,)
+    assert load_ethanol(":2")[1].info["n_electrons"] == 26

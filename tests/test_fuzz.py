@@ -167,7 +167,7 @@ def test_a_header_claiming_terabytes_is_refused(tmp_path):
 
 # -- options files ------------------------------------------------------------------
 @pytest.mark.parametrize("example", ["ethanol_gpr.yaml", "ethanol_mpnn.yaml",
-                                     "ethanol_dipole_sagpr.yaml"])
+                                     "ethanol_dipole_sagpr.yaml", "silicon_dos_gpr.yaml"])
 def test_mutated_options_files(tmp_path, example):
     import yaml
 

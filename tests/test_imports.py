@@ -8,7 +8,7 @@ import pytest
 SRC = Path(__file__).parents[1] / "src" / "atomlearn"
 ORDER = ["errors", "options", "threads", "structures", "neighbors", "descriptors", "targets",
          "kernels", "gp", "nn", "metrics", "serialization", "models", "config", "workflows",
-         "calculators", "cli"]
+         "electronic", "calculators", "cli"]
 
 
 def _imports(path: Path):

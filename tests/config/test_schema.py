@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,16 @@ def test_angular_decay_reaches_the_descriptor():
     raw = {"targets": {"energy": {"forces": True}},
            "model": {"descriptor": {"angular_decay": 1.0}}}
     assert build_model(load_options(raw=raw)).hypers.descriptor.angular_decay == 1.0
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (
+    Path(__file__).parents[2] / "examples").glob("*.yaml")))
+def test_every_example_builds_its_model_and_targets(example):
+    """Each shipped YAML example parses, names known options and builds its model and
+    target specs (the fits themselves are the benchmarks' and the README's)."""
+    from atomlearn.config import load_options
+    from atomlearn.workflows import build_model
+
+    model = build_model(load_options(Path(__file__).parents[2] / "examples" / example))
+    model.check_hypers()
+    assert model.target_specs

@@ -22,7 +22,7 @@ def test_predefined_specs():
     assert energy().gradients == ("forces",)
     assert energy(forces=False, stress=True).gradients == ("stress",)
     assert polarizability().kind == "rank2_symmetric" and polarizability().shape == (3, 3)
-    assert dos([0.0, 0.1, 0.2]).shape == (3,)
+    assert dos(e_min=-1.0, e_max=1.0, spacing=0.1).shape == (21,)
     assert band_energies(27, 8).shape == (27, 8)
     assert excitations(10).shape == (10,)
     assert orbital_energies(72).kind == "spectrum"
@@ -31,15 +31,16 @@ def test_predefined_specs():
 
 
 def test_roundtrip_dict():
-    spec = dos([0.0, 0.5])
-    assert TargetSpec.from_dict(spec.to_dict()) == spec
+    spec = dos(e_min=-1.0, e_max=1.0)
+    back = TargetSpec.from_dict(spec.to_dict())
+    assert back == spec and back.metadata == spec.metadata
 
 
 def test_unknown_kind_and_target():
     with pytest.raises(ConfigError, match=re.escape("Unknown target kind 'tensor'")):
         TargetSpec("x", "tensor")
     with pytest.raises(ConfigError, match=re.escape(
-            "Target 'enrgy' is not predefined (those are ['dipole', 'energy', "
+            "Target 'enrgy' is not predefined (those are ['dipole', 'dos', 'energy', "
             "'polarizability']); declare its layout") + ".*Did you mean 'energy'"):
         target_from_options("enrgy")
 

@@ -41,6 +41,15 @@ def _show(args, meta: dict, arrays: dict) -> int:
         grads = f", with {'+'.join(t['gradients'])}" if t["gradients"] else ""
         print(f"target:          {t['name']} ({layout}{shape}, {t['unit'] or '-'}"
               f"{', intensive' if not t.get('extensive', True) else ''}{grads})")
+        if t.get("metadata", {}).get("builder") == "dos":
+            d = t["metadata"]["dos"]
+            print(f"  energy grid:   {d['e_min']} to {d['e_max']} eV by {d['spacing']} eV, "
+                  f"smearing {d['smearing']} eV, reference {d['reference']}, per "
+                  f"{d['normalization']}, spin {d['spin']}")
+    if meta.get("electrons"):
+        e = meta["electrons"]
+        print(f"electrons:       valence per element {e['valence']}, "
+              f"{e['states_below']} levels below the grid")
     print("hyperparameters: " + _flat(meta["params"]))
     if meta.get("fitted"):
         shown = {k: v for k, v in meta["fitted"].items() if not isinstance(v, dict)}

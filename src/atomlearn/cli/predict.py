@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from .. import threads
+from ..electronic import dos_spec, structure_observables
 from ..errors import DataError
 from ..metrics import error_report
 from ..models import load_model
@@ -34,6 +35,15 @@ def run(args) -> int:
     else:
         pred, std = model.predict(structures, return_std=True)
     specs = model.supported_targets
+    if dos_spec(model) is not None:     # the DOS's observables, with their uncertainties
+        try:
+            values, stds = structure_observables(model, structures, pred, std)
+        except DataError as err:
+            log.warning("The DOS observables (Fermi level, band energy, ...) are not written:"
+                        " %s", err)
+        else:
+            pred = {**pred, **values}
+            std = {**std, **stds} if std is not None else None
     write_predictions(args.output, structures, pred, std,
                       per_atom={n: s.per_atom for n, s in specs.items()})
     print(f"Wrote predictions of {sorted(pred)} for {len(structures)} structures to "

@@ -2,7 +2,12 @@
 
 * :func:`load_ethanol`: 1600 ethanol MD frames, PySCF PBE/def2-SVP labels.
 * :func:`load_silicon`: 82 strained, rattled 64-atom silicon cells, GFN1-xTB labels.
-* :func:`load_silicon_bands`: 26 strained 2-atom silicon cells, PySCF LDA band energies.
+* :func:`load_silicon_bands`: 65 strained 2-atom silicon cells, PySCF LDA band energies.
+
+Each frame carries its eigenvalues (eV) in ``atoms.info``: ``orbital_energies`` (ethanol's
+72 Kohn-Sham levels, silicon's 576 Gamma-point levels) or ``band_energies`` (silicon_bands:
+27 k-points x 8 bands, flattened, with ``n_kpoints``), and ``n_electrons``, so targets built
+from eigenvalues (a DOS) read them from the structures, as they would from a file.
 """
 
 from __future__ import annotations
@@ -40,7 +45,39 @@ def _load(name: str, index: str | slice | int) -> list[ase.Atoms]:
     for atoms in frames:
         if "polarizability" in atoms.info:
             atoms.info["polarizability"] = np.asarray(atoms.info["polarizability"], float)
+    _add_levels(name, frames, index)
     return frames
+
+
+def _rows(index: str | slice | int, n: int) -> np.ndarray:
+    """Rows of the dataset's ``n`` frames that ``index`` selects (ASE index syntax)."""
+    rows = np.arange(n)
+    if isinstance(index, str):
+        if ":" not in index:
+            return rows[[int(index)]]
+        parts = [int(p) if p else None for p in index.split(":")]
+        return rows[slice(*parts)]
+    return rows[index] if isinstance(index, slice) else rows[[index]]
+
+
+def _add_levels(name: str, frames: list[ase.Atoms], index) -> None:
+    """Put each frame's eigenvalues (eV) and electron count in its info, where targets
+    built from them (a DOS, orbital energies, band energies) read them."""
+    extra = load_extra(name)
+    key = {"ethanol": "mo_energies", "silicon": "orbital_energies_gamma"}.get(
+        name, "band_energies")
+    rows = _rows(index, len(extra[key]))
+    for atoms, row in zip(frames, rows, strict=True):
+        info = atoms.info
+        if name == "ethanol":
+            info["orbital_energies"] = extra["mo_energies"][row]
+            info["n_electrons"] = 2 * int(extra["n_occ"][row])
+        elif name == "silicon":
+            info["orbital_energies"] = extra["orbital_energies_gamma"][row]
+        else:
+            info["band_energies"] = extra["band_energies"][row].reshape(-1)
+            info["n_kpoints"] = extra["band_energies"].shape[1]
+            info["n_electrons"] = 2 * int(info["n_occ"])
 
 
 def load_ethanol(index: str | slice | int = ":") -> list[ase.Atoms]:

@@ -2,7 +2,13 @@
 
 from .errors import METRICS, calibration_report, error_report, mae, max_error, r2, rmse
 from .learning_curve import LearningCurve, learning_curve
-from .plots import learning_curve_plot, learning_curves_plot, parity_plot, spectrum_plot
+from .plots import (
+    dos_plot,
+    learning_curve_plot,
+    learning_curves_plot,
+    parity_plot,
+    spectrum_plot,
+)
 from .spectra import Spectrum, autocorrelation, quantum_correction, vibrational_spectra
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "rmse",
     "Spectrum",
     "autocorrelation",
+    "dos_plot",
     "quantum_correction",
     "spectrum_plot",
     "vibrational_spectra",

@@ -158,3 +158,41 @@ def spectrum_plot(spectrum, path, *, max_wavenumber: float = 4000.0,
     ax.set_xlabel("wavenumber (cm⁻¹)")
     fig.suptitle(title or "Vibrational spectra", fontsize=9)
     return _save(fig, path)
+
+
+def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
+             unit: str = "states/eV", xlabel: str = "E - E_ref (eV)",
+             title: str | None = None) -> Path:
+    """A predicted density of states with its 2-sigma band (and the spread of the frames
+    of an ensemble), over the reference when there is one.
+
+    Parameters
+    ----------
+    grid : array of shape (n_grid,)
+        Energies (eV).
+    predicted : array of shape (n_grid,)
+    path : str or path-like
+        PNG to write.
+    std, spread : array of shape (n_grid,), optional
+        The model's standard deviation; the standard deviation across frames.
+    reference : array of shape (n_grid,), optional
+    """
+    fig = _figure(6.0, 3.8)
+    ax = fig.add_subplot()
+    if spread is not None:
+        ax.fill_between(grid, predicted - spread, predicted + spread, color="tab:orange",
+                        alpha=0.25, lw=0, label="spread over frames (1σ)")
+    if std is not None:
+        ax.fill_between(grid, predicted - 2 * std, predicted + 2 * std, color="tab:blue",
+                        alpha=0.3, lw=0, label="model uncertainty (2σ)")
+    if reference is not None:
+        ax.plot(grid, reference, color="black", lw=1.2, label="reference")
+    ax.plot(grid, predicted, color="tab:blue", lw=1.2, label="predicted")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"DOS ({unit})")
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)

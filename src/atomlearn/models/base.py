@@ -23,6 +23,7 @@ model) and :attr:`provides_uncertainty`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -36,8 +37,12 @@ from ..serialization import write_model_file
 from ..structures.io import check_positions, where
 from ..structures.keys import KeySpec
 from ..targets import Dataset, TargetSpec, energy, gradient_spec
+from ..targets import density_of_states as dos
+from ..targets.spec import companions
 from . import hypers as H
 from .baseline import CompositionBaseline
+
+log = logging.getLogger(__name__)
 
 
 class StructureModel:
@@ -64,6 +69,8 @@ class StructureModel:
     missing_gradients: ClassVar[str] = "error"
     #: Whether training state is checkpointed (``checkpoint=``/``resume=`` arguments).
     checkpoints: ClassVar[bool] = False
+    #: Set on the per-target members of a family without joint targets (no companions).
+    _is_member: ClassVar[bool] = False
 
     def __init__(self, targets: TargetSpec | Sequence[TargetSpec] | None = None, *,
                  keys: KeySpec | None = None, **hypers: Any) -> None:
@@ -112,19 +119,27 @@ class StructureModel:
         t = self.targets
         specs = (self.default_targets() if t is None else [t] if isinstance(t, TargetSpec)
                  else list(t))
+        if not self._is_member:       # a member learns exactly the target it was given
+            specs = companions(specs)
         self.check_targets(specs)
         return specs
+
+    @property
+    def members(self) -> bool:
+        """Whether this model fits one member per target (a family that learns one target
+        at a time, given several): they share the options, nothing else."""
+        return len(self.target_specs) > 1 and not self.joint_targets
+
+    def _member(self, spec: TargetSpec) -> StructureModel:
+        member = type(self)(spec, keys=self.keys, **H.to_dict(self.hypers))
+        member._is_member = True
+        return member
 
     @classmethod
     def check_targets(cls, specs: Sequence[TargetSpec]) -> None:
         """Refuse targets this family cannot learn, naming target and family."""
         if not specs:
             raise ConfigError(f"Model type {cls.registry_name!r} needs at least one target.")
-        if len(specs) > 1 and not cls.joint_targets:
-            raise ConfigError(
-                f"Model type {cls.registry_name!r} learns one target per model; got "
-                f"{[s.name for s in specs]}. Fit one model per target, or use a network "
-                "('bpnn', 'mpnn') for joint training.")
         names = [s.name for s in specs]
         if len(set(names)) != len(names) or set(names) & {"forces", "stress"}:
             raise ConfigError(f"Target names must be unique and not 'forces' or 'stress' "
@@ -195,8 +210,31 @@ class StructureModel:
         self.check_hypers()
         data = Dataset.read(structures, self.target_specs, keys=self.keys, labels=labels,
                             missing_gradients=self.missing_gradients)
-        self._check_fit_data(data)
+        spectra = [s for s in self.target_specs if dos.is_dos(s)]
+        if spectra:        # electron counts of new structures, for their Fermi levels
+            self.electrons_ = dos.electron_counts(spectra[0], data.structures)
+        learned = [s for s in spectra if dos.dos_options(s).reference == "learned"]
+        if learned:
+            self._fit_aligned(data, learned[0])
+        else:
+            self._fit_data(data)
+        self.n_train_ = data.n_structures
+        return self
+
+    def _fit_data(self, data: Dataset) -> None:
         self.species_ = data.species
+        if self.members:
+            self.members_ = {}
+            for spec in self.target_specs:
+                member = self._member(spec)
+                member._fit_data(data.select([spec.name]))
+                member.n_train_ = data.n_structures
+                self.members_[spec.name] = member
+            self.baseline_ = CompositionBaseline("none").fit(data, self.species_)
+            self.calibration_ = {k: v for m in self.members_.values()
+                                 for k, v in m.calibration_.items()}
+            return
+        self._check_fit_data(data)
         self.baseline_ = CompositionBaseline(self.hypers.baseline).fit(data, self.species_)
         residual = self.baseline_.residual(data)
         held_out = residual.held_out_indices(self._held_out_size(residual.n_structures),
@@ -204,8 +242,44 @@ class StructureModel:
         predicted = self._fit(residual, held_out)
         self.calibration_ = (self._calibrate(residual.subset(held_out), *predicted)
                              if predicted is not None else {})
-        self.n_train_ = data.n_structures
-        return self
+
+    def _fit_aligned(self, data: Dataset, spec: TargetSpec) -> None:
+        """The ``learned`` DOS reference (How et al. 2024): each training structure's DOS
+        is re-aligned (one shift per structure) to the DOS a model predicts for it without
+        having seen it (``alignment_folds``-fold cross-fitting: a model fitted to a
+        structure reproduces its misplaced label and would not move it), for
+        ``alignment_iterations - 1`` rounds; then the model is fitted to the aligned
+        labels, and the companion reference target learns the aligned levels."""
+        options = dos.dos_options(spec)
+        name = f"{spec.name}_reference"
+        shifts = data.labels[name]
+        self.alignment_ = []
+        for iteration in range(options.alignment_iterations - 1):
+            predicted = self._cross_fitted(data.select([spec.name]), spec,
+                                           options.alignment_folds)
+            new = dos.aligned_shifts(spec, data.structures, predicted, shifts)
+            self.alignment_.append(float(np.sqrt(np.mean((new - shifts) ** 2))))
+            log.info("DOS reference alignment %d: shifts moved by %.3g eV (rms)",
+                     iteration + 1, self.alignment_[-1])
+            shifts = new
+            data = data.with_labels({spec.name: dos.read_dos(spec, data.structures, shifts),
+                                     name: shifts})
+        self._fit_data(data)
+        self.reference_shifts_ = np.asarray(shifts, float)
+
+    def _cross_fitted(self, data: Dataset, spec: TargetSpec, folds: int) -> np.ndarray:
+        """Predictions of ``spec`` for every structure by a model fitted to the other
+        folds."""
+        folds = min(folds, data.n_structures)
+        order = np.random.default_rng(self.hypers.random_state).permutation(data.n_structures)
+        out = np.empty((data.n_structures, *spec.shape))
+        for k in range(folds):
+            held = np.sort(order[k::folds])
+            model = self._member(spec)
+            model._fit_data(data.subset(np.setdiff1d(order, held)))
+            out[held] = model.predict([data.structures[i] for i in held],
+                                      targets=[spec.name])[spec.name]
+        return out
 
     def check_hypers(self) -> None:
         """Refuse hyperparameter values the family cannot use (called before data is read
@@ -280,6 +354,8 @@ class StructureModel:
         structures = list(structures)
         self.check_structures(structures)
         names = self._wanted(structures, targets)
+        if self.members:
+            return self._predict_members(structures, names, return_std)
         mean, std = self._predict(structures, names, return_std)
         specs = self.supported_targets
         for name in names:
@@ -293,6 +369,17 @@ class StructureModel:
                 _check_finite(value, name, structures)
         return (mean, std) if return_std else mean
 
+    def _predict_members(self, structures, names, return_std):
+        mean, std = {}, {}
+        for member in self.members_.values():
+            mine = [n for n in names if n in member.supported_targets]
+            if not mine:
+                continue
+            out = member.predict(structures, targets=mine, return_std=return_std)
+            mean.update(out[0] if return_std else out)
+            std.update(out[1] if return_std else {})
+        return (mean, std) if return_std else mean
+
     def _no_uncertainty_message(self) -> str:
         return f"{type(self).__name__} does not provide uncertainties."
 
@@ -303,6 +390,9 @@ class StructureModel:
     def noise_std(self, name: str, structures: Sequence[ase.Atoms]) -> np.ndarray:
         """Observation noise the fit assumed for ``name``, calibrated (add it to the
         latent std for the spread of labels)."""
+        if self.members:
+            owner = next(m for m in self.members_.values() if name in m.supported_targets)
+            return owner.noise_std(name, structures)
         return self._noise_std(name, list(structures)) * self.std_scale(name)
 
     def check_structures(self, structures: Sequence[ase.Atoms]) -> None:
@@ -339,7 +429,7 @@ class StructureModel:
         if not hasattr(self, "baseline_"):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; "
                                  "fit it before saving.")
-        fitted, arrays = self._state()
+        fitted, arrays = self._state() if not self.members else self._members_state()
         keys = self.keys or KeySpec()
         write_model_file(
             path, cls=self.registry_name, params=self.get_params(),
@@ -349,7 +439,33 @@ class StructureModel:
                   "overrides": keys.overrides},
             fitted=fitted, calibration=self.calibration_,
             n_train=int(getattr(self, "n_train_", 0)),
-            provenance=getattr(self, "provenance_", {}))
+            provenance=getattr(self, "provenance_", {}),
+            electrons=getattr(self, "electrons_", None))
+
+    def _members_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        fitted, arrays = {"members": {}}, {}
+        for name, member in self.members_.items():
+            mine, state = member._state()
+            fitted["members"][name] = {"fitted": mine, "calibration": member.calibration_}
+            for key, value in {**state, **member.baseline_.state()}.items():
+                arrays[f"members/{name}/{key}"] = value
+        return fitted, arrays
+
+    def _restore_members(self, fitted: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.members_ = {}
+        for spec in self.target_specs:
+            entry = fitted["members"][spec.name]
+            prefix = f"members/{spec.name}/"
+            mine = {k.removeprefix(prefix): v for k, v in arrays.items()
+                    if k.startswith(prefix)}
+            member = self._member(spec)
+            member.species_ = self.species_
+            member.baseline_ = CompositionBaseline.from_state(self.hypers.baseline,
+                                                              self.species_, mine)
+            member.calibration_ = _checked_calibration(entry["calibration"])
+            member.n_train_ = self.n_train_
+            member._restore(entry["fitted"], mine)
+            self.members_[spec.name] = member
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> StructureModel:
@@ -371,8 +487,13 @@ class StructureModel:
         model.calibration_ = _checked_calibration(meta.get("calibration", {}))
         model.n_train_ = int(meta.get("n_train", 0))
         model.provenance_ = dict(meta.get("provenance", {}))
+        if meta.get("electrons") is not None:
+            model.electrons_ = dict(meta["electrons"])
         model.check_hypers()
-        model._restore(meta.get("fitted", {}), arrays)
+        if model.members:
+            model._restore_members(meta.get("fitted", {}), arrays)
+        else:
+            model._restore(meta.get("fitted", {}), arrays)
         return model
 
     # -- what a family provides -------------------------------------------------------

@@ -70,11 +70,11 @@ class CompositionBaseline:
             if spec.kind in ("scalar", "spectrum"):
                 if spec.per_atom:
                     numbers = np.concatenate([a.numbers for a in data.structures])
-                    self.offsets_[name] = np.stack([y[numbers == z].mean(axis=0)
+                    self.offsets_[name] = np.stack([np.nanmean(y[numbers == z], axis=0)
                                                     for z in self.species_])
                 else:
                     A = counts if spec.extensive else counts / counts.sum(1, keepdims=True)
-                    flat = np.linalg.lstsq(A, y.reshape(len(y), -1), rcond=None)[0]
+                    flat = _least_squares(A, y.reshape(len(y), -1))
                     self.offsets_[name] = flat.reshape(len(self.species_), *spec.shape)
             elif spec.kind == "rank2_symmetric" and not spec.per_atom:
                 A = counts if spec.extensive else counts / counts.sum(1, keepdims=True)
@@ -119,3 +119,18 @@ class CompositionBaseline:
         out.offsets_ = {k.removeprefix("baseline/"): v for k, v in arrays.items()
                         if k.startswith("baseline/")}
         return out
+
+
+def _least_squares(A: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``lstsq(A, Y)`` column by column over the rows each column has (a DOS is missing
+    (NaN) above a structure's computed levels): one solve per pattern of missing rows."""
+    finite = np.isfinite(Y)
+    if finite.all():
+        return np.linalg.lstsq(A, Y, rcond=None)[0]
+    out = np.zeros((A.shape[1], Y.shape[1]))
+    patterns, which = np.unique(finite, axis=1, return_inverse=True)
+    for k, rows in enumerate(patterns.T):
+        cols = np.flatnonzero(which.ravel() == k)
+        if rows.any():
+            out[:, cols] = np.linalg.lstsq(A[rows], Y[np.ix_(rows, cols)], rcond=None)[0]
+    return out

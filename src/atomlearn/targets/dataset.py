@@ -89,7 +89,9 @@ class Dataset:
                     f"Labels of target {spec.name!r} ({spec.kind!r}"
                     f"{', per atom' if spec.per_atom else ''}) must have shape {expected}; "
                     f"got {value.shape}.")
-            if not np.all(np.isfinite(value)):
+            # a DOS marks grid points above a structure's computed levels as missing (NaN)
+            missing_allowed = spec.metadata.get("builder") == "dos"
+            if not np.all(np.isfinite(value) | (missing_allowed & np.isnan(value))):
                 raise DataError(f"Labels of target {spec.name!r} contain NaN or inf; fix or "
                                 "remove those structures.")
             data.labels[spec.name] = value
@@ -205,6 +207,13 @@ class Dataset:
         per_atom = self.per_atom_names()
         labels = {k: (v[rows] if k in per_atom else v[index]) for k, v in self.labels.items()}
         return Dataset([self.structures[i] for i in index], self.specs, labels)
+
+    def select(self, names: Sequence[str]) -> Dataset:
+        """The same structures with the targets ``names`` only (and their gradients)."""
+        specs = {n: self.specs[n] for n in names}
+        keep = set(names) | {g for s in specs.values() for g in s.gradients}
+        return Dataset(self.structures, specs,
+                       {k: v for k, v in self.labels.items() if k in keep})
 
     def with_labels(self, labels: Mapping[str, np.ndarray]) -> Dataset:
         """The same structures with some labels replaced (e.g. residuals)."""

@@ -139,6 +139,12 @@ class TargetSpec:
             For a missing label, a label of another shape than the kind declares, or
             non-finite values, naming the file and frame.
         """
+        builder = self.metadata.get("builder")
+        if builder in ("dos", "dos_reference"):        # labels built from eigenvalues
+            from . import density_of_states as d
+
+            return (d.read_dos(self, structures) if builder == "dos"
+                    else d.read_references(self, structures))
         what = f"for a {self.kind!r} target{' (per atom)' if self.per_atom else ''}"
         rows = [get_label(a, self.name, keys, shape=self.shape, per_atom=self.per_atom,
                           frame=i, expected=what)
@@ -205,13 +211,6 @@ def orbital_energies(n_orbitals: int, unit: str = "eV") -> TargetSpec:
                       extensive=False)
 
 
-def dos(grid: Sequence[float], unit: str = "1/eV") -> TargetSpec:
-    """Density of states on a fixed energy grid (eV), per structure."""
-    grid = [float(x) for x in grid]
-    return TargetSpec(K.DOS, "spectrum", unit=unit, shape=(len(grid),),
-                      metadata={"energy_grid": grid})
-
-
 def band_energies(n_kpoints: int, n_bands: int, unit: str = "eV") -> TargetSpec:
     """Band energies (eV) at ``n_kpoints`` fixed k-points, ``n_bands`` each."""
     return TargetSpec(K.BAND_ENERGIES, "spectrum", unit=unit, shape=(n_kpoints, n_bands),
@@ -236,13 +235,53 @@ def density_coefficients(basis: Mapping[str, Any]) -> TargetSpec:
                       unit="", shape=(n_max,), metadata={"basis": dict(basis)})
 
 
-_FACTORIES = {"energy": energy, "dipole": dipole, "polarizability": polarizability}
+def dos(e_min: float = -12.0, e_max: float = 5.0, spacing: float = 0.05,
+        smearing: float = 0.2, reference: str = "fermi", normalization: str = "structure",
+        spin: float = 2.0, alignment_iterations: int = 3, alignment_folds: int = 4,
+        weight: float = 1.0) -> TargetSpec:
+    """Electronic density of states (states/eV) on an energy grid, built from eigenvalues
+    (see :mod:`atomlearn.targets.density_of_states` for every option)."""
+    from dataclasses import asdict
+
+    from .density_of_states import DOSOptions
+
+    options = DOSOptions(e_min, e_max, spacing, smearing, reference, normalization, spin,
+                         alignment_iterations, alignment_folds)
+    options.check()
+    unit = "states/eV" + ("/atom" if normalization == "atom" else "")
+    return TargetSpec(K.DOS, "spectrum", unit=unit, shape=(len(options.grid),),
+                      extensive=normalization == "structure", weight=weight,
+                      metadata={"builder": "dos", "dos": asdict(options)})
+
+
+def companions(specs: Sequence[TargetSpec]) -> list[TargetSpec]:
+    """The specs with the targets they bring: a DOS with an energy reference other than
+    ``absolute`` brings ``<name>_reference``, the reference level (eV) of each structure."""
+    out = []
+    for spec in specs:
+        out.append(spec)
+        ref = spec.metadata.get("dos", {}).get("reference")
+        name = f"{spec.name}_reference"
+        if spec.metadata.get("builder") == "dos" and ref != "absolute" and not any(
+                s.name == name for s in specs):
+            out.append(TargetSpec(name, "scalar", unit="eV", extensive=False,
+                                  weight=spec.weight,
+                                  metadata={"builder": "dos_reference",
+                                            "dos": dict(spec.metadata["dos"])}))
+    return out
+
+
+_FACTORIES = {"energy": energy, "dipole": dipole, "polarizability": polarizability,
+              "dos": dos}
 #: Options of a target declared by its layout in YAML.
 GENERIC_OPTIONS = ("kind", "unit", "shape", "per_atom", "extensive", "weight", "forces",
                    "stress")
-#: Their types (the predefined targets' options are among them).
+#: Their types, and those of the predefined targets' options.
 OPTION_TYPES = {"kind": str, "unit": str, "shape": list[int], "per_atom": bool,
-                "extensive": bool, "weight": float, "forces": bool, "stress": bool}
+                "extensive": bool, "weight": float, "forces": bool, "stress": bool,
+                "e_min": float, "e_max": float, "spacing": float, "smearing": float,
+                "reference": str, "normalization": str, "spin": float,
+                "alignment_iterations": int, "alignment_folds": int}
 
 
 def target_from_options(name: str, options: Mapping[str, Any] | None = None) -> TargetSpec:

@@ -169,7 +169,11 @@ class NetworkModel(StructureModel):
                 y = data.labels[spec.name].reshape(len(data.labels[spec.name]), -1)
                 if not spec.per_atom and spec.extensive:
                     y = y / data.n_atoms[:, None]
-                spread = np.maximum(np.std(y, axis=0), 1e-3)
+                # missing labels (NaN) are left out; a column with none keeps scale 1e-3
+                known = np.isfinite(y)
+                n = np.maximum(known.sum(0), 1)
+                centred = np.where(known, y - np.where(known, y, 0.0).sum(0) / n, 0.0)
+                spread = np.maximum(np.sqrt((centred**2).sum(0) / n), 1e-3)
                 head.scale.copy_(torch.tensor(spread if head.scale.dim() else spread[0],
                                               dtype=head.scale.dtype))
 

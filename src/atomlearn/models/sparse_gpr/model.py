@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from ...descriptors import SoapPowerSpectrum
-from ...errors import check_choice
+from ...errors import DataError, check_choice
 from ...gp.selection import SELECTIONS, check_n_sparse, select_per_element, sparse_counts
 from ...gp.solver import SparseSolution, predictive_variance
 from ...kernels import (
@@ -18,7 +18,9 @@ from ...kernels import (
     ConstantKernel,
     NormalizedDotProduct,
 )
+from ...structures.io import where
 from ...targets import Dataset
+from ...targets import density_of_states as dos
 from .. import register
 from ..base import StructureModel
 from ..hypers import check_positive
@@ -86,6 +88,22 @@ class SparseGPRModel(StructureModel):
             check_positive(getattr(h, name), f"model.{name}")
         check_n_sparse(h.n_sparse)
 
+    def _check_fit_data(self, data: Dataset) -> None:
+        for name, spec in data.specs.items():
+            missing = ~np.isfinite(data.labels[name]).reshape(data.n_structures, -1)
+            if missing.any():
+                first = int(np.flatnonzero(missing.any(axis=1))[0])
+                grid = dos.dos_options(spec).grid if dos.is_dos(spec) else None
+                top = (f" (the grid above {grid[np.argmax(missing[first])]:.3g} eV)"
+                       if grid is not None else "")
+                raise DataError(
+                    f"{int(missing.any(axis=1).sum())} training structures have missing "
+                    f"{name!r} labels (first: {where(data.structures[first], first)}"
+                    f"{top}): their computed levels end below the grid. sparse_gpr solves "
+                    "every grid point at once; lower 'e_max' below the highest computed "
+                    "levels, or learn this target with a network (bpnn, mpnn), whose loss "
+                    "skips missing labels.")
+
     def unit_kernel(self, delta: float = 1.0) -> AtomSumKernel:
         """The structure kernel :math:`\\delta^2 k` on unit SOAP environments."""
         k = self.hypers.kernel
@@ -93,7 +111,16 @@ class SparseGPRModel(StructureModel):
                else RBF(k.length_scale, length_scale_bounds="fixed"))
         if delta != 1.0:
             env = ConstantKernel(delta**2, constant_value_bounds="fixed") * env
-        return AtomSumKernel(env)
+        return AtomSumKernel(env, aggregation=self.aggregation)
+
+    @property
+    def aggregation(self) -> str:
+        """How atomic contributions make a structure's value: ``"sum"`` for extensive
+        targets, ``"mean"`` for intensive ones (the same for a cell and its supercells)."""
+        if hasattr(self, "aggregation_"):   # as loaded (files that do not say it summed)
+            return self.aggregation_
+        spec = self.target_specs[0]
+        return "sum" if spec.extensive or spec.per_atom else "mean"
 
     def memory_estimate(self, structures) -> float:
         """Estimated peak memory of :meth:`fit` on ``structures``, in bytes."""
@@ -110,6 +137,7 @@ class SparseGPRModel(StructureModel):
     # -- fitting ----------------------------------------------------------------------
     def _fit(self, data: Dataset, held_out: np.ndarray | None):
         h = self.hypers
+        self.__dict__.pop("aggregation_", None)     # a refit decides it from its target
         spec = self.target_specs[0]
         self.descriptor_ = SoapPowerSpectrum(**dataclasses.asdict(h.descriptor),
                                              species=self.species_)
@@ -304,7 +332,8 @@ class SparseGPRModel(StructureModel):
         sol = self.solution_
         fitted = {"delta": self.fitted_.delta, "sigma": self.fitted_.sigma,
                   "sigma_forces": self.fitted_.sigma_forces,
-                  "log_marginal_likelihood": sol.log_marginal_likelihood}
+                  "log_marginal_likelihood": sol.log_marginal_likelihood,
+                  "aggregation": self.aggregation}
         arrays = {"sparse/unit": self.sparse_.unit, "sparse/norm": self.sparse_.norm,
                   "sparse/numbers": self.sparse_.numbers,
                   "sparse/indices": self.sparse_indices_, "solution/weights": sol.weights,
@@ -316,6 +345,7 @@ class SparseGPRModel(StructureModel):
                                              species=self.species_)
         self.fitted_ = search.Hyperparameters(fitted["delta"], fitted["sigma"],
                                               fitted["sigma_forces"])
+        self.aggregation_ = fitted.get("aggregation", "sum")
         numbers = arrays["sparse/numbers"]
         M = len(numbers)
         expected = {"sparse/unit": (M, self.descriptor_.n_features), "sparse/norm": (M,),

@@ -1,0 +1,140 @@
+"""Observables of a density of states on an energy grid: Fermi level, band energy, DOS at
+the Fermi level, gap and electronic heat capacity, with uncertainties by sampling.
+
+Every function takes the grid (eV), the DOS (states/eV of one structure, spin included,
+shape (..., n_grid) for several at once) and the number of electrons the grid holds
+(the structure's electrons less those of levels below the grid). Integrals are trapezoid
+sums on the grid, so the DOS must fall to zero at its lower end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..targets.density_of_states import K_B, chemical_potential, fermi_dirac
+
+#: Electrons: the tolerance of the count that places the Fermi level in the middle of a gap.
+EPSILON = 1e-6
+
+
+def _trapz(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.trapezoid(y, x, axis=-1)
+
+
+def electron_count(grid: np.ndarray, dos: np.ndarray, mu: float, temperature: float
+                   ) -> float:
+    """Electrons :math:`\\int g(E) f(E;\\mu,T)\\,dE` the DOS holds at chemical potential mu."""
+    return float(_trapz(dos * fermi_dirac(grid, mu, temperature), grid))
+
+
+def fermi_level(grid: np.ndarray, dos: np.ndarray, n_electrons: float,
+                temperature: float = 300.0) -> float:
+    """The chemical potential (eV) at which the DOS holds ``n_electrons`` at
+    ``temperature`` (K): the root of :math:`\\int g(E) f(E;\\mu,T)\\,dE = N`."""
+    dos = np.clip(dos, 0.0, None)
+    total = float(_trapz(dos, grid))
+    if n_electrons + EPSILON >= total:
+        raise ValueError(f"The DOS holds {total:.4g} electrons on its grid; it cannot hold "
+                         f"{n_electrons:g}. Extend the grid to a few smearing widths above "
+                         "the Fermi level ('e_max').")
+    temperature = max(float(temperature), 1e-3)       # T = 0: a sharp step
+
+    def root(n):
+        return chemical_potential(lambda mu: electron_count(grid, dos, mu, temperature),
+                                  n, float(grid[0]) - 1.0, float(grid[-1]))
+
+    # in a gap the count is flat and any mu in it is a root: take the middle of the
+    # mu range within EPSILON electrons of the count (a metal's range is ~1e-6 eV)
+    return 0.5 * (root(n_electrons - EPSILON) + root(n_electrons + EPSILON))
+
+
+def band_energy(grid: np.ndarray, dos: np.ndarray, mu: float, temperature: float = 300.0
+                ) -> float:
+    """Band energy :math:`\\int (E - \\mu) g(E) f(E)\\,dE` (eV), measured from the Fermi
+    level so that it does not depend on where the grid's zero is."""
+    return float(_trapz((grid - mu) * dos * fermi_dirac(grid, mu, temperature), grid))
+
+
+def dos_at(grid: np.ndarray, dos: np.ndarray, energy: float) -> float:
+    """The DOS (states/eV) at ``energy``, linearly interpolated."""
+    return float(np.interp(energy, grid, dos))
+
+
+def gap(grid: np.ndarray, dos: np.ndarray, mu: float, threshold: float | None = None
+        ) -> float:
+    """The width (eV) of the region around mu where the DOS stays below ``threshold``
+    (default 1% of its maximum); 0 for a metal."""
+    threshold = 0.01 * float(np.max(dos)) if threshold is None else threshold
+    above = dos > threshold
+    below_mu = np.flatnonzero(above & (grid <= mu))
+    above_mu = np.flatnonzero(above & (grid > mu))
+    if not len(below_mu) or not len(above_mu):
+        return float("nan")
+    lo, hi = grid[below_mu[-1]], grid[above_mu[0]]
+    return float(max(hi - lo - (grid[1] - grid[0]), 0.0))
+
+
+def heat_capacity(grid: np.ndarray, dos: np.ndarray, n_electrons: float,
+                  temperature: float = 300.0) -> float:
+    """Electronic heat capacity :math:`C_{el} = dU/dT` at fixed electron count (eV/K),
+    analytically: :math:`\\int (E-\\mu)\\,g\\,(\\partial f/\\partial T + \\partial f/
+    \\partial\\mu\\; d\\mu/dT)\\,dE` with :math:`d\\mu/dT` from :math:`dN/dT = 0`."""
+    dos = np.clip(dos, 0.0, None)
+    mu = fermi_level(grid, dos, n_electrons, temperature)
+    kt = K_B * temperature
+    x = (grid - mu) / kt
+    # f(1 - f) = 1/(4 cosh^2(x/2)), written to avoid overflow
+    ff = 0.25 / np.cosh(np.clip(x / 2, -350, 350)) ** 2
+    df_dT = ff * x / temperature                       # ∂f/∂T at fixed mu
+    df_dmu = ff / kt                                   # ∂f/∂mu at fixed T
+    dmu_dT = -float(_trapz(dos * df_dT, grid)) / max(float(_trapz(dos * df_dmu, grid)),
+                                                      1e-300)
+    return float(_trapz((grid - mu) * dos * (df_dT + df_dmu * dmu_dT), grid))
+
+
+@dataclass
+class Observables:
+    """DOS observables of one structure (means, and standard deviations from sampling)."""
+
+    fermi_level: float
+    band_energy: float
+    dos_at_fermi: float
+    gap: float
+    heat_capacity: float
+    std: dict | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {"fermi_level": self.fermi_level, "band_energy": self.band_energy,
+                "dos_at_fermi": self.dos_at_fermi, "gap": self.gap,
+                "heat_capacity": self.heat_capacity}
+
+
+def observables(grid: np.ndarray, dos: np.ndarray, n_electrons: float, *,
+                temperature: float = 300.0, reference: float = 0.0,
+                dos_std: np.ndarray | None = None, n_samples: int = 64,
+                seed: int = 0) -> Observables:
+    """Fermi level (eV, absolute: ``reference`` plus the grid's), band energy (eV), DOS at
+    the Fermi level, gap (eV) and C_el (eV/K) of one DOS; with ``dos_std``, their standard
+    deviations from ``n_samples`` draws of the DOS (independent Gaussian grid points, the
+    GP's own assumption; negative draws clipped at zero)."""
+    def one(g):
+        mu = fermi_level(grid, g, n_electrons, temperature)
+        return np.array([mu + reference, band_energy(grid, g, mu, temperature),
+                         dos_at(grid, g, mu), gap(grid, g, mu),
+                         heat_capacity(grid, g, n_electrons, temperature)])
+
+    mean = one(np.clip(dos, 0.0, None))
+    std = None
+    if dos_std is not None:
+        rng = np.random.default_rng(seed)
+        draws = np.array([one(np.clip(dos + dos_std * rng.standard_normal(dos.shape), 0.0,
+                                      None)) for _ in range(n_samples)])
+        names = ("fermi_level", "band_energy", "dos_at_fermi", "gap", "heat_capacity")
+        std = dict(zip(names, np.nanstd(draws, axis=0).tolist(), strict=True))
+    return Observables(*mean.tolist(), std=std)
+
+
+__all__ = ["Observables", "band_energy", "dos_at", "electron_count", "fermi_level", "gap",
+           "heat_capacity", "observables"]
