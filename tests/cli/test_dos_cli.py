@@ -128,3 +128,22 @@ def test_dos_of_a_model_without_one_is_refused(workdir, tmp_path, capsys):
     assert main(["dos", str(energy_model), str(workdir / "cells.xyz"), "-o",
                  str(tmp_path / "x.png")]) == 2
     assert "not a density of states" in capsys.readouterr().err
+
+
+def test_dos_of_frames_without_eigenvalues_uses_the_models_electron_counts(workdir,
+                                                                           capsys):
+    """An MD trajectory has positions only: no reference curve, electrons from the valence
+    counts the model learned (4 per silicon atom)."""
+    frames = read_structures(workdir / "cells.xyz")[:3]
+    for a in frames:
+        a.info = {}
+    write(workdir / "bare.xyz", frames)
+    capsys.readouterr()
+    assert main(["dos", str(workdir / "model.alm"), str(workdir / "bare.xyz"), "-o",
+                 str(workdir / "bare.png")]) == 0
+    assert "average of 3 frames" in capsys.readouterr().out
+    table = np.loadtxt(workdir / "bare.csv", delimiter=",", skiprows=1)
+    assert table.shape == (351, 3)
+    # the curve holds the 8 electrons of a 2-atom cell below the Fermi level and more
+    grid, per_atom = table[:, 0], table[:, 1]
+    assert np.trapezoid(per_atom * 2, grid) > 8.0

@@ -78,3 +78,32 @@ def test_the_learned_reference_undoes_known_shifts_of_the_training_labels(cells)
     left = moved + shifts - clean          # what is left of each cell's misplacement
     assert np.std(left) < 0.3 * np.std(shifts)
     assert len(model.alignment_) == 2 and model.alignment_[-1] < model.alignment_[0]
+
+
+def test_intensive_targets_average_atoms_and_older_files_keep_the_sum(cells, tmp_path):
+    """A GP of an intensive target averages its atoms (a supercell predicts what its cell
+    does); a file written before the aggregation was stored was fitted with the sum and
+    must still predict with it."""
+    from atomlearn.models import load_model
+    from atomlearn.serialization import read_model_file, write_model_file
+    from atomlearn.targets import TargetSpec
+
+    for a in cells:
+        a.info["band_gap"] = a.info["gap"]
+    spec = TargetSpec("band_gap", "scalar", unit="eV", extensive=False)
+    model = model_class("sparse_gpr")(spec, **HYPERS["sparse_gpr"]).fit(cells[:30])
+    assert model.aggregation == "mean"
+    cell = cells[40]
+    np.testing.assert_allclose(model.predict([cell.repeat((2, 1, 1))])["band_gap"],
+                               model.predict([cell])["band_gap"], rtol=1e-10)
+    path = tmp_path / "gap.alm"
+    model.save(path)
+    meta, arrays = read_model_file(path)
+    del meta["fitted"]["aggregation"]
+    old = tmp_path / "old.alm"
+    write_model_file(old, cls=meta.pop("class"), params=meta.pop("params"), arrays=arrays,
+                     **{k: v for k, v in meta.items()
+                        if k not in ("magic", "format_version", "atomlearn_version")})
+    again = load_model(old)
+    assert again.aggregation == "sum"
+    assert load_model(path).aggregation == "mean"

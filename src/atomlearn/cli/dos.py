@@ -53,8 +53,12 @@ def run(args) -> int:
     ref_mean = np.nanmean(ref, axis=0) if ref is not None else None
     out = Path(args.output)
     what = "one structure" if len(structures) == 1 else f"average of {len(structures)} frames"
+    # the Fermi level on the grid's scale: absolute less the predicted reference level
+    level = values["fermi_level"] - pred.get(f"{spec.name}_reference", 0.0)
     dos_plot(grid, mean, out, std=model_std, spread=spread, reference=ref_mean,
-             unit=spec.unit, xlabel=f"E - E_ref (eV; reference: {options.reference})",
+             fermi_level=float(np.nanmean(level)),
+             unit=spec.unit,
+             xlabel=f"E - E_ref (eV; reference: {options.reference})",
              title=f"DOS of {Path(args.structures).name} ({what})")
     table = np.column_stack([grid, mean, model_std] + ([ref_mean] if ref is not None else []))
     header = "energy_eV,dos,dos_std" + (",reference" if ref is not None else "")

@@ -161,8 +161,8 @@ def spectrum_plot(spectrum, path, *, max_wavenumber: float = 4000.0,
 
 
 def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
-             unit: str = "states/eV", xlabel: str = "E - E_ref (eV)",
-             title: str | None = None) -> Path:
+             fermi_level: float | None = None, unit: str = "states/eV",
+             xlabel: str = "E - E_ref (eV)", title: str | None = None) -> Path:
     """A predicted density of states with its 2-sigma band (and the spread of the frames
     of an ensemble), over the reference when there is one.
 
@@ -176,6 +176,8 @@ def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
     std, spread : array of shape (n_grid,), optional
         The model's standard deviation; the standard deviation across frames.
     reference : array of shape (n_grid,), optional
+    fermi_level : float, optional
+        The predicted Fermi level on the grid's scale (eV), drawn as a dashed line.
     """
     fig = _figure(6.0, 3.8)
     ax = fig.add_subplot()
@@ -188,6 +190,8 @@ def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
     if reference is not None:
         ax.plot(grid, reference, color="black", lw=1.2, label="reference")
     ax.plot(grid, predicted, color="tab:blue", lw=1.2, label="predicted")
+    if fermi_level is not None and np.isfinite(fermi_level):
+        ax.axvline(fermi_level, color="gray", ls="--", lw=0.8, label="predicted Fermi level")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"DOS ({unit})")
     ax.set_xlim(grid[0], grid[-1])
