@@ -93,3 +93,23 @@ def test_sampled_uncertainties_grow_with_the_dos_std():
     exact = E.observables(grid, dos, 20.0, reference=-3.0)
     assert exact.std is None
     assert exact.fermi_level == pytest.approx(E.fermi_level(grid, dos, 20.0) - 3.0)
+
+
+def test_a_noisy_gap_puts_the_fermi_level_in_its_middle():
+    """A predicted insulator's DOS is never exactly zero in the gap: small positive noise
+    there would pull the counted mu to a band edge. Within the DOS's std of zero, the
+    observables place it mid-gap, as the labels' Fermi level of gapped levels is."""
+    grid = np.arange(-8.0, 6.0, 0.01)
+    clean = _gaussians(grid, [-6.0, -5.0, -4.0, 2.0, 3.0], np.full(5, 2.0), sigma=0.2)
+    noise = 0.01 * (1 + np.sin(7 * grid))                 # >= 0: holds extra electrons
+    dos = clean + noise
+    counted = E.fermi_level(grid, dos, 6.0, 300.0)
+    obs = E.observables(grid, dos, 6.0, dos_std=np.full_like(dos, 0.02), n_samples=8)
+    assert abs(counted - (-1.0)) > 1.0                    # the count alone is off
+    assert obs.fermi_level == pytest.approx(-1.0, abs=0.05)   # between -4 and 2 eV
+    # the levels' 6 eV less their Gaussians' tails down to twice the std (2 x 0.6 eV)
+    assert obs.gap == pytest.approx(4.8, abs=0.1)
+    # a metal has no such gap: its Fermi level is the count's
+    metal = _gaussians(grid, np.linspace(-7, 5, 49), np.full(49, 2.0), sigma=0.3)
+    assert E.observables(grid, metal, 40.0).fermi_level == pytest.approx(
+        E.fermi_level(grid, metal, 40.0))

@@ -62,18 +62,28 @@ def dos_at(grid: np.ndarray, dos: np.ndarray, energy: float) -> float:
     return float(np.interp(energy, grid, dos))
 
 
-def gap(grid: np.ndarray, dos: np.ndarray, mu: float, threshold: float | None = None
-        ) -> float:
-    """The width (eV) of the region around mu where the DOS stays below ``threshold``
-    (default 1% of its maximum); 0 for a metal."""
+def gap_edges(grid: np.ndarray, dos: np.ndarray, mu: float,
+              threshold: float | np.ndarray | None = None) -> tuple[float, float] | None:
+    """The grid points (eV) where the DOS last rises above ``threshold`` below mu and first
+    rises above it above mu (``threshold``: a number or one per grid point; default 1% of
+    the DOS's maximum), or None when the DOS never does on one side."""
     threshold = 0.01 * float(np.max(dos)) if threshold is None else threshold
     above = dos > threshold
     below_mu = np.flatnonzero(above & (grid <= mu))
     above_mu = np.flatnonzero(above & (grid > mu))
     if not len(below_mu) or not len(above_mu):
+        return None
+    return float(grid[below_mu[-1]]), float(grid[above_mu[0]])
+
+
+def gap(grid: np.ndarray, dos: np.ndarray, mu: float,
+        threshold: float | np.ndarray | None = None) -> float:
+    """The width (eV) of the region around mu where the DOS stays below ``threshold``
+    (see :func:`gap_edges`); 0 for a metal."""
+    edges = gap_edges(grid, dos, mu, threshold)
+    if edges is None:
         return float("nan")
-    lo, hi = grid[below_mu[-1]], grid[above_mu[0]]
-    return float(max(hi - lo - (grid[1] - grid[0]), 0.0))
+    return float(max(edges[1] - edges[0] - (grid[1] - grid[0]), 0.0))
 
 
 def heat_capacity(grid: np.ndarray, dos: np.ndarray, n_electrons: float,
@@ -111,6 +121,25 @@ class Observables:
                 "heat_capacity": self.heat_capacity}
 
 
+def fermi_gap(grid: np.ndarray, dos: np.ndarray, n_electrons: float,
+              threshold: float | np.ndarray) -> tuple[float, float] | None:
+    """The gap that holds the Fermi level, if the DOS has one: of the runs of grid points
+    where the DOS stays below ``threshold`` (a number or one per grid point), the one
+    with ``n_electrons`` below it (within one electron, less than a level's two), as its
+    last and first grid points above the threshold (eV); None for a metal."""
+    low = dos <= threshold
+    bounds = np.flatnonzero(np.diff(np.r_[0, low.astype(np.int8), 0]))
+    held = np.concatenate([[0.0], np.cumsum(0.5 * (dos[1:] + dos[:-1]) * np.diff(grid))])
+    best = None
+    for start, end in zip(bounds[::2], bounds[1::2], strict=True):
+        if start == 0 or end == len(grid):           # below or above every state
+            continue
+        miss = abs(held[start] - n_electrons)
+        if miss < 1.0 and (best is None or miss < best[0]):
+            best = (miss, float(grid[start - 1]), float(grid[end]))
+    return None if best is None else best[1:]
+
+
 def observables(grid: np.ndarray, dos: np.ndarray, n_electrons: float, *,
                 temperature: float = 300.0, reference: float = 0.0,
                 dos_std: np.ndarray | None = None, n_samples: int = 64,
@@ -118,11 +147,28 @@ def observables(grid: np.ndarray, dos: np.ndarray, n_electrons: float, *,
     """Fermi level (eV, absolute: ``reference`` plus the grid's), band energy (eV), DOS at
     the Fermi level, gap (eV) and C_el (eV/K) of one DOS; with ``dos_std``, their standard
     deviations from ``n_samples`` draws of the DOS (independent Gaussian grid points, the
-    GP's own assumption; negative draws clipped at zero)."""
+    GP's own assumption; negative draws clipped at zero).
+
+    A predicted DOS is never exactly zero in a gap, and its small noise there would place
+    the counted chemical potential anywhere in it. Where the DOS has a gap with the
+    structure's electrons below it (:func:`fermi_gap`: below 1% of its maximum, and below
+    twice its std when given), the Fermi level is the middle of that gap, as the labels'
+    Fermi level of gapped levels is, and the gap is its width; else both come from the
+    count (:func:`fermi_level`, :func:`gap`).
+    """
+    low = 0.01 * float(np.max(dos))
+    threshold = low if dos_std is None else np.maximum(low, 2.0 * dos_std)
+
     def one(g):
-        mu = fermi_level(grid, g, n_electrons, temperature)
+        edges = fermi_gap(grid, g, n_electrons, threshold)
+        if edges is None:
+            mu = fermi_level(grid, g, n_electrons, temperature)
+            width = gap(grid, g, mu, threshold)
+        else:
+            mu = 0.5 * (edges[0] + edges[1])
+            width = edges[1] - edges[0] - (grid[1] - grid[0])
         return np.array([mu + reference, band_energy(grid, g, mu, temperature),
-                         dos_at(grid, g, mu), gap(grid, g, mu),
+                         dos_at(grid, g, mu), width,
                          heat_capacity(grid, g, n_electrons, temperature)])
 
     mean = one(np.clip(dos, 0.0, None))
@@ -137,4 +183,4 @@ def observables(grid: np.ndarray, dos: np.ndarray, n_electrons: float, *,
 
 
 __all__ = ["Observables", "band_energy", "dos_at", "electron_count", "fermi_level", "gap",
-           "heat_capacity", "observables"]
+           "fermi_gap", "gap_edges", "heat_capacity", "observables"]
