@@ -50,7 +50,7 @@ def structure_observables(model: StructureModel, structures: Sequence[ase.Atoms]
     reference = mean.get(f"{spec.name}_reference", np.zeros(len(structures)))
     for i, atoms in enumerate(structures):
         scale = len(atoms) if options.normalization == "atom" else 1.0
-        n_window = (_electrons(atoms, counts, i) - options.spin
+        n_window = (_electrons(atoms, counts, i, options.electrons) - options.spin
                     * (counts or {}).get("states_below", 0))
         try:
             obs = observables(grid, mean[spec.name][i] * scale, n_window,
@@ -67,7 +67,13 @@ def structure_observables(model: StructureModel, structures: Sequence[ase.Atoms]
     return values, stds
 
 
-def _electrons(atoms: ase.Atoms, counts: dict | None, i: int) -> float:
+def _electrons(atoms: ase.Atoms, counts: dict | None, i: int, source: str) -> float:
+    if source == "valence":
+        try:
+            return float(sum(dos.valence_electrons(int(z)) for z in atoms.numbers)
+                         - float(atoms.info.get("charge", 0.0)))
+        except ValueError as err:
+            raise DataError(f"Structure {i}: {err}") from err
     if "n_electrons" in atoms.info:
         return float(atoms.info["n_electrons"])
     if "n_occ" in atoms.info:

@@ -130,3 +130,31 @@ def test_alignment_recovers_a_known_shift():
     shifts -= shifts.mean()
     found = D.aligned_shifts(spec, frames, np.nan_to_num(truth), shifts)
     np.testing.assert_allclose(found - found.mean(), 0.0, atol=0.01)
+
+
+def test_electrons_from_the_valence_table():
+    """Eigenvalues of valence electrons only (xTB, pseudopotentials): the count from the
+    elements, less the charge; the shipped silicon cells agree with their n_electrons."""
+    from atomlearn.datasets import load_silicon
+
+    assert [D.valence_electrons(z) for z in (1, 6, 8, 14, 26, 31, 79, 83)] == [
+        1, 4, 6, 4, 8, 3, 11, 5]
+    with pytest.raises(ValueError, match="no valence electron count for element 64 .Gd."):
+        D.valence_electrons(64)
+    cell = load_silicon(":1")[0]
+    assert D.read_levels(cell, 0, "valence").n_electrons == 256
+    assert cell.info["n_electrons"] == pytest.approx(256)
+    bare = cell.copy()
+    del bare.info["n_electrons"]
+    # the top of the valence band is the 128th level either way
+    spec = dos(e_min=-14.0, e_max=2.0, smearing=0.3, reference="vbm", electrons="valence")
+    np.testing.assert_allclose(spec.read([bare]), dos(
+        e_min=-14.0, e_max=2.0, smearing=0.3, reference="vbm").read([cell]))
+    with pytest.raises(DataError, match="or set the DOS option 'electrons: valence'"):
+        dos(reference="vbm").read([bare])
+    ion = _molecule([-8.0, -4.0, 1.0], 0)
+    ion.info.pop("n_electrons")
+    ion.info["charge"] = 1
+    assert D.read_levels(ion, 0, "valence").n_electrons == 1.0     # H2+
+    with pytest.raises(ConfigError, match="Unknown DOS electron count 'table'"):
+        dos(electrons="table")

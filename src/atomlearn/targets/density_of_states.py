@@ -12,7 +12,8 @@ families learn it as an extensive spectrum); ``normalization: atom`` divides it 
 number of atoms. Eigenvalues are read from ``orbital_energies`` (eV, one list per
 structure, an info array) or ``band_energies`` (eV, ``n_kpoints x n_bands``, flattened in
 the info with ``n_kpoints``; ``kpoint_weights`` optional), the electron count from
-``n_electrons`` (or ``2 n_occ``).
+``n_electrons`` (or ``2 n_occ``), or with ``electrons: valence`` from a table of valence
+electrons per element.
 
 Energy references (``reference``):
 
@@ -41,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ase
+import ase.data
 import numpy as np
 
 from ..errors import ConfigError, DataError, check_choice
@@ -49,6 +51,7 @@ from ..structures.io import where
 
 REFERENCES = ("absolute", "fermi", "vbm", "learned")
 NORMALIZATIONS = ("structure", "atom")
+ELECTRON_SOURCES = ("info", "valence")
 #: Edge margin in smearing widths: a level this close to the grid's ends is cut.
 EDGE = 3.0
 #: Temperature (K) of the Fermi level of eigenvalues without ``fermi_level`` in the info.
@@ -76,6 +79,11 @@ class DOSOptions:
         Rounds of the ``learned`` reference, counting the final fit (1: no alignment).
     alignment_folds : int
         Folds of the cross-fitted predictions each alignment round aligns to.
+    electrons : {"info", "valence"}
+        Where a structure's electron count comes from: ``n_electrons`` (or ``2 n_occ``) in
+        its info, or the valence electrons of its elements (:func:`valence_electrons`, for
+        eigenvalues of valence electrons only, as pseudopotential codes and xTB give them),
+        less its ``charge``.
     """
 
     e_min: float = -12.0
@@ -87,10 +95,12 @@ class DOSOptions:
     spin: float = 2.0
     alignment_iterations: int = 3
     alignment_folds: int = 4
+    electrons: str = "info"
 
     def check(self) -> None:
         check_choice(self.reference, REFERENCES, "DOS energy reference")
         check_choice(self.normalization, NORMALIZATIONS, "DOS normalization")
+        check_choice(self.electrons, ELECTRON_SOURCES, "DOS electron count")
         if not self.spacing > 0 or not self.smearing > 0 or not self.spin > 0:
             raise ConfigError("A DOS needs positive 'spacing', 'smearing' and 'spin'; got "
                               f"{self.spacing}, {self.smearing}, {self.spin}.")
@@ -144,9 +154,9 @@ class Levels:
         return float(self.energies[:, -1].min())
 
 
-def read_levels(atoms: ase.Atoms, frame: int) -> Levels:
-    """Eigenvalues, k-point weights and electron count of a structure, or a DataError
-    naming what is missing."""
+def read_levels(atoms: ase.Atoms, frame: int, electrons: str = "info") -> Levels:
+    """Eigenvalues, k-point weights and electron count of a structure (``electrons``: see
+    :class:`DOSOptions`), or a DataError naming what is missing."""
     info = atoms.info
     if "orbital_energies" in info:
         energies = np.atleast_2d(np.asarray(info["orbital_energies"], float))
@@ -166,15 +176,41 @@ def read_levels(atoms: ase.Atoms, frame: int) -> Levels:
     if weights.shape != (len(energies),) or not np.all(weights > 0):
         raise DataError(f"'kpoint_weights' of {where(atoms, frame)} must be {len(energies)} "
                         f"positive numbers; got {weights.tolist()}.")
-    if "n_electrons" in info:
+    if electrons == "valence":
+        try:
+            n_electrons = float(sum(valence_electrons(int(z)) for z in atoms.numbers)
+                                - float(info.get("charge", 0.0)))
+        except ValueError as err:
+            raise DataError(f"{where(atoms, frame)}: {err}") from err
+    elif "n_electrons" in info:
         n_electrons = float(info["n_electrons"])
     elif "n_occ" in info:
         n_electrons = 2.0 * float(info["n_occ"])
     else:
         raise DataError(
             f"{where(atoms, frame)} has no electron count: add 'n_electrons' (or 'n_occ') "
-            "to its info.")
+            "to its info, or set the DOS option 'electrons: valence' if its eigenvalues are "
+            "those of the valence electrons only (pseudopotentials, xTB).")
     return Levels(energies, weights / weights.sum(), n_electrons)
+
+
+#: (first Z, last Z, electrons in the core below them): noble-gas cores, with the filled
+#: d (and f) shells of the p-block and the 5d metals counted in the core.
+_CORES = ((1, 2, 0), (3, 10, 2), (11, 18, 10), (19, 30, 18), (31, 36, 28), (37, 48, 36),
+          (49, 54, 46), (55, 56, 54), (72, 80, 68), (81, 86, 78), (87, 88, 86))
+
+
+def valence_electrons(z: int) -> int:
+    """Valence electrons of element ``z`` as pseudopotentials usually count them: outside
+    the noble-gas core and filled d and f shells (H 1, C 4, O 6, Si 4, Ga 3, Fe 8, Au 11);
+    a ValueError for the lanthanides and actinides, whose choice varies."""
+    for first, last, core in _CORES:
+        if first <= z <= last:
+            return z - core
+    raise ValueError(f"no valence electron count for element {z} "
+                     f"({ase.data.chemical_symbols[z] if 0 < z < 119 else '?'}): the "
+                     "lanthanides and actinides vary between pseudopotentials; add "
+                     "'n_electrons' to the info instead.")
 
 
 def reference_level(levels: Levels, atoms: ase.Atoms, reference: str, spin: float) -> float:
@@ -263,7 +299,7 @@ def read_dos(spec, structures: Sequence[ase.Atoms], shifts: np.ndarray | None = 
     grid = options.grid
     out = np.empty((len(structures), len(grid)))
     for i, atoms in enumerate(structures):
-        levels = read_levels(atoms, i)
+        levels = read_levels(atoms, i, options.electrons)
         ref = (reference_level(levels, atoms, options.reference, options.spin)
                if shifts is None else float(shifts[i]))
         _check_grid(levels, ref, options, atoms, i)
@@ -274,7 +310,8 @@ def read_dos(spec, structures: Sequence[ase.Atoms], shifts: np.ndarray | None = 
 def read_references(spec, structures: Sequence[ase.Atoms]) -> np.ndarray:
     """The reference levels (eV) of a ``<dos>_reference`` companion target."""
     options = dos_options(spec)
-    return np.array([reference_level(read_levels(a, i), a, options.reference, options.spin)
+    return np.array([reference_level(read_levels(a, i, options.electrons), a,
+                                     options.reference, options.spin)
                      for i, a in enumerate(structures)])
 
 
@@ -284,7 +321,7 @@ def states_below(spec, structures: Sequence[ase.Atoms]) -> int:
     options = dos_options(spec)
     counts = set()
     for i, atoms in enumerate(structures):
-        levels = read_levels(atoms, i)
+        levels = read_levels(atoms, i, options.electrons)
         ref = reference_level(levels, atoms, options.reference, options.spin)
         counts.add(int(np.sum(levels.energies[0] - ref < options.e_min)))
     if len(counts) > 1:
@@ -300,7 +337,8 @@ def electron_counts(spec, structures: Sequence[ase.Atoms]) -> dict:
     squares on the composition) and the levels below the grid."""
     species = sorted({int(z) for a in structures for z in a.numbers})
     counts = np.array([[np.sum(a.numbers == z) for z in species] for a in structures], float)
-    n = np.array([read_levels(a, i).n_electrons for i, a in enumerate(structures)])
+    n = np.array([read_levels(a, i, dos_options(spec).electrons).n_electrons
+                  for i, a in enumerate(structures)])
     valence = np.linalg.lstsq(counts, n, rcond=None)[0]
     return {"valence": {str(z): float(np.round(v, 6)) for z, v in zip(species, valence,
                                                                       strict=True)},
@@ -338,7 +376,7 @@ def aligned_shifts(spec, structures: Sequence[ase.Atoms], predicted: np.ndarray,
     trial = np.linspace(-window, window, int(round(2 * window / options.spacing)) + 1)
     new = np.empty(len(structures))
     for i, atoms in enumerate(structures):
-        levels = read_levels(atoms, i)
+        levels = read_levels(atoms, i, options.electrons)
         errors = []
         for t in trial:
             dos = smeared(levels, grid, shifts[i] + t, options, len(atoms))
@@ -359,4 +397,4 @@ def aligned_shifts(spec, structures: Sequence[ase.Atoms], predicted: np.ndarray,
 __all__ = ["DOSOptions", "Levels", "REFERENCES", "aligned_shifts", "dos_options",
            "electron_counts", "is_dos",
            "is_reference", "read_dos", "read_levels", "read_references", "reference_level",
-           "smeared", "states_below"]
+           "smeared", "states_below", "valence_electrons"]

@@ -238,7 +238,7 @@ def density_coefficients(basis: Mapping[str, Any]) -> TargetSpec:
 def dos(e_min: float = -12.0, e_max: float = 5.0, spacing: float = 0.05,
         smearing: float = 0.2, reference: str = "fermi", normalization: str = "structure",
         spin: float = 2.0, alignment_iterations: int = 3, alignment_folds: int = 4,
-        weight: float = 1.0) -> TargetSpec:
+        electrons: str = "info", weight: float = 1.0) -> TargetSpec:
     """Electronic density of states (states/eV) on an energy grid, built from eigenvalues
     (see :mod:`atomlearn.targets.density_of_states` for every option)."""
     from dataclasses import asdict
@@ -246,7 +246,7 @@ def dos(e_min: float = -12.0, e_max: float = 5.0, spacing: float = 0.05,
     from .density_of_states import DOSOptions
 
     options = DOSOptions(e_min, e_max, spacing, smearing, reference, normalization, spin,
-                         alignment_iterations, alignment_folds)
+                         alignment_iterations, alignment_folds, electrons)
     options.check()
     unit = "states/eV" + ("/atom" if normalization == "atom" else "")
     return TargetSpec(K.DOS, "spectrum", unit=unit, shape=(len(options.grid),),
@@ -281,7 +281,7 @@ OPTION_TYPES = {"kind": str, "unit": str, "shape": list[int], "per_atom": bool,
                 "extensive": bool, "weight": float, "forces": bool, "stress": bool,
                 "e_min": float, "e_max": float, "spacing": float, "smearing": float,
                 "reference": str, "normalization": str, "spin": float,
-                "alignment_iterations": int, "alignment_folds": int}
+                "alignment_iterations": int, "alignment_folds": int, "electrons": str}
 
 
 def target_from_options(name: str, options: Mapping[str, Any] | None = None) -> TargetSpec:
