@@ -11,7 +11,7 @@ from atomlearn.targets import (
     density_coefficients,
     dos,
     energy,
-    excitations,
+    excitation_energies,
     orbital_energies,
     polarizability,
     target_from_options,
@@ -24,7 +24,7 @@ def test_predefined_specs():
     assert polarizability().kind == "rank2_symmetric" and polarizability().shape == (3, 3)
     assert dos(e_min=-1.0, e_max=1.0, spacing=0.1).shape == (21,)
     assert band_energies(27, 8).shape == (27, 8)
-    assert excitations(10).shape == (10,)
+    assert excitation_energies(5).shape == (5,)
     assert orbital_energies(72).kind == "spectrum"
     d = density_coefficients({"H": [0, 0, 1], "C": [0, 1, 2]})
     assert d.per_atom and d.shape == (9,)
@@ -40,8 +40,9 @@ def test_unknown_kind_and_target():
     with pytest.raises(ConfigError, match=re.escape("Unknown target kind 'tensor'")):
         TargetSpec("x", "tensor")
     with pytest.raises(ConfigError, match=re.escape(
-            "Target 'enrgy' is not predefined (those are ['dipole', 'dos', 'energy', "
-            "'polarizability']); declare its layout") + ".*Did you mean 'energy'"):
+            "Target 'enrgy' is not predefined (those are ['absorption', 'dipole', 'dos', "
+            "'energy', 'excitation_energies', 'oscillator_strengths', 'polarizability']); "
+            "declare its layout") + ".*Did you mean 'energy'"):
         target_from_options("enrgy")
 
 

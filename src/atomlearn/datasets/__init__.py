@@ -1,6 +1,8 @@
 """Reference data shipped with atomlearn (see ``data/README_*.md`` for provenance).
 
 * :func:`load_ethanol`: 1600 ethanol MD frames, PySCF PBE/def2-SVP labels.
+* :func:`load_ethanol_excitations`: the 350 of them with TDA excitation energies and
+  oscillator strengths in their info.
 * :func:`load_silicon`: 82 strained, rattled 64-atom silicon cells, GFN1-xTB labels.
 * :func:`load_silicon_bands`: 65 strained 2-atom silicon cells, PySCF LDA band energies.
 
@@ -20,7 +22,8 @@ import numpy as np
 
 from ..structures.io import read_structures
 
-__all__ = ["data_path", "load_ethanol", "load_extra", "load_silicon", "load_silicon_bands"]
+__all__ = ["data_path", "load_ethanol", "load_ethanol_excitations", "load_extra",
+           "load_silicon", "load_silicon_bands"]
 
 _NAMES = ("ethanol", "silicon", "silicon_bands")
 
@@ -97,6 +100,22 @@ def load_ethanol(index: str | slice | int = ":") -> list[ase.Atoms]:
     list of ase.Atoms
     """
     return _load("ethanol", index)
+
+
+def load_ethanol_excitations() -> list[ase.Atoms]:
+    """The 350 ethanol frames with TDA excitations: each carries the 10 lowest singlet
+    ``excitation_energies`` (eV) and their ``oscillator_strengths`` in its info (PySCF
+    TDA on the PBE/def2-SVP ground state, length gauge), beside everything
+    :func:`load_ethanol` gives."""
+    extra = load_extra("ethanol")
+    frames = _load("ethanol", ":")
+    out = []
+    for k, row in enumerate(extra["tda_frames"]):
+        atoms = frames[int(row)]
+        atoms.info["excitation_energies"] = extra["exc_energies"][k]
+        atoms.info["oscillator_strengths"] = extra["osc_strengths"][k]
+        out.append(atoms)
+    return out
 
 
 def load_silicon(index: str | slice | int = ":") -> list[ase.Atoms]:

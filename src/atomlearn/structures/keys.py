@@ -19,7 +19,9 @@ POLARIZABILITY: Final[str] = "polarizability"
 ORBITAL_ENERGIES: Final[str] = "orbital_energies"
 DOS: Final[str] = "dos"
 BAND_ENERGIES: Final[str] = "band_energies"
-EXCITATIONS: Final[str] = "excitations"
+EXCITATION_ENERGIES: Final[str] = "excitation_energies"
+OSCILLATOR_STRENGTHS: Final[str] = "oscillator_strengths"
+ABSORPTION: Final[str] = "absorption"
 DENSITY_COEFFICIENTS: Final[str] = "density_coefficients"
 
 

@@ -145,6 +145,11 @@ class TargetSpec:
 
             return (d.read_dos(self, structures) if builder == "dos"
                     else d.read_references(self, structures))
+        if builder in ("states", "absorption"):        # from the lowest excitations
+            from . import excitations as x
+
+            return (x.read_states(structures, self.name, self.shape[0])
+                    if builder == "states" else x.read_absorption(self, structures))
         what = f"for a {self.kind!r} target{' (per atom)' if self.per_atom else ''}"
         rows = [get_label(a, self.name, keys, shape=self.shape, per_atom=self.per_atom,
                           frame=i, expected=what)
@@ -217,10 +222,41 @@ def band_energies(n_kpoints: int, n_bands: int, unit: str = "eV") -> TargetSpec:
                       extensive=False)
 
 
-def excitations(n_states: int, unit: str = "eV") -> TargetSpec:
-    """Lowest ``n_states`` excitation energies (eV) per structure."""
-    return TargetSpec(K.EXCITATIONS, "spectrum", unit=unit, shape=(n_states,),
-                      extensive=False)
+def excitation_energies(n_states: int = 10, weight: float = 1.0) -> TargetSpec:
+    """The lowest ``n_states`` excitation energies (eV) of each structure, ascending, from
+    the info array ``excitation_energies`` (:mod:`atomlearn.targets.excitations`)."""
+    from .excitations import check_states
+
+    check_states(n_states)
+    return TargetSpec(K.EXCITATION_ENERGIES, "spectrum", unit="eV", shape=(n_states,),
+                      extensive=False, weight=weight, metadata={"builder": "states"})
+
+
+def oscillator_strengths(n_states: int = 10, weight: float = 1.0) -> TargetSpec:
+    """The oscillator strengths (dimensionless, sign-free) of the lowest ``n_states``
+    excitations, from the info array ``oscillator_strengths``."""
+    from .excitations import check_states
+
+    check_states(n_states)
+    return TargetSpec(K.OSCILLATOR_STRENGTHS, "spectrum", unit="", shape=(n_states,),
+                      extensive=False, weight=weight, metadata={"builder": "states"})
+
+
+def absorption(e_min: float = 4.0, e_max: float = 14.0, spacing: float = 0.02,
+               width: float = 0.25, line: str = "gaussian", n_states: int = 10,
+               weight: float = 1.0) -> TargetSpec:
+    """The absorption spectrum (1/eV) on an energy grid: the lowest ``n_states``
+    excitations' oscillator strengths broadened by a line of unit area (see
+    :class:`atomlearn.targets.excitations.AbsorptionOptions`)."""
+    from dataclasses import asdict
+
+    from .excitations import AbsorptionOptions
+
+    options = AbsorptionOptions(e_min, e_max, spacing, width, line, n_states)
+    options.check()
+    return TargetSpec(K.ABSORPTION, "spectrum", unit="1/eV", shape=(len(options.grid),),
+                      extensive=False, weight=weight,
+                      metadata={"builder": "absorption", "absorption": asdict(options)})
 
 
 def density_coefficients(basis: Mapping[str, Any]) -> TargetSpec:
@@ -272,7 +308,8 @@ def companions(specs: Sequence[TargetSpec]) -> list[TargetSpec]:
 
 
 _FACTORIES = {"energy": energy, "dipole": dipole, "polarizability": polarizability,
-              "dos": dos}
+              "dos": dos, "excitation_energies": excitation_energies,
+              "oscillator_strengths": oscillator_strengths, "absorption": absorption}
 #: Options of a target declared by its layout in YAML.
 GENERIC_OPTIONS = ("kind", "unit", "shape", "per_atom", "extensive", "weight", "forces",
                    "stress")
@@ -281,7 +318,8 @@ OPTION_TYPES = {"kind": str, "unit": str, "shape": list[int], "per_atom": bool,
                 "extensive": bool, "weight": float, "forces": bool, "stress": bool,
                 "e_min": float, "e_max": float, "spacing": float, "smearing": float,
                 "reference": str, "normalization": str, "spin": float,
-                "alignment_iterations": int, "alignment_folds": int, "electrons": str}
+                "alignment_iterations": int, "alignment_folds": int, "electrons": str,
+                "n_states": int, "width": float, "line": str}
 
 
 def target_from_options(name: str, options: Mapping[str, Any] | None = None) -> TargetSpec:

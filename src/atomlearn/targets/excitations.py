@@ -1,0 +1,147 @@
+"""Electronic excitations as targets: excitation energies, oscillator strengths and the
+broadened absorption spectrum built from them.
+
+Labels are read from the info arrays ``excitation_energies`` (eV, ascending) and
+``oscillator_strengths`` (dimensionless, length gauge) of each structure (or
+``REF_<name>``), the lowest ``n_states`` of each. The absorption spectrum on an energy
+grid is
+
+.. math:: \\sigma(E) = \\sum_{i \\le n_{states}} f_i\\, g(E - E_i)
+
+with a line shape g of unit area (``gaussian`` with standard deviation ``width``, or
+``lorentzian`` with half width at half maximum ``width``), so that it integrates to the sum
+of the oscillator strengths (less a Lorentzian's tails beyond the grid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ase
+import numpy as np
+
+from ..errors import ConfigError, DataError, check_choice
+from ..options import parse
+from ..structures.io import where
+
+LINES = ("gaussian", "lorentzian")
+#: How far (in line widths) an excitation must lie inside the spectrum's grid.
+EDGE = 3.0
+
+
+@dataclass
+class AbsorptionOptions:
+    """An ``absorption`` target's options (YAML ``targets: {absorption: {...}}``).
+
+    Attributes
+    ----------
+    e_min, e_max, spacing : float
+        Energy grid (eV).
+    width : float
+        Line width (eV): Gaussian standard deviation or Lorentzian half width.
+    line : {"gaussian", "lorentzian"}
+    n_states : int
+        Excitations summed (the lowest ones).
+    """
+
+    e_min: float = 4.0
+    e_max: float = 14.0
+    spacing: float = 0.02
+    width: float = 0.25
+    line: str = "gaussian"
+    n_states: int = 10
+
+    def check(self) -> None:
+        check_choice(self.line, LINES, "absorption line shape")
+        if not self.spacing > 0 or not self.width > 0:
+            raise ConfigError("An absorption spectrum needs positive 'spacing' and 'width'; "
+                              f"got {self.spacing} and {self.width} eV.")
+        if self.width < self.spacing:
+            raise ConfigError(
+                f"The line width ({self.width} eV) is smaller than the grid spacing "
+                f"({self.spacing} eV): lines would fall between grid points. Use a spacing "
+                f"of at most {self.width / 2:g} eV or a wider line.")
+        if not self.e_max - self.e_min >= 2 * self.spacing:
+            raise ConfigError(f"The absorption grid needs e_max > e_min; got [{self.e_min}, "
+                              f"{self.e_max}] eV.")
+        check_states(self.n_states)
+
+    @property
+    def grid(self) -> np.ndarray:
+        """The grid's energies (eV)."""
+        n = int(round((self.e_max - self.e_min) / self.spacing)) + 1
+        return self.e_min + self.spacing * np.arange(n)
+
+
+def check_states(n_states: int) -> None:
+    if n_states < 1:
+        raise ConfigError(f"'n_states' must be at least 1; got {n_states}.")
+
+
+def absorption_options(spec) -> AbsorptionOptions:
+    """The options of an absorption target spec."""
+    return parse(AbsorptionOptions, spec.metadata["absorption"], f"targets.{spec.name}")
+
+
+def read_states(structures: Sequence[ase.Atoms], name: str, n_states: int) -> np.ndarray:
+    """The lowest ``n_states`` values of the info array ``name`` (or ``REF_<name>``) of
+    every structure, ``(n_structures, n_states)``, or a DataError naming the frame."""
+    out = np.empty((len(structures), n_states))
+    for i, atoms in enumerate(structures):
+        key = f"REF_{name}" if f"REF_{name}" in atoms.info else name
+        if key not in atoms.info:
+            raise DataError(f"{where(atoms, i)} has no {name!r} in its info (an array of the "
+                            "lowest excitations, one value per state).")
+        values = np.atleast_1d(np.asarray(atoms.info[key], float))
+        if len(values) < n_states:
+            raise DataError(
+                f"{where(atoms, i)} has {len(values)} {name.replace('_', ' ')}, fewer than "
+                f"the {n_states} states the target expects; lower 'n_states' or leave the "
+                "frame out.")
+        values = values[:n_states]
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"The {name.replace('_', ' ')} of {where(atoms, i)} are not all "
+                            "finite.")
+        if name == "oscillator_strengths" and np.any(values < 0):
+            raise DataError(f"{where(atoms, i)} has negative oscillator strengths "
+                            f"({values.min():.3g}); they are |transition dipole|^2 x energy "
+                            "and cannot be negative.")
+        out[i] = values
+    return out
+
+
+def line_shape(x: np.ndarray, width: float, line: str) -> np.ndarray:
+    """A line of unit area at offsets ``x`` (eV)."""
+    if line == "gaussian":
+        return np.exp(-0.5 * (x / width) ** 2) / (np.sqrt(2 * np.pi) * width)
+    return width / np.pi / (x**2 + width**2)
+
+
+def broadened(energies: np.ndarray, strengths: np.ndarray, options: AbsorptionOptions
+              ) -> np.ndarray:
+    """Absorption spectra ``(n, n_grid)`` of excitations ``(n, n_states)``."""
+    x = options.grid[None, None, :] - energies[:, :, None]
+    return np.einsum("ns,nsE->nE", strengths, line_shape(x, options.width, options.line))
+
+
+def read_absorption(spec, structures: Sequence[ase.Atoms]) -> np.ndarray:
+    """Absorption spectrum labels of ``structures`` on the spec's grid."""
+    options = absorption_options(spec)
+    energies = read_states(structures, "excitation_energies", options.n_states)
+    strengths = read_states(structures, "oscillator_strengths", options.n_states)
+    margin = EDGE * options.width
+    for i, e in enumerate(energies):
+        low, high = e.min() - (options.e_min + margin), (options.e_max - margin) - e.max()
+        if low < 0 or high < 0:
+            by, side = (-low, "below") if low < 0 else (-high, "above")
+            raise DataError(
+                f"The absorption grid [{options.e_min}, {options.e_max}] eV misses an "
+                f"excitation of {where(structures[i], i)} {by:.3g} eV {side} its "
+                f"{EDGE:g}-width margin ({margin:.3g} eV); widen 'e_min'/'e_max' or lower "
+                "'n_states'.")
+    return broadened(energies, strengths, options)
+
+
+__all__ = ["AbsorptionOptions", "LINES", "absorption_options", "broadened", "line_shape",
+           "read_absorption", "read_states"]
