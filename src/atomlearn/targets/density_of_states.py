@@ -48,6 +48,7 @@ import numpy as np
 from ..errors import ConfigError, DataError, check_choice
 from ..options import parse
 from ..structures.io import where
+from .energy_grid import EnergyGrid
 
 REFERENCES = ("absolute", "fermi", "vbm", "learned")
 NORMALIZATIONS = ("structure", "atom")
@@ -59,7 +60,7 @@ LABEL_TEMPERATURE = 300.0
 
 
 @dataclass
-class DOSOptions:
+class DOSOptions(EnergyGrid):
     """A ``dos`` target's options (YAML ``targets: {dos: {...}}``).
 
     Attributes
@@ -101,17 +102,10 @@ class DOSOptions:
         check_choice(self.reference, REFERENCES, "DOS energy reference")
         check_choice(self.normalization, NORMALIZATIONS, "DOS normalization")
         check_choice(self.electrons, ELECTRON_SOURCES, "DOS electron count")
-        if not self.spacing > 0 or not self.smearing > 0 or not self.spin > 0:
-            raise ConfigError("A DOS needs positive 'spacing', 'smearing' and 'spin'; got "
-                              f"{self.spacing}, {self.smearing}, {self.spin}.")
-        if self.smearing < self.spacing:
-            raise ConfigError(
-                f"The DOS smearing ({self.smearing} eV) is smaller than the grid spacing "
-                f"({self.spacing} eV): the peaks would fall between grid points. Use a "
-                f"spacing of at most {self.smearing / 2:g} eV or a wider smearing.")
-        if not self.e_max - self.e_min >= 2 * self.spacing:
-            raise ConfigError(f"The DOS grid needs e_max > e_min; got [{self.e_min}, "
-                              f"{self.e_max}] eV.")
+        self.check_grid(self.smearing, "DOS smearing")
+        if not self.spin > 0:
+            raise ConfigError(f"The DOS 'spin' (electrons per level) must be positive; got "
+                              f"{self.spin}.")
         if self.alignment_iterations < 1:
             raise ConfigError("'alignment_iterations' must be at least 1; got "
                               f"{self.alignment_iterations}.")
@@ -119,11 +113,6 @@ class DOSOptions:
             raise ConfigError("'alignment_folds' must be at least 2; got "
                               f"{self.alignment_folds}.")
 
-    @property
-    def grid(self) -> np.ndarray:
-        """The energies (eV, relative to the reference) of the grid points."""
-        n = int(round((self.e_max - self.e_min) / self.spacing)) + 1
-        return self.e_min + self.spacing * np.arange(n)
 
 
 def dos_options(spec) -> DOSOptions:

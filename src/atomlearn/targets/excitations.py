@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import ConfigError, DataError, check_choice
 from ..options import parse
 from ..structures.io import where
+from .energy_grid import EnergyGrid
 
 LINES = ("gaussian", "lorentzian")
 #: How far (in line widths) an excitation must lie inside the spectrum's grid.
@@ -31,7 +32,7 @@ EDGE = 3.0
 
 
 @dataclass
-class AbsorptionOptions:
+class AbsorptionOptions(EnergyGrid):
     """An ``absorption`` target's options (YAML ``targets: {absorption: {...}}``).
 
     Attributes
@@ -54,24 +55,8 @@ class AbsorptionOptions:
 
     def check(self) -> None:
         check_choice(self.line, LINES, "absorption line shape")
-        if not self.spacing > 0 or not self.width > 0:
-            raise ConfigError("An absorption spectrum needs positive 'spacing' and 'width'; "
-                              f"got {self.spacing} and {self.width} eV.")
-        if self.width < self.spacing:
-            raise ConfigError(
-                f"The line width ({self.width} eV) is smaller than the grid spacing "
-                f"({self.spacing} eV): lines would fall between grid points. Use a spacing "
-                f"of at most {self.width / 2:g} eV or a wider line.")
-        if not self.e_max - self.e_min >= 2 * self.spacing:
-            raise ConfigError(f"The absorption grid needs e_max > e_min; got [{self.e_min}, "
-                              f"{self.e_max}] eV.")
+        self.check_grid(self.width, "line width")
         check_states(self.n_states)
-
-    @property
-    def grid(self) -> np.ndarray:
-        """The grid's energies (eV)."""
-        n = int(round((self.e_max - self.e_min) / self.spacing)) + 1
-        return self.e_min + self.spacing * np.arange(n)
 
 
 def check_states(n_states: int) -> None:
