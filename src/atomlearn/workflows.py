@@ -26,11 +26,15 @@ log = logging.getLogger(__name__)
 
 
 _LOADERS = {"ethanol": datasets.load_ethanol, "silicon": datasets.load_silicon,
-            "silicon_bands": datasets.load_silicon_bands}
+            "silicon_bands": datasets.load_silicon_bands,
+            "ethanol_tda": datasets.load_ethanol_excitations}
+#: Shipped sources that are a selection of another's file.
+_FILES = {"ethanol_tda": "ethanol"}
 
 
 def read_data(source: str, index: str = ":") -> list[ase.Atoms]:
-    """Structures from a file path or a shipped dataset name (``ethanol``, ``silicon``)."""
+    """Structures from a file path or a shipped dataset name (``ethanol``, ``silicon``,
+    ``silicon_bands``, ``ethanol_tda``: the ethanol frames with TDA excitations)."""
     if source in _LOADERS and not Path(source).exists():
         return _LOADERS[source](index)
     return read_structures(source, index=index)
@@ -39,7 +43,7 @@ def read_data(source: str, index: str = ":") -> list[ase.Atoms]:
 def data_file(source: str) -> Path:
     """The file behind a data source (a path, or a shipped dataset's extended XYZ)."""
     if source in _LOADERS and not Path(source).exists():
-        return datasets.data_path(source)
+        return datasets.data_path(_FILES.get(source, source))
     return Path(source)
 
 

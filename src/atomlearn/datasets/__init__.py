@@ -102,16 +102,16 @@ def load_ethanol(index: str | slice | int = ":") -> list[ase.Atoms]:
     return _load("ethanol", index)
 
 
-def load_ethanol_excitations() -> list[ase.Atoms]:
-    """The 350 ethanol frames with TDA excitations: each carries the 10 lowest singlet
-    ``excitation_energies`` (eV) and their ``oscillator_strengths`` in its info (PySCF
-    TDA on the PBE/def2-SVP ground state, length gauge), beside everything
-    :func:`load_ethanol` gives."""
+def load_ethanol_excitations(index: str | slice | int = ":") -> list[ase.Atoms]:
+    """The 350 ethanol frames with TDA excitations (``index`` selects among them): each
+    carries the 10 lowest singlet ``excitation_energies`` (eV) and their
+    ``oscillator_strengths`` in its info (PySCF TDA on the PBE/def2-SVP ground state,
+    length gauge), beside everything :func:`load_ethanol` gives."""
     extra = load_extra("ethanol")
     frames = _load("ethanol", ":")
     out = []
-    for k, row in enumerate(extra["tda_frames"]):
-        atoms = frames[int(row)]
+    for k in _rows(index, len(extra["tda_frames"])):
+        atoms = frames[int(extra["tda_frames"][k])]
         atoms.info["excitation_energies"] = extra["exc_energies"][k]
         atoms.info["oscillator_strengths"] = extra["osc_strengths"][k]
         out.append(atoms)
