@@ -1,32 +1,67 @@
-"""The shipped TDA frames as a YAML data source: fit per-state excitation targets and
-predict them."""
+"""The shipped TDA frames as a YAML data source: fit per-state excitation targets,
+predict them, and the ensemble UV-vis spectrum of a set of frames."""
 
 import numpy as np
+import pytest
 import yaml
+from ase.io import write
 
 from atomlearn.cli.main import main
 from atomlearn.datasets import load_ethanol_excitations
 from atomlearn.structures import read_structures
+from atomlearn.targets import excitations as X
+
+OPTIONS = {"targets": {"excitation_energies": {"n_states": 3},
+                       "oscillator_strengths": {"n_states": 3}},
+           "data": {"train": "ethanol_tda", "test_fraction": 0.2, "n_train": 30, "seed": 0},
+           "model": {"type": "sparse_gpr", "n_sparse": 20,
+                     "descriptor": {"cutoff": 4.0, "n_max": 4, "l_max": 3}}}
 
 
-def test_fit_and_predict_excitations_from_the_shipped_tda_frames(tmp_path, capsys):
-    options = {"targets": {"excitation_energies": {"n_states": 3},
-                           "oscillator_strengths": {"n_states": 3}},
-               "data": {"train": "ethanol_tda", "test_fraction": 0.2, "n_train": 30,
-                        "seed": 0},
-               "model": {"type": "sparse_gpr", "n_sparse": 20,
-                         "descriptor": {"cutoff": 4.0, "n_max": 4, "l_max": 3}}}
-    (tmp_path / "exc.yaml").write_text(yaml.safe_dump(options))
-    assert main(["fit", str(tmp_path / "exc.yaml"), "-o", str(tmp_path / "m.alm")]) == 0
-    out = capsys.readouterr().out
-    assert "excitation_energies: MAE" in out and "oscillator_strengths: MAE" in out
-    assert main(["info", str(tmp_path / "m.alm")]) == 0
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("exc")
+    (path / "exc.yaml").write_text(yaml.safe_dump(OPTIONS))
+    assert main(["fit", str(path / "exc.yaml"), "-o", str(path / "m.alm")]) == 0
+    write(path / "frames.xyz", load_ethanol_excitations("300:310"))
+    return path
+
+
+def test_fit_info_and_predict_excitations(workdir, capsys):
+    capsys.readouterr()
+    assert main(["info", str(workdir / "m.alm")]) == 0
     assert "training data:   ethanol_tda (30 of 350 structures" in capsys.readouterr().out
-    from ase.io import write
-
-    write(tmp_path / "frames.xyz", load_ethanol_excitations("0:4"))
-    assert main(["predict", str(tmp_path / "m.alm"), str(tmp_path / "frames.xyz"), "-o",
-                 str(tmp_path / "p.xyz")]) == 0
-    info = read_structures(tmp_path / "p.xyz")[0].info
+    assert main(["predict", str(workdir / "m.alm"), str(workdir / "frames.xyz"), "-o",
+                 str(workdir / "p.xyz")]) == 0
+    info = read_structures(workdir / "p.xyz")[0].info
     assert np.asarray(info["pred_excitation_energies"]).shape == (3,)
     assert np.all(np.asarray(info["pred_oscillator_strengths_std"]) > 0)
+
+
+def test_uv_vis_spectrum_of_an_ensemble_over_its_reference(workdir, capsys):
+    capsys.readouterr()
+    png = workdir / "uv.png"
+    assert main(["spectrum", "--kind", "uv-vis", str(workdir / "m.alm"),
+                 str(workdir / "frames.xyz"), "-o", str(png), "--width", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "average of 10 frames" in out and "reference: peak" in out
+    assert png.stat().st_size > 10_000
+    table = np.loadtxt(png.with_suffix(".csv"), delimiter=",", skiprows=1)
+    grid, mean, spread, reference = table.T
+    # the reference column is the mean of the frames' own broadened TDA spectra
+    frames = read_structures(workdir / "frames.xyz")
+    options = X.AbsorptionOptions(width=0.25, spacing=0.02)
+    own = X.broadened(X.read_states(frames, "excitation_energies", 3),
+                      X.read_states(frames, "oscillator_strengths", 3), options)
+    np.testing.assert_allclose(reference, own.mean(0), atol=1e-10)
+    assert np.all(spread >= 0) and np.trapezoid(mean, grid) > 0
+
+
+def test_uv_vis_refusals(workdir, tmp_path, capsys):
+    assert main(["spectrum", "--kind", "uv-vis", str(workdir / "frames.xyz"), "-o",
+                 str(tmp_path / "x.png")]) == 2
+    assert "needs a model and frames" in capsys.readouterr().err
+    assert main(["spectrum", str(workdir / "m.alm"), str(workdir / "frames.xyz"), "-o",
+                 str(tmp_path / "x.png")]) == 2
+    assert "For a UV-vis spectrum pass '--kind uv-vis MODEL TRAJECTORY'" in \
+        capsys.readouterr().err

@@ -1,4 +1,6 @@
-"""IR and Raman spectra from a trajectory's dipoles and polarizabilities, to PNG and CSV."""
+"""Spectra of a trajectory, to PNG and CSV: IR and Raman from its dipoles and
+polarizabilities (``--kind vibrational``), or the UV-vis absorption spectrum that an
+excitation model predicts for its frames (``--kind uv-vis MODEL TRAJ``)."""
 
 from __future__ import annotations
 
@@ -6,15 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..metrics import spectrum_plot, vibrational_spectra
 from ..metrics.spectra import QUANTUM_CORRECTIONS, WINDOWS
 from ..structures import read_structures
+from . import uv_vis
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("trajectory", help="extended XYZ with dipoles and/or polarizabilities "
-                                           "per frame (from 'md --with' or 'predict')")
+    parser.add_argument("inputs", nargs="+", metavar="[MODEL] TRAJECTORY",
+                        help="vibrational: extended XYZ with dipoles and/or polarizabilities "
+                             "per frame (from 'md --with' or 'predict'); uv-vis: a model of "
+                             "excitations and the frames to average over")
+    parser.add_argument("--kind", choices=("vibrational", "uv-vis"), default="vibrational")
     parser.add_argument("-o", "--output", required=True,
                         help="PNG to write; a CSV with the same stem is written beside it")
     parser.add_argument("--timestep", type=float, default=None,
@@ -34,6 +40,7 @@ def add_arguments(parser) -> None:
                         help="K, for the quantum correction")
     parser.add_argument("--max-wavenumber", type=float, default=4000.0,
                         help="upper end of the plot in cm⁻¹")
+    uv_vis.add_arguments(parser)
 
 
 def _lookup(atoms, key):
@@ -65,6 +72,12 @@ def _series(frames, path, key, name, shape):
 
 
 def run(args) -> int:
+    if args.kind == "uv-vis":
+        return uv_vis.run(args)
+    if len(args.inputs) != 1:
+        raise ConfigError(f"A vibrational spectrum reads one trajectory; got {args.inputs}. "
+                          "For a UV-vis spectrum pass '--kind uv-vis MODEL TRAJECTORY'.")
+    args.trajectory = args.inputs[0]
     frames = read_structures(args.trajectory)
     mu = _series(frames, args.trajectory, args.dipole_key, "dipole", (3,))
     alpha = _series(frames, args.trajectory, args.polarizability_key, "polarizability", (3, 3))

@@ -162,9 +162,11 @@ def spectrum_plot(spectrum, path, *, max_wavenumber: float = 4000.0,
 
 def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
              fermi_level: float | None = None, unit: str = "states/eV",
-             xlabel: str = "E - E_ref (eV)", title: str | None = None) -> Path:
-    """A predicted density of states with its 2-sigma band (and the spread of the frames
-    of an ensemble), over the reference when there is one.
+             xlabel: str = "E - E_ref (eV)", ylabel: str | None = None,
+             title: str | None = None) -> Path:
+    """A predicted density of states (or any spectrum on an energy grid, with
+    ``ylabel``) with its 2-sigma band (and the spread of the frames of an ensemble), over
+    the reference when there is one.
 
     Parameters
     ----------
@@ -193,7 +195,7 @@ def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
     if fermi_level is not None and np.isfinite(fermi_level):
         ax.axvline(fermi_level, color="gray", ls="--", lw=0.8, label="predicted Fermi level")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"DOS ({unit})")
+    ax.set_ylabel(ylabel or f"DOS ({unit})")
     ax.set_xlim(grid[0], grid[-1])
     ax.set_ylim(bottom=0)
     ax.legend(frameon=False, fontsize=8)
