@@ -65,3 +65,21 @@ def test_uv_vis_refusals(workdir, tmp_path, capsys):
                  str(tmp_path / "x.png")]) == 2
     assert "For a UV-vis spectrum pass '--kind uv-vis MODEL TRAJECTORY'" in \
         capsys.readouterr().err
+
+
+def test_uv_vis_of_a_model_that_learns_the_spectrum_directly(workdir, tmp_path, capsys):
+    options = {**OPTIONS, "targets": {"absorption": {"e_min": 4.0, "e_max": 14.0,
+                                                     "width": 0.25, "n_states": 3}}}
+    (tmp_path / "uv.yaml").write_text(yaml.safe_dump(options))
+    assert main(["fit", str(tmp_path / "uv.yaml"), "-o", str(tmp_path / "uv.alm")]) == 0
+    capsys.readouterr()
+    assert main(["spectrum", "--kind", "uv-vis", str(tmp_path / "uv.alm"),
+                 str(workdir / "frames.xyz"), "-o", str(tmp_path / "uv.png")]) == 0
+    assert "reference: peak" in capsys.readouterr().out
+    table = np.loadtxt(tmp_path / "uv.csv", delimiter=",", skiprows=1)
+    assert table.shape[1] == 4 and np.trapezoid(table[:, 1], table[:, 0]) > 0
+    # its grid and line are the model's: another width is refused
+    assert main(["spectrum", "--kind", "uv-vis", str(tmp_path / "uv.alm"),
+                 str(workdir / "frames.xyz"), "-o", str(tmp_path / "x.png"),
+                 "--width", "0.5"]) == 2
+    assert "learns the absorption spectrum on its own grid" in capsys.readouterr().err
