@@ -10,7 +10,6 @@ below the DOS grid (a molecule's core) are counted out the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
 import ase
 import numpy as np
@@ -69,11 +68,7 @@ def structure_observables(model: StructureModel, structures: Sequence[ase.Atoms]
 
 def _electrons(atoms: ase.Atoms, counts: dict | None, i: int, source: str) -> float:
     if source == "valence":
-        try:
-            return float(sum(dos.valence_electrons(int(z)) for z in atoms.numbers)
-                         - float(atoms.info.get("charge", 0.0)))
-        except ValueError as err:
-            raise DataError(f"Structure {i}: {err}") from err
+        return dos.valence_count(atoms, i)
     if "n_electrons" in atoms.info:
         return float(atoms.info["n_electrons"])
     if "n_occ" in atoms.info:
@@ -86,10 +81,4 @@ def _electrons(atoms: ase.Atoms, counts: dict | None, i: int, source: str) -> fl
     return float(sum(valence[str(int(z))] for z in atoms.numbers))
 
 
-def describe(spec: TargetSpec) -> dict:
-    """The DOS layout for ``atomlearn info``: grid, smearing, normalisation, reference."""
-    options = dos.dos_options(spec)
-    return {**asdict(options), "n_grid": len(options.grid)}
-
-
-__all__ = ["OBSERVABLES", "describe", "dos_spec", "structure_observables"]
+__all__ = ["OBSERVABLES", "dos_spec", "structure_observables"]

@@ -87,12 +87,14 @@ def gap(grid: np.ndarray, dos: np.ndarray, mu: float,
 
 
 def heat_capacity(grid: np.ndarray, dos: np.ndarray, n_electrons: float,
-                  temperature: float = 300.0) -> float:
+                  temperature: float = 300.0, mu: float | None = None) -> float:
     """Electronic heat capacity :math:`C_{el} = dU/dT` at fixed electron count (eV/K),
     analytically: :math:`\\int (E-\\mu)\\,g\\,(\\partial f/\\partial T + \\partial f/
-    \\partial\\mu\\; d\\mu/dT)\\,dE` with :math:`d\\mu/dT` from :math:`dN/dT = 0`."""
+    \\partial\\mu\\; d\\mu/dT)\\,dE` with :math:`d\\mu/dT` from :math:`dN/dT = 0`;
+    ``mu``: the chemical potential at ``temperature`` when it is known already."""
     dos = np.clip(dos, 0.0, None)
-    mu = fermi_level(grid, dos, n_electrons, temperature)
+    if mu is None:
+        mu = fermi_level(grid, dos, n_electrons, temperature)
     kt = K_B * temperature
     x = (grid - mu) / kt
     # f(1 - f) = 1/(4 cosh^2(x/2)), written to avoid overflow
@@ -160,16 +162,16 @@ def observables(grid: np.ndarray, dos: np.ndarray, n_electrons: float, *,
     threshold = low if dos_std is None else np.maximum(low, 2.0 * dos_std)
 
     def one(g):
+        counted = fermi_level(grid, g, n_electrons, temperature)
         edges = fermi_gap(grid, g, n_electrons, threshold)
         if edges is None:
-            mu = fermi_level(grid, g, n_electrons, temperature)
-            width = gap(grid, g, mu, threshold)
+            mu, width = counted, gap(grid, g, counted, threshold)
         else:
             mu = 0.5 * (edges[0] + edges[1])
             width = edges[1] - edges[0] - (grid[1] - grid[0])
         return np.array([mu + reference, band_energy(grid, g, mu, temperature),
                          dos_at(grid, g, mu), width,
-                         heat_capacity(grid, g, n_electrons, temperature)])
+                         heat_capacity(grid, g, n_electrons, temperature, mu=counted)])
 
     mean = one(np.clip(dos, 0.0, None))
     std = None

@@ -124,10 +124,6 @@ def is_dos(spec) -> bool:
     return spec.metadata.get("builder") == "dos"
 
 
-def is_reference(spec) -> bool:
-    return spec.metadata.get("builder") == "dos_reference"
-
-
 # -- eigenvalues ------------------------------------------------------------------------
 @dataclass
 class Levels:
@@ -166,11 +162,7 @@ def read_levels(atoms: ase.Atoms, frame: int, electrons: str = "info") -> Levels
         raise DataError(f"'kpoint_weights' of {where(atoms, frame)} must be {len(energies)} "
                         f"positive numbers; got {weights.tolist()}.")
     if electrons == "valence":
-        try:
-            n_electrons = float(sum(valence_electrons(int(z)) for z in atoms.numbers)
-                                - float(info.get("charge", 0.0)))
-        except ValueError as err:
-            raise DataError(f"{where(atoms, frame)}: {err}") from err
+        n_electrons = valence_count(atoms, frame)
     elif "n_electrons" in info:
         n_electrons = float(info["n_electrons"])
     elif "n_occ" in info:
@@ -187,6 +179,15 @@ def read_levels(atoms: ase.Atoms, frame: int, electrons: str = "info") -> Levels
 #: d (and f) shells of the p-block and the 5d metals counted in the core.
 _CORES = ((1, 2, 0), (3, 10, 2), (11, 18, 10), (19, 30, 18), (31, 36, 28), (37, 48, 36),
           (49, 54, 46), (55, 56, 54), (72, 80, 68), (81, 86, 78), (87, 88, 86))
+
+
+def valence_count(atoms: ase.Atoms, frame: int) -> float:
+    """The valence electrons of a structure's elements less its ``charge`` (info)."""
+    try:
+        return float(sum(valence_electrons(int(z)) for z in atoms.numbers)
+                     - float(atoms.info.get("charge", 0.0)))
+    except ValueError as err:
+        raise DataError(f"{where(atoms, frame)}: {err}") from err
 
 
 def valence_electrons(z: int) -> int:
@@ -385,5 +386,5 @@ def aligned_shifts(spec, structures: Sequence[ase.Atoms], predicted: np.ndarray,
 
 __all__ = ["DOSOptions", "Levels", "REFERENCES", "aligned_shifts", "dos_options",
            "electron_counts", "is_dos",
-           "is_reference", "read_dos", "read_levels", "read_references", "reference_level",
-           "smeared", "states_below", "valence_electrons"]
+           "read_dos", "read_levels", "read_references", "reference_level",
+           "smeared", "states_below", "valence_count", "valence_electrons"]
