@@ -1,22 +1,34 @@
-"""Excitations of ethanol: per-state regression against learning the spectrum directly.
+"""Excitations of ethanol: per-state regression, the spectrum on a grid and Delta-learning.
 
-    python benchmarks/bench_excitations.py [--n-train 250]
+    python benchmarks/bench_excitations.py [--n-train 250] [--network-seconds 90]
 
 The shipped 350 TDA frames (10 singlet excitations each), the same 100 held out for every
-route (seeded order). Routes, sparse GPR on SOAP (the ethanol defaults, 200 CUR points per
-element, validation hyperparameters):
+route (seeded order). Routes, each by sparse GPR on SOAP (200 CUR points per element,
+validation hyperparameters) and by a PaiNN message-passing network (early stopping on a
+held-out tenth, at most ``--network-seconds`` of training):
 
 * mean: the training-mean energies and strengths per state;
-* per state: excitation energies and oscillator strengths of the 10 states regressed state
-  by state (sorted by energy: breaks where states cross);
-* spectrum: the absorption spectrum on a grid learned directly (Gaussian lines of 0.25
-  eV; crossing-safe: the spectrum does not care which state is which).
+* per state: excitation energies and oscillator strengths regressed state by state (sorted
+  by energy: breaks where states cross);
+* spectrum: the absorption spectrum on a grid learned directly (Gaussian lines of 0.25 eV;
+  crossing-safe: the spectrum does not care which state is which);
+* learned order (networks): energies and strengths of states in an order the network
+  keeps for itself, sorted by predicted energy for the loss and the output (crossing-safe:
+  the loss does not depend on the labels' order);
+* Delta (KS): energies learned as corrections to the lowest occupied-to-virtual
+  differences of the frame's Kohn-Sham orbital energies (a ground-state calculation,
+  about half the cost of the TDA one); strengths per state;
+* Delta (learned KS): the same with orbital energies predicted by a sparse GPR fitted to
+  the orbital energies of the 1500 frames not held out (no calculation at all).
 
-Measured: MAE of S1..S5 and of all ten energies, oscillator-strength MAE (per-state
-routes), the cosine overlap of each held-out frame's broadened spectrum with its TDA one
-(width 0.25 eV), and for the ensemble spectrum of the held-out frames the peak-position
-error (each reference peak below the lowest 10th state, where the spectrum is complete,
-to the nearest predicted peak) and the integrated-intensity error. One thread.
+Measured: MAE of S1..S5 and of all ten energies, oscillator-strength MAE, the cosine
+overlap of each held-out frame's broadened spectrum with its TDA one (width 0.25 eV), on
+all held-out frames and on those where two of the six lowest states lie within 0.1 eV (a
+crossing: which state is which is ill-defined there), and for the ensemble spectrum of the
+held-out frames the peak-position error (each reference peak below the lowest 10th state,
+where the spectrum is complete, to the nearest predicted peak) and the integrated-intensity
+error. Then learning curves of every GPR route (all-ten MAE and overlap against the
+number of training frames) to ``results_excitations_learning_curve.png``. One thread.
 """
 
 from __future__ import annotations
@@ -24,75 +36,137 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-N_STATES, WIDTH = 10, 0.25
+N_STATES, WIDTH, CROSSING = 10, 0.25, 0.1
+HERE = Path(__file__).resolve().parent
 
 
-def split(n_train: int):
+def split():
     from atomlearn.datasets import load_ethanol_excitations
 
     frames = load_ethanol_excitations()
     order = np.random.default_rng(0).permutation(len(frames))
-    return [frames[i] for i in order[100:100 + n_train]], [frames[i] for i in order[:100]]
+    return [frames[i] for i in order[100:]], [frames[i] for i in order[:100]]
 
 
-def model(targets):
+def gpr(targets):
     from atomlearn.models import SparseGPRModel
 
     return SparseGPRModel(targets, n_sparse=200, hyperparameters="validation")
 
 
-def run(n_train: int) -> list[dict]:
+def network(targets, seconds: float):
+    from atomlearn.models import MessagePassingModel
+
+    return MessagePassingModel(targets, cutoff=5.0, n_features=32, n_interactions=2,
+                               epochs=100_000, max_time=seconds, batch_size=8,
+                               learning_rate=2e-3, patience=100)
+
+
+def learned_levels(train, test) -> None:
+    """Put orbital energies predicted by a GPR fitted to the other 1500 frames into each
+    frame's info as ``pred_orbital_energies`` (the 30 lowest levels)."""
+    from atomlearn.datasets import load_ethanol
+    from atomlearn.targets import orbital_energies
+
+    held = {a.info["md_frame"] for a in test}
+    others = [a for a in load_ethanol() if a.info["md_frame"] not in held]
+    spec = orbital_energies(30)
+    for atoms in others:
+        atoms.info[spec.name] = atoms.info[spec.name][:30]
+    model = gpr([spec]).fit(others)
+    for frames in (train, test):
+        for atoms, levels in zip(frames, model.predict(frames)[spec.name], strict=True):
+            atoms.info["pred_orbital_energies"] = levels
+
+
+def routes(family, network_seconds: float):
+    """(label, targets, the model for them) of each route, for ``family`` 'GPR' or 'MPNN'."""
+    from atomlearn.targets import absorption, excitation_energies, oscillator_strengths
+
+    make = gpr if family == "GPR" else (lambda t: network(t, network_seconds))
+    strengths = oscillator_strengths(N_STATES)
+    out = [("per state", make([excitation_energies(N_STATES), strengths])),
+           ("spectrum", make([absorption(width=WIDTH, n_states=N_STATES)])),
+           ("Delta (KS)", make([excitation_energies(N_STATES, baseline="orbital_differences"),
+                                strengths]))]
+    if family == "GPR":
+        out.append(("Delta (learned KS)", make([
+            excitation_energies(N_STATES, baseline="orbital_differences",
+                                levels="pred_orbital_energies"), strengths])))
+    else:
+        out.insert(2, ("learned order", make([
+            excitation_energies(N_STATES, order="learned"),
+            oscillator_strengths(N_STATES, order="learned")])))
+    return [(f"{name}, {family}", model) for name, model in out]
+
+
+def spectra_of(prediction, options):
+    from atomlearn.targets import excitations as X
+
+    if "absorption" in prediction:
+        return prediction["absorption"], None, None
+    e, f = prediction["excitation_energies"], np.clip(prediction["oscillator_strengths"], 0, None)
+    return X.broadened(e, f, options), e, f
+
+
+def scores(name, seconds, spectra, e, f, truth, true_e, true_f, crossing, grid) -> dict:
+    cos = np.sum(spectra * truth, 1) / (np.linalg.norm(spectra, axis=1)
+                                        * np.linalg.norm(truth, axis=1))
+    ens, ref = spectra.mean(0), truth.mean(0)
+    # above the lowest 10th state of any frame (less two widths) the spectrum is truncated
+    complete = true_e[:, -1].min() - 2 * WIDTH
+    row = {"route": name, "seconds": seconds, "overlap": float(np.mean(cos)),
+           "overlap_min": float(np.min(cos)), "overlap_crossing": float(np.mean(cos[crossing])),
+           "peak_mev": 1000 * peak_error(grid, ens, ref, complete),
+           "intensity_pct": 100 * (np.trapezoid(ens, grid) / np.trapezoid(ref, grid) - 1)}
+    if e is not None:
+        err = np.abs(e - true_e)
+        row.update({f"S{k + 1}": 1000 * err[:, k].mean() for k in range(5)})
+        row["all_mev"] = 1000 * err.mean()
+        row["crossing_mev"] = 1000 * err[crossing].mean()
+        row["f_mae"] = float(np.abs(f - true_f).mean())
+    return row
+
+
+def run(n_train: int, network_seconds: float, curve_sizes) -> tuple[list[dict], dict, int]:
     from atomlearn import threads
     from atomlearn.targets import absorption, excitation_energies, oscillator_strengths
     from atomlearn.targets import excitations as X
 
     threads.configure(1)
-    train, test = split(n_train)
+    pool, test = split()
+    train = pool[:n_train]
+    learned_levels(pool, test)
     energies, strengths = excitation_energies(N_STATES), oscillator_strengths(N_STATES)
-    grid_spec = absorption(e_min=4.0, e_max=14.0, spacing=0.02, width=WIDTH,
-                           n_states=N_STATES)
-    options = X.absorption_options(grid_spec)
+    options = X.absorption_options(absorption(width=WIDTH, n_states=N_STATES))
     true_e, true_f = energies.read(test), strengths.read(test)
     truth = X.broadened(true_e, true_f, options)
-    rows = []
+    crossing = np.diff(true_e[:, :6], axis=1).min(1) < CROSSING
+    judge = (truth, true_e, true_f, crossing, options.grid)
 
-    mean_e, mean_f = energies.read(train).mean(0), strengths.read(train).mean(0)
-    rows.append(("mean", 0.0, np.tile(mean_e, (len(test), 1)),
-                 np.tile(mean_f, (len(test), 1)), None))
-    t = time.perf_counter()
-    per_state = model([energies, strengths]).fit(train)
-    pred = per_state.predict(test)
-    rows.append(("per state", time.perf_counter() - t, pred[energies.name],
-                 np.clip(pred[strengths.name], 0.0, None), None))
-    t = time.perf_counter()
-    direct = model(grid_spec).fit(train)
-    rows.append(("spectrum", time.perf_counter() - t, None, None,
-                 direct.predict(test)[grid_spec.name]))
+    mean = {"excitation_energies": np.tile(energies.read(train).mean(0), (len(test), 1)),
+            "oscillator_strengths": np.tile(strengths.read(train).mean(0), (len(test), 1))}
+    rows = [scores("mean", 0.0, *spectra_of(mean, options), *judge)]
+    for family in ("GPR", "MPNN"):
+        for name, model in routes(family, network_seconds):
+            t = time.perf_counter()
+            model.fit(train)
+            prediction = model.predict(test)
+            rows.append(scores(name, time.perf_counter() - t,
+                               *spectra_of(prediction, options), *judge))
+            print(f"{name}: {rows[-1]['overlap']:.3f}", file=sys.stderr, flush=True)
 
-    out = []
-    grid = options.grid
-    # above the lowest 10th state of any frame (less two widths) the spectrum is truncated
-    complete = true_e[:, -1].min() - 2 * WIDTH
-    for name, seconds, e, f, spectra in rows:
-        if spectra is None:
-            spectra = X.broadened(e, f, options)
-        cos = np.sum(spectra * truth, 1) / (np.linalg.norm(spectra, axis=1)
-                                            * np.linalg.norm(truth, axis=1))
-        ens, ref = spectra.mean(0), truth.mean(0)
-        row = {"route": name, "seconds": seconds, "overlap": float(np.mean(cos)),
-               "overlap_min": float(np.min(cos)),
-               "peak_mev": 1000 * peak_error(grid, ens, ref, complete),
-               "intensity_pct": 100 * (np.trapezoid(ens, grid) / np.trapezoid(ref, grid) - 1)}
-        if e is not None:
-            err = np.abs(e - true_e)
-            row.update({f"S{k + 1}": 1000 * err[:, k].mean() for k in range(5)})
-            row["all_mev"] = 1000 * err.mean()
-            row["f_mae"] = float(np.abs(f - true_f).mean())
-        out.append(row)
-    return out
+    curves = {}
+    for n in curve_sizes:
+        for name, model in routes("GPR", network_seconds):
+            model.fit(pool[:n])
+            row = scores(name, 0.0, *spectra_of(model.predict(test), options), *judge)
+            curves.setdefault(name, []).append((n, row.get("all_mev"), row["overlap"]))
+    return rows, curves, int(crossing.sum())
 
 
 def peak_error(grid, predicted, reference, complete: float) -> float:
@@ -106,22 +180,55 @@ def peak_error(grid, predicted, reference, complete: float) -> float:
     return float(np.mean([np.min(np.abs(grid[pred] - grid[i])) for i in ref]))
 
 
+def plot_curves(curves: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.8))
+    for name, points in curves.items():
+        n, mae, overlap = zip(*points, strict=True)
+        if mae[0] is not None:
+            left.loglog(n, mae, "o-", label=name)
+        right.semilogx(n, overlap, "o-", label=name)
+    left.set(xlabel="training frames", ylabel="excitation energies, all 10: MAE (meV)")
+    right.set(xlabel="training frames", ylabel="per-frame spectral overlap")
+    for ax in (left, right):
+        ax.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=8)
+    fig.suptitle("Ethanol TDA excitations, 100 held-out frames (sparse GPR)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-train", type=int, default=250)
+    p.add_argument("--network-seconds", type=float, default=90.0)
+    p.add_argument("--curve-sizes", type=int, nargs="+", default=[25, 50, 100, 250])
     args = p.parse_args(argv)
-    rows = run(args.n_train)
-    print(f"ethanol TDA, {args.n_train} training frames, 100 held out; energies in meV")
-    print("| route | S1 | S2 | S3 | S4 | S5 | all 10 | f MAE | spectral overlap (mean / "
-          "min) | ensemble peak error meV | integrated intensity % | fit s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows, curves, n_crossing = run(args.n_train, args.network_seconds, args.curve_sizes)
+    print(f"ethanol TDA, {args.n_train} training frames, 100 held out (crossing: two of "
+          f"the six lowest states within {CROSSING} eV, "
+          f"{n_crossing} frames); energies in meV")
+    print("| route | S1 | S2 | S3 | S4 | S5 | all 10 | all 10, crossing frames | f MAE | "
+          "spectral overlap (mean / min) | overlap, crossing frames | ensemble peak error "
+          "meV | integrated intensity % | fit s |")
+    print("|---|" + "---:|" * 13)
     for r in rows:
-        cells = [f"{r[k]:.0f}" if k in r else "—" for k in ("S1", "S2", "S3", "S4", "S5",
-                                                               "all_mev")]
+        cells = [f"{r[k]:.0f}" if k in r else "—"
+                 for k in ("S1", "S2", "S3", "S4", "S5", "all_mev", "crossing_mev")]
         cells.append(f"{r['f_mae']:.4f}" if "f_mae" in r else "—")
-        cells += [f"{r['overlap']:.3f} / {r['overlap_min']:.3f}", f"{r['peak_mev']:.0f}",
+        cells += [f"{r['overlap']:.3f} / {r['overlap_min']:.3f}",
+                  f"{r['overlap_crossing']:.3f}", f"{r['peak_mev']:.0f}",
                   f"{r['intensity_pct']:+.1f}", f"{r['seconds']:.0f}"]
         print(f"| {r['route']} | " + " | ".join(cells) + " |")
+    print("\nlearning curves (GPR): training frames -> all-10 MAE meV / overlap")
+    for name, points in curves.items():
+        print(f"{name}: " + ", ".join(
+            f"{n}: {'—' if m is None else f'{m:.0f}'} / {o:.3f}" for n, m, o in points))
+    plot_curves(curves, HERE / "results_excitations_learning_curve.png")
     return 0
 
 

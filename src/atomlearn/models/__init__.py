@@ -22,6 +22,7 @@ import importlib
 import os
 
 import ase
+import numpy as np
 
 from ..errors import ModelFileError, check_choice
 from ..serialization import read_model_file
@@ -88,7 +89,8 @@ def load_model(path: str | os.PathLike) -> StructureModel:
         model = model_class(name)._from_file(meta, arrays)
         # arrays of consistent shapes can still disagree with the options (a descriptor
         # size, an activation): predict one small structure before anyone relies on it
-        model.predict([_probe(model.species_)], return_std=model.provides_uncertainty)
+        model.predict([_probe(model.species_, model.target_specs)],
+                      return_std=model.provides_uncertainty)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError,
             RecursionError, ZeroDivisionError) as err:
         what = f"missing entry {err}" if isinstance(err, KeyError) else (
@@ -99,11 +101,17 @@ def load_model(path: str | os.PathLike) -> StructureModel:
     return model
 
 
-def _probe(species) -> ase.Atoms:
-    """A small molecule with one atom of every element of a model, 1.5 Å apart."""
+def _probe(species, specs) -> ase.Atoms:
+    """A small molecule with one atom of every element of a model, 1.5 Å apart, carrying
+    evenly spaced orbital energies for targets Delta-learned from them."""
     numbers = [int(z) for z in species][:8] or [1]
-    return ase.Atoms(numbers=numbers, positions=[[1.5 * k, 0.2 * (k % 2), 0.0]
-                                                 for k in range(len(numbers))])
+    probe = ase.Atoms(numbers=numbers, positions=[[1.5 * k, 0.2 * (k % 2), 0.0]
+                                                  for k in range(len(numbers))])
+    for spec in specs:
+        if "levels" in spec.metadata:
+            probe.info[spec.metadata["levels"]] = np.arange(
+                float(sum(numbers) + spec.shape[0] + 1))
+    return probe
 
 
 from .sa_gpr import SymmetryAdaptedGPRModel  # noqa: E402

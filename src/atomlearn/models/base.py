@@ -17,7 +17,8 @@ family writes only what is its own:
 
 Capabilities are class attributes: ``supported_layouts`` (the ``(kind, per_atom)``
 pairs it learns), ``supported_gradients``, ``joint_targets`` (several targets in one
-model) and :attr:`provides_uncertainty`.
+model), ``learned_order`` (states kept in an order of the model's own, sorted for the
+loss) and :attr:`provides_uncertainty`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..structures.io import check_positions, where
 from ..structures.keys import KeySpec
 from ..targets import Dataset, TargetSpec, energy, gradient_spec
 from ..targets import density_of_states as dos
+from ..targets.excitations import delta_baseline, sorted_by
 from ..targets.spec import companions
 from . import hypers as H
 from .baseline import CompositionBaseline
@@ -65,6 +67,7 @@ class StructureModel:
     supported_layouts: ClassVar[frozenset[tuple[str, bool]]] = frozenset()
     supported_gradients: ClassVar[tuple[str, ...]] = ()
     joint_targets: ClassVar[bool] = False
+    learned_order: ClassVar[bool] = False
     #: How training structures without forces or stress are treated.
     missing_gradients: ClassVar[str] = "error"
     #: Whether training state is checkpointed (``checkpoint=``/``resume=`` arguments).
@@ -156,6 +159,13 @@ class StructureModel:
                     f"Model type {cls.registry_name!r} cannot learn target {spec.name!r} of "
                     f"kind {spec.kind!r}{' per atom' if spec.per_atom else ''}; it learns "
                     f"{layouts}. {_who_learns(spec)}")
+            if spec.metadata.get("order") == "learned":
+                if not cls.learned_order:
+                    raise ConfigError(
+                        f"Model type {cls.registry_name!r} regresses states as the labels "
+                        f"order them; 'order: learned' of target {spec.name!r} needs a "
+                        "network family (bpnn, mpnn), or drop the option.")
+                sorted_by(spec, specs)
             for g in spec.gradients:
                 if g not in cls.supported_gradients:
                     raise ConfigError(
@@ -235,6 +245,9 @@ class StructureModel:
                                  for k, v in m.calibration_.items()}
             return
         self._check_fit_data(data)
+        data = data.with_labels({    # Delta-learning: the family learns the correction
+            name: data.labels[name] - base for name, spec in data.specs.items()
+            if (base := delta_baseline(spec, data.structures)) is not None})
         self.baseline_ = CompositionBaseline(self.hypers.baseline).fit(data, self.species_)
         residual = self.baseline_.residual(data)
         held_out = residual.held_out_indices(self._held_out_size(residual.n_structures),
@@ -359,9 +372,10 @@ class StructureModel:
         mean, std = self._predict(structures, names, return_std)
         specs = self.supported_targets
         for name in names:
-            base = self.baseline_.predict(structures, specs[name])
-            if base is not None:
-                mean[name] = mean[name] + base
+            for base in (self.baseline_.predict(structures, specs[name]),
+                         delta_baseline(specs[name], structures)):
+                if base is not None:
+                    mean[name] = mean[name] + base
         for name in std:
             std[name] = std[name] * self.std_scale(name)
         for values in (mean, std):

@@ -48,6 +48,17 @@ class LossTerm:
     name: str
     weight: float = 1.0
     per_atom_error: bool = False
+    #: The states of this output are in an order the network learns: prediction and
+    #: label are each sorted by their energies (the output ``sorted_by``) before they
+    #: are compared, so the loss does not depend on the order of the labelled states.
+    sorted_by: str | None = None
+
+
+def by_energy(values: torch.Tensor, energies: torch.Tensor) -> torch.Tensor:
+    """``values`` (n, n_states) with each row's states in ascending order of ``energies``
+    (NaN energies last)."""
+    order = torch.argsort(torch.nan_to_num(energies, nan=float("inf")), dim=-1)
+    return torch.gather(values, -1, order)
 
 
 @dataclass
@@ -70,7 +81,11 @@ def loss_of(net: AtomisticNetwork, batch: AtomicBatch, labels: Labels,
         ref = labels.values.get(term.name)
         if ref is None or (term.name == "forces" and not with_forces):
             continue
-        diff = out[term.name] - ref
+        pred = out[term.name]
+        if term.sorted_by is not None:
+            pred = by_energy(pred, out[term.sorted_by])
+            ref = by_energy(ref, labels.values[term.sorted_by])
+        diff = pred - ref
         if term.per_atom_error:
             diff = diff / batch.n_atoms.to(diff.dtype).reshape(-1, *([1] * (diff.dim() - 1)))
         known = ~torch.isnan(ref)          # missing labels (a DOS above computed levels)

@@ -11,6 +11,13 @@ grid is
 with a line shape g of unit area (``gaussian`` with standard deviation ``width``, or
 ``lorentzian`` with half width at half maximum ``width``), so that it integrates to the sum
 of the oscillator strengths (less a Lorentzian's tails beyond the grid).
+
+Delta-learning (``baseline: orbital_differences``): the excitation energies are learned as
+corrections to the lowest differences :math:`\\varepsilon_a - \\varepsilon_i` between
+virtual and occupied Kohn-Sham orbital energies, read from the info array ``levels``
+(``orbital_energies`` from a ground-state calculation, or ``pred_orbital_energies``
+written by ``atomlearn predict`` with an orbital-energy model). Sorted differences are
+matched to sorted states, so the baseline follows the states' crossings.
 """
 
 from __future__ import annotations
@@ -27,6 +34,11 @@ from ..structures.io import where
 from .energy_grid import EnergyGrid
 
 LINES = ("gaussian", "lorentzian")
+#: Baselines of Delta-learned excitation energies.
+BASELINES = ("none", "orbital_differences")
+#: How a model orders the states: as the labels (ascending energy, state by state), or
+#: in an order of its own, sorted by its predicted energies for the loss and the output.
+ORDERS = ("sorted", "learned")
 #: How far (in line widths) an excitation must lie inside the spectrum's grid.
 EDGE = 3.0
 
@@ -62,6 +74,66 @@ class AbsorptionOptions(EnergyGrid):
 def check_states(n_states: int) -> None:
     if n_states < 1:
         raise ConfigError(f"'n_states' must be at least 1; got {n_states}.")
+
+
+def orbital_differences(structures: Sequence[ase.Atoms], n_states: int,
+                        levels: str = "orbital_energies") -> np.ndarray:
+    """The lowest ``n_states`` differences (eV) between virtual and occupied orbital
+    energies of each closed-shell structure, ``(n_structures, n_states)``, ascending.
+
+    The orbital energies are the info array ``levels``; the occupied ones are the lowest
+    ``n_electrons / 2`` (info ``n_electrons``, else every electron of the neutral atoms
+    less the info ``charge``, as in an all-electron calculation).
+    """
+    out = np.empty((len(structures), n_states))
+    for i, atoms in enumerate(structures):
+        if levels not in atoms.info:
+            raise DataError(
+                f"{where(atoms, i)} has no {levels!r} in its info, which the Delta-learned "
+                "excitation energies start from (orbital energies in eV, ascending); add "
+                "them from a ground-state calculation, or predict them with an "
+                "orbital-energy model ('atomlearn predict' writes pred_orbital_energies) "
+                "and set the target's 'levels' to that key.")
+        energies = np.sort(np.asarray(atoms.info[levels], float).ravel())
+        electrons = atoms.info.get("n_electrons",
+                                   atoms.numbers.sum() - atoms.info.get("charge", 0))
+        n_occ = int(round(float(electrons) / 2))
+        virtual = energies[n_occ:]
+        if not np.all(np.isfinite(energies)) or n_occ < 1 or (
+                n_occ * len(virtual) < n_states):
+            raise DataError(
+                f"The {levels!r} of {where(atoms, i)} ({len(energies)} values, "
+                f"{n_occ} occupied) do not give {n_states} finite occupied-to-virtual "
+                "differences; they must be all orbital energies of a closed-shell "
+                "calculation, with 'n_electrons' in the info when it is not all-electron "
+                "and neutral.")
+        gaps = (virtual[None, :] - energies[:n_occ, None]).ravel()
+        out[i] = np.partition(gaps, n_states - 1)[:n_states] if len(gaps) > n_states \
+            else gaps
+        out[i].sort()
+    return out
+
+
+def sorted_by(spec, specs) -> str | None:
+    """The target whose values order the states of ``spec`` (``order: learned``: the
+    excitation energies among ``specs``), or None."""
+    if spec.metadata.get("order", "sorted") != "learned":
+        return None
+    energies = [s for s in specs if s.metadata.get("builder") == "states"
+                and s.unit == "eV" and s.metadata.get("order") == "learned"]
+    if not energies or energies[0].shape != spec.shape:
+        raise ConfigError(
+            f"Target {spec.name!r} has 'order: learned', which sorts its states by the "
+            "model's excitation energies: add the target 'excitation_energies' with "
+            f"'order: learned' and the same n_states ({spec.shape[0]}).")
+    return energies[0].name
+
+
+def delta_baseline(spec, structures: Sequence[ase.Atoms]) -> np.ndarray | None:
+    """What a Delta-learned target's model adds to its predictions (None: nothing)."""
+    if spec.metadata.get("baseline", "none") == "none":
+        return None
+    return orbital_differences(structures, spec.shape[0], spec.metadata["levels"])
 
 
 def absorption_options(spec) -> AbsorptionOptions:
@@ -128,5 +200,6 @@ def read_absorption(spec, structures: Sequence[ase.Atoms]) -> np.ndarray:
     return broadened(energies, strengths, options)
 
 
-__all__ = ["AbsorptionOptions", "LINES", "absorption_options", "broadened", "line_shape",
-           "read_absorption", "read_states"]
+__all__ = ["AbsorptionOptions", "BASELINES", "LINES", "ORDERS", "absorption_options", "broadened",
+           "delta_baseline", "line_shape", "orbital_differences", "read_absorption",
+           "read_states", "sorted_by"]

@@ -222,24 +222,53 @@ def band_energies(n_kpoints: int, n_bands: int, unit: str = "eV") -> TargetSpec:
                       extensive=False)
 
 
-def excitation_energies(n_states: int = 10, weight: float = 1.0) -> TargetSpec:
+def excitation_energies(n_states: int = 10, weight: float = 1.0, baseline: str = "none",
+                        levels: str = K.ORBITAL_ENERGIES, order: str = "sorted"
+                        ) -> TargetSpec:
     """The lowest ``n_states`` excitation energies (eV) of each structure, ascending, from
-    the info array ``excitation_energies`` (:mod:`atomlearn.targets.excitations`)."""
-    from .excitations import check_states
+    the info array ``excitation_energies`` (:mod:`atomlearn.targets.excitations`).
+
+    ``baseline="orbital_differences"`` learns them as corrections to the lowest
+    occupied-to-virtual differences of the orbital energies in the info array ``levels``
+    (Delta-learning), which every structure to predict must then carry.
+
+    ``order="learned"`` (networks) lets the model keep the states in an order of its own,
+    smooth through crossings, and sorts them by energy for the loss and the output; the
+    ``oscillator_strengths`` with the same option follow that order.
+    """
+    from .excitations import BASELINES, check_states
 
     check_states(n_states)
+    check_choice(baseline, BASELINES, "excitation-energy baseline")
+    metadata = _state_order({"builder": "states"}, order)
+    if baseline != "none":
+        if order == "learned":
+            raise ConfigError("'baseline: orbital_differences' adds sorted orbital-energy "
+                              "differences state by state; it cannot be combined with "
+                              "'order: learned'. Choose one.")
+        metadata.update(baseline=baseline, levels=levels)
     return TargetSpec(K.EXCITATION_ENERGIES, "spectrum", unit="eV", shape=(n_states,),
-                      extensive=False, weight=weight, metadata={"builder": "states"})
+                      extensive=False, weight=weight, metadata=metadata)
 
 
-def oscillator_strengths(n_states: int = 10, weight: float = 1.0) -> TargetSpec:
+def oscillator_strengths(n_states: int = 10, weight: float = 1.0, order: str = "sorted"
+                         ) -> TargetSpec:
     """The oscillator strengths (dimensionless, sign-free) of the lowest ``n_states``
-    excitations, from the info array ``oscillator_strengths``."""
+    excitations, from the info array ``oscillator_strengths``; ``order="learned"`` follows
+    the states of ``excitation_energies(order="learned")``."""
     from .excitations import check_states
 
     check_states(n_states)
     return TargetSpec(K.OSCILLATOR_STRENGTHS, "spectrum", unit="", shape=(n_states,),
-                      extensive=False, weight=weight, metadata={"builder": "states"})
+                      extensive=False, weight=weight,
+                      metadata=_state_order({"builder": "states"}, order))
+
+
+def _state_order(metadata: dict, order: str) -> dict:
+    from .excitations import ORDERS
+
+    check_choice(order, ORDERS, "state order")
+    return {**metadata, "order": order} if order != "sorted" else metadata
 
 
 def absorption(e_min: float = 4.0, e_max: float = 14.0, spacing: float = 0.02,
@@ -319,7 +348,8 @@ OPTION_TYPES = {"kind": str, "unit": str, "shape": list[int], "per_atom": bool,
                 "e_min": float, "e_max": float, "spacing": float, "smearing": float,
                 "reference": str, "normalization": str, "spin": float,
                 "alignment_iterations": int, "alignment_folds": int, "electrons": str,
-                "n_states": int, "width": float, "line": str}
+                "n_states": int, "width": float, "line": str, "baseline": str,
+                "levels": str, "order": str}
 
 
 def target_from_options(name: str, options: Mapping[str, Any] | None = None) -> TargetSpec:

@@ -18,6 +18,7 @@ from ...nn import AtomisticNetwork, PaiNN, SymmetryFunctions, make_batch, make_h
 from ...nn.training import Checkpoint, Labels, LossTerm
 from ...structures.io import where
 from ...targets import Dataset
+from ...targets.excitations import sorted_by
 from ...threads import configured as configured_threads
 from .. import register
 from ..base import StructureModel
@@ -52,6 +53,7 @@ class NetworkModel(StructureModel):
     """
 
     joint_targets = True
+    learned_order = True
     checkpoints = True
     supported_gradients = ("forces",)
     angles = False
@@ -147,7 +149,8 @@ class NetworkModel(StructureModel):
     def _loss_terms(self) -> list[LossTerm]:
         terms = [LossTerm(s.name, s.weight,
                           per_atom_error=not s.per_atom and s.extensive
-                          and s.kind in ("scalar", "spectrum"))
+                          and s.kind in ("scalar", "spectrum"),
+                          sorted_by=sorted_by(s, self.target_specs))
                  for s in self.target_specs]
         if any("forces" in s.gradients for s in self.target_specs):
             terms.append(LossTerm("forces", self.hypers.force_weight))
@@ -255,16 +258,23 @@ class NetworkModel(StructureModel):
         self._check_charges(structures, training=False)
         batches = self._batches(structures)
         specs = self.supported_targets
+        keys = {k for t in names if (k := sorted_by(specs[t], self.target_specs))}
+        wanted = list(names) + sorted(keys - set(names))
         members = []
         for net in self.networks_:
             net.eval()
-            parts: dict[str, list] = {t: [] for t in names}
+            parts: dict[str, list] = {t: [] for t in wanted}
             for batch, _ in batches:
                 out = net(batch, compute_forces_="forces" in names)
-                for t in names:
+                for t in wanted:
                     parts[t].append(out[t].detach().cpu().numpy().astype(float))
-            members.append({t: np.concatenate(v).reshape(-1, *specs[t].shape)
-                            for t, v in parts.items()})
+            member = {t: np.concatenate(v).reshape(-1, *specs[t].shape)
+                      for t, v in parts.items()}
+            # states in the network's own order: output by energy
+            order = {k: np.argsort(member[k], axis=-1) for k in keys}
+            members.append({t: np.take_along_axis(member[t], order[k], axis=-1)
+                            if (k := sorted_by(specs[t], self.target_specs)) else member[t]
+                            for t in names})
         mean = {t: np.mean([m[t] for m in members], axis=0) for t in names}
         if not return_std:
             return mean, {}
