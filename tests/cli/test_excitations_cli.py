@@ -46,7 +46,8 @@ def test_uv_vis_spectrum_of_an_ensemble_over_its_reference(workdir, capsys):
     assert main(["spectrum", "--kind", "uv-vis", str(workdir / "m.alm"),
                  str(workdir / "frames.xyz"), "-o", str(png), "--width", "0.25"]) == 0
     out = capsys.readouterr().out
-    assert "average of 10 frames" in out and "reference: peak" in out
+    assert "average of 10 frames" in out and "reference peaks -> predicted" in out
+    assert "complete below" in out
     assert png.stat().st_size > 10_000
     table = np.loadtxt(png.with_suffix(".csv"), delimiter=",", skiprows=1)
     grid, mean, spread, reference = table.T
@@ -77,7 +78,7 @@ def test_uv_vis_of_a_model_that_learns_the_spectrum_directly(workdir, tmp_path, 
     capsys.readouterr()
     assert main(["spectrum", "--kind", "uv-vis", str(tmp_path / "uv.alm"),
                  str(workdir / "frames.xyz"), "-o", str(tmp_path / "uv.png")]) == 0
-    assert "reference: peak" in capsys.readouterr().out
+    assert "reference peaks -> predicted" in capsys.readouterr().out
     table = np.loadtxt(tmp_path / "uv.csv", delimiter=",", skiprows=1)
     assert table.shape[1] == 4 and np.trapezoid(table[:, 1], table[:, 0]) > 0
     # its grid and line are the model's: another width is refused

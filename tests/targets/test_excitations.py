@@ -96,3 +96,16 @@ def test_yaml_options_and_refusals():
                                                                      [0.1, 0.2])])
     with pytest.raises(DataError, match="has no 'excitation_energies' in its info"):
         excitation_energies(2).read([Atoms("H")])
+
+
+def test_matched_peaks_pair_each_reference_peak_with_the_nearest_predicted_one():
+    from atomlearn.metrics import matched_peaks
+
+    options = X.AbsorptionOptions(width=0.2)
+    reference = X.broadened(np.array([[6.0, 8.0, 11.0]]), np.array([[0.1, 0.3, 0.2]]),
+                            options)[0]
+    predicted = X.broadened(np.array([[6.1, 7.94, 11.0]]), np.array([[0.1, 0.3, 0.2]]),
+                            options)[0]
+    ref, nearest = matched_peaks(options.grid, predicted, reference, below=10.0)
+    np.testing.assert_allclose(ref, [6.0, 8.0], atol=1e-9)
+    np.testing.assert_allclose(nearest, [6.1, 7.94], atol=1e-9)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import threads
 from ..errors import ConfigError
-from ..metrics import dos_plot
+from ..metrics import dos_plot, matched_peaks
 from ..models import load_model
 from ..structures import read_structures
 from ..targets import excitations as X
@@ -44,15 +44,18 @@ def _options(model, args) -> X.AbsorptionOptions:
     return base
 
 
-def spectra(model, frames, options: X.AbsorptionOptions) -> np.ndarray:
-    """Each frame's predicted absorption spectrum on the options' grid: the model's
-    ``absorption`` target when it learns one on that grid, else its excitation energies
-    and oscillator strengths (negative predicted strengths taken as zero) broadened."""
+def spectra(model, frames, options: X.AbsorptionOptions
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each frame's predicted absorption spectrum on the options' grid, and the predicted
+    excitation energies (None for a model of the spectrum): the model's ``absorption``
+    target when it learns one on that grid, else its excitation energies and oscillator
+    strengths (negative predicted strengths taken as zero) broadened."""
     names = {s.name for s in model.target_specs}
     if {"excitation_energies", "oscillator_strengths"} <= names:
         pred = model.predict(frames, targets=["excitation_energies", "oscillator_strengths"])
         return X.broadened(pred["excitation_energies"],
-                           np.clip(pred["oscillator_strengths"], 0.0, None), options)
+                           np.clip(pred["oscillator_strengths"], 0.0, None), options
+                           ), pred["excitation_energies"]
     spec = next((s for s in model.target_specs
                  if s.metadata.get("builder") == "absorption"), None)
     if spec is None:
@@ -65,7 +68,7 @@ def spectra(model, frames, options: X.AbsorptionOptions) -> np.ndarray:
         raise ConfigError("The model learns the absorption spectrum on its own grid and "
                           f"line ({own.e_min}-{own.e_max} eV, {own.line} {own.width} eV); "
                           "leave --width, --line and --e-range out.")
-    return model.predict(frames, targets=[spec.name])[spec.name]
+    return model.predict(frames, targets=[spec.name])[spec.name], None
 
 
 def run(args) -> int:
@@ -78,22 +81,28 @@ def run(args) -> int:
     options = _options(model, args)
     log.info("predicting the excitations of %d frames with %s", len(frames),
              threads.describe())
-    each = spectra(model, frames, options)
+    each, energies = spectra(model, frames, options)
     grid, mean = options.grid, each.mean(axis=0)
     spread = each.std(axis=0) if len(frames) > 1 else None
     reference = None
-    if all("excitation_energies" in a.info and "oscillator_strengths" in a.info
-           for a in frames):
+    labelled = all("excitation_energies" in a.info and "oscillator_strengths" in a.info
+                   for a in frames)
+    if labelled:
         # the states the model predicts, so that both spectra sum the same lines
         n = next((s.shape[0] for s in model.target_specs
                   if s.name == "excitation_energies"), options.n_states)
-        reference = X.broadened(X.read_states(frames, "excitation_energies", n),
-                                X.read_states(frames, "oscillator_strengths", n),
+        ref_energies = X.read_states(frames, "excitation_energies", n)
+        reference = X.broadened(ref_energies, X.read_states(frames, "oscillator_strengths", n),
                                 options).mean(axis=0)
+        energies = ref_energies if energies is None else energies
+    # above the highest state of any frame (less two widths) lines are missing
+    complete = (float(energies[:, -1].min() - 2 * options.width)
+                if energies is not None else None)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     dos_plot(grid, mean, out, spread=spread, reference=reference, unit="1/eV",
              ylabel="absorption (oscillator strength / eV)", xlabel="excitation energy (eV)",
+             incomplete_above=complete,
              title=f"UV-vis of {Path(trajectory).name} ({len(frames)} frames, "
                    f"{options.line} {options.width:g} eV)")
     columns = [grid, mean, spread if spread is not None else np.zeros_like(mean)]
@@ -104,11 +113,20 @@ def run(args) -> int:
     np.savetxt(out.with_suffix(".csv"), np.column_stack(columns), delimiter=",",
                header=header, comments="")
     print(f"Wrote {out} and {out.with_suffix('.csv')} (average of {len(frames)} frames).")
-    peak, area = grid[np.argmax(mean)], np.trapezoid(mean, grid)
-    line = f"  peak {peak:.3f} eV, integrated intensity {area:.4g}"
-    if reference is not None:
-        ref_peak, ref_area = grid[np.argmax(reference)], np.trapezoid(reference, grid)
-        line += (f" (reference: peak {ref_peak:.3f} eV, intensity {ref_area:.4g}; "
-                 f"{100 * (area / ref_area - 1):+.1f}%)")
-    print(line)
+    area = np.trapezoid(mean, grid)
+    if complete is not None:
+        print(f"  complete below {complete:.2f} eV (the lowest frame's highest state less "
+              "two widths); lines above are missing")
+    if reference is None:
+        peaks, _ = matched_peaks(grid, mean, mean, below=complete)
+        print(f"  peaks {', '.join(f'{e:.2f}' for e in peaks)} eV, integrated intensity "
+              f"{area:.4g}")
+        return 0
+    ref_peaks, nearest = matched_peaks(grid, mean, reference, below=complete)
+    pairs = ", ".join(f"{r:.2f} -> {p:.2f}" for r, p in zip(ref_peaks, nearest, strict=True))
+    ref_area = np.trapezoid(reference, grid)
+    print(f"  reference peaks -> predicted: {pairs} eV (mean shift "
+          f"{1000 * np.nanmean(np.abs(nearest - ref_peaks)):.0f} meV)")
+    print(f"  integrated intensity {area:.4g} (reference: {ref_area:.4g}; "
+          f"{100 * (area / ref_area - 1):+.1f}%)")
     return 0

@@ -9,7 +9,13 @@ from .plots import (
     parity_plot,
     spectrum_plot,
 )
-from .spectra import Spectrum, autocorrelation, quantum_correction, vibrational_spectra
+from .spectra import (
+    Spectrum,
+    autocorrelation,
+    matched_peaks,
+    quantum_correction,
+    vibrational_spectra,
+)
 
 __all__ = [
     "METRICS",
@@ -20,6 +26,7 @@ __all__ = [
     "learning_curve_plot",
     "learning_curves_plot",
     "mae",
+    "matched_peaks",
     "max_error",
     "parity_plot",
     "r2",

@@ -161,7 +161,8 @@ def spectrum_plot(spectrum, path, *, max_wavenumber: float = 4000.0,
 
 
 def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
-             fermi_level: float | None = None, unit: str = "states/eV",
+             fermi_level: float | None = None, incomplete_above: float | None = None,
+             unit: str = "states/eV",
              xlabel: str = "E - E_ref (eV)", ylabel: str | None = None,
              title: str | None = None) -> Path:
     """A predicted density of states (or any spectrum on an energy grid, with
@@ -180,6 +181,8 @@ def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
     reference : array of shape (n_grid,), optional
     fermi_level : float, optional
         The predicted Fermi level on the grid's scale (eV), drawn as a dashed line.
+    incomplete_above : float, optional
+        Energy (eV) above which the spectrum misses lines (states not computed), shaded.
     """
     fig = _figure(6.0, 3.8)
     ax = fig.add_subplot()
@@ -192,6 +195,9 @@ def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
     if reference is not None:
         ax.plot(grid, reference, color="black", lw=1.2, label="reference")
     ax.plot(grid, predicted, color="tab:blue", lw=1.2, label="predicted")
+    if incomplete_above is not None and incomplete_above < grid[-1]:
+        ax.axvspan(max(incomplete_above, grid[0]), grid[-1], color="gray", alpha=0.12, lw=0,
+                   label="incomplete (states not computed)")
     if fermi_level is not None and np.isfinite(fermi_level):
         ax.axvline(fermi_level, color="gray", ls="--", lw=0.8, label="predicted Fermi level")
     ax.set_xlabel(xlabel)

@@ -1,4 +1,5 @@
-"""Vibrational spectra from time series of dipoles and polarizabilities.
+"""Vibrational spectra from time series of dipoles and polarizabilities, and the peaks of
+a spectrum on a grid matched to a reference's (:func:`matched_peaks`).
 
 Infrared: I(ω) ∝ ∫ <μ̇(0)·μ̇(t)> w(t) cos(ωt) dt, the Fourier transform of the
 dipole-derivative autocorrelation (μ̇ by central differences). Raman: isotropic
@@ -26,6 +27,25 @@ QUANTUM_CORRECTIONS = ("none", "harmonic", "schofield")
 PER_FS_TO_CM = 1e15 / 2.99792458e10
 #: ħ/k_B in K·cm (so βħω = HBAR_OVER_KB_CM * ν̃ / T), from h c / k_B = 1.438777 cm K
 HC_OVER_KB_CM_K = 1.4387769
+
+
+def matched_peaks(grid: np.ndarray, predicted: np.ndarray, reference: np.ndarray, *,
+                  below: float | None = None, prominence: float = 0.05
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The peaks of ``reference`` (prominence above ``prominence`` times its maximum,
+    below ``below``) and the nearest peak of ``predicted`` to each (NaN if it has none),
+    both in the grid's unit."""
+    from scipy.signal import find_peaks
+
+    ref, _ = find_peaks(reference, prominence=prominence * reference.max())
+    pred, _ = find_peaks(predicted, prominence=prominence * predicted.max())
+    ref = grid[ref]
+    if below is not None:
+        ref = ref[ref < below]
+    pred = grid[pred]
+    nearest = np.array([pred[np.argmin(np.abs(pred - e))] if len(pred) else np.nan
+                        for e in ref])
+    return ref, nearest
 
 
 @dataclass
