@@ -245,9 +245,7 @@ class StructureModel:
                                  for k, v in m.calibration_.items()}
             return
         self._check_fit_data(data)
-        data = data.with_labels({    # Delta-learning: the family learns the correction
-            name: data.labels[name] - base for name, spec in data.specs.items()
-            if (base := delta_baseline(spec, data.structures)) is not None})
+        data = without_delta(data)
         self.baseline_ = CompositionBaseline(self.hypers.baseline).fit(data, self.species_)
         residual = self.baseline_.residual(data)
         held_out = residual.held_out_indices(self._held_out_size(residual.n_structures),
@@ -525,6 +523,14 @@ class StructureModel:
 
     def _restore(self, fitted: dict, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
+
+
+def without_delta(data: Dataset) -> Dataset:
+    """``data`` less the Delta-learning baselines of its targets (what the family learns
+    is the correction)."""
+    return data.with_labels({name: data.labels[name] - base
+                             for name, spec in data.specs.items()
+                             if (base := delta_baseline(spec, data.structures)) is not None})
 
 
 def _families() -> dict[str, type]:

@@ -133,18 +133,17 @@ class KernelRows:
                                                             exp.structure_index, len(chunk)))
         return AtomicEnvironments.concatenate(parts)
 
-    def accumulate(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
-                   sigma_stress: float, keep: bool = False
-                   ) -> tuple[ObservationTerms, KeptRows | None]:
-        """Normal equations of the labels of ``data`` (and their rows with ``keep``)."""
-        kernel, M = self.kernel, len(sparse.numbers)
+    def chunk_rows(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
+                   prior: bool = False):
+        """Yield the unit-kernel rows of each chunk of ``data``: ``(values, forces)`` with
+        ``values = (K, y, noise_scale, prior_variance)`` (noise :math:`n_{atoms}` for
+        extensive targets, else 1; prior only with ``prior``) and ``forces = (rows, y,
+        prior_variance, row_indices)`` or None (labelled force components only)."""
+        kernel = self.kernel
         y = data.labels[spec.name]
-        columns = int(np.prod(spec.shape)) if spec.shape else None   # spectra: one solve
-        y = y.reshape(len(y), -1) if columns else y
-        values, forces = RowFactor.zeros(M, columns), RowFactor.zeros(M, columns)
+        y = y.reshape(len(y), -1) if spec.shape else y         # spectra: one solve
         offsets = data.offsets
         with_forces = data.has_gradient("forces") if "forces" in spec.gradients else None
-        kept = {k: [] for k in ("K", "y", "s", "p", "F", "Fy", "Fp", "Fr")}
         for a, chunk in self.chunks(data.structures, "kernel rows"):
             b = a + len(chunk)
             need = with_forces is not None and with_forces[a:b].any()
@@ -152,46 +151,57 @@ class KernelRows:
             if spec.per_atom:
                 K = kernel.environment_values(env, sparse)
                 rows_y, scale = y[offsets[a] : offsets[b]], np.ones(len(env.numbers))
-                prior = kernel.environment_kernel.profile(np.ones(len(env.numbers)))[0]
+                p = kernel.environment_kernel.profile(np.ones(len(env.numbers)))[0]
             else:
                 K = kernel.rows(env, sparse)
                 rows_y = y[a:b]
                 scale = (data.n_atoms[a:b].astype(float) if spec.extensive
                          else np.ones(b - a))
-                prior = kernel.diag(env) if keep else None
-            values.add(K, rows_y, scale)
-            if keep:
-                kept["K"].append(K)
-                kept["y"].append(rows_y)
-                kept["s"].append(scale)
-                kept["p"].append(prior)
+                p = kernel.diag(env) if prior else None
+            forces = None
             if need:            # forces only come with a per-structure scalar: one column
                 rows = -kernel.derivative_rows(env, sparse, f.positions)
                 mask = np.repeat(with_forces[a:b], data.n_atoms[a:b] * 3)
                 fy = data.labels["forces"][offsets[a] : offsets[b]].reshape(-1)
-                forces.add(rows[mask], fy[mask], np.ones(int(mask.sum())))
-                if keep:
-                    kept["F"].append(rows[mask])
-                    kept["Fy"].append(fy[mask])
-                    kept["Fp"].append(kernel.derivative_prior_variance(env, f.positions
-                                                                       )[mask])
-                    kept["Fr"].append(np.flatnonzero(mask) + 3 * int(offsets[a]))
+                fp = (kernel.derivative_prior_variance(env, f.positions)[mask] if prior
+                      else None)
+                forces = (rows[mask], fy[mask], fp, np.flatnonzero(mask) + 3 * int(offsets[a]))
+            yield (K, rows_y, scale, p), forces
+
+    def accumulate(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
+                   sigma_stress: float, keep: bool = False
+                   ) -> tuple[ObservationTerms, KeptRows | None]:
+        """Factors of the labels of ``data`` (and their rows with ``keep``)."""
+        M = len(sparse.numbers)
+        columns = int(np.prod(spec.shape)) if spec.shape else None
+        values, forces = RowFactor.zeros(M, columns), RowFactor.zeros(M, columns)
+        kept = {k: [] for k in ("K", "y", "s", "p", "F", "Fy", "Fp", "Fr")}
+        for (K, rows_y, scale, prior), force_rows in self.chunk_rows(data, spec, sparse,
+                                                                      prior=keep):
+            values.add(K, rows_y, scale)
+            if force_rows is not None:
+                forces.add(force_rows[0], force_rows[1], np.ones(len(force_rows[1])))
+            if keep:
+                for key, value in zip("Kysp", (K, rows_y, scale, prior), strict=True):
+                    kept[key].append(value)
+                if force_rows is not None:
+                    for key, value in zip(("F", "Fy", "Fp", "Fr"), force_rows, strict=True):
+                        kept[key].append(value)
         stress = self.stress_equations(data, spec, sparse, columns)
-        terms = ObservationTerms(kernel.environment_values(sparse, sparse), values, forces,
-                                 stress, sigma_stress)
+        terms = ObservationTerms(self.kernel.environment_values(sparse, sparse), values,
+                                 forces, stress, sigma_stress)
         if not keep:
             return terms, None
         cat = {k: (np.concatenate(v) if v else None) for k, v in kept.items()}
         return terms, KeptRows(cat["K"], cat["y"], cat["s"], cat["p"], cat["F"], cat["Fy"],
                                cat["Fp"], cat["Fr"])
 
-    def stress_equations(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
-                         columns: int | None = None) -> RowFactor:
-        """Rows :math:`V^{-1}\\partial E/\\partial\\epsilon_{ab}` of the labelled periodic
-        cells (xx, yy, zz, yz, xz, xy), from featomic's strain gradients."""
-        eq = RowFactor.zeros(len(sparse.numbers), columns)
+    def stress_rows(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments):
+        """Yield ``(rows, y)`` of :math:`V^{-1}\\partial E/\\partial\\epsilon_{ab}` of each
+        chunk of the labelled periodic cells (xx, yy, zz, yz, xz, xy), from featomic's
+        strain gradients."""
         if "stress" not in spec.gradients:
-            return eq
+            return
         cells = np.flatnonzero(data.has_gradient("stress"))
         for a in range(0, len(cells), self.chunk_size):
             chunk = cells[a : a + self.chunk_size]
@@ -201,6 +211,13 @@ class KernelRows:
             volumes = np.array([s.get_volume() for s in structures])
             rows = (rows[:, VOIGT] / volumes[:, None, None]).reshape(len(chunk) * 6, -1)
             y = data.labels["stress"][chunk].reshape(len(chunk), 9)[:, VOIGT].reshape(-1)
+            yield rows, y
+
+    def stress_equations(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
+                         columns: int | None = None) -> RowFactor:
+        """The factor of :meth:`stress_rows`."""
+        eq = RowFactor.zeros(len(sparse.numbers), columns)
+        for rows, y in self.stress_rows(data, spec, sparse):
             eq.add(rows, y, np.ones(len(y)))
         return eq
 

@@ -6,9 +6,11 @@ import dataclasses
 import logging
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from ...descriptors import SoapPowerSpectrum
-from ...errors import DataError, check_choice
+from ...errors import DataError, NotFittedError, check_choice
+from ...gp.factor import update_triangle
 from ...gp.selection import SELECTIONS, check_n_sparse, select_per_element, sparse_counts
 from ...gp.solver import SparseSolution, predictive_variance
 from ...kernels import (
@@ -22,7 +24,7 @@ from ...structures.io import where
 from ...targets import Dataset
 from ...targets import density_of_states as dos
 from .. import register
-from ..base import StructureModel
+from ..base import StructureModel, without_delta
 from ..hypers import check_positive
 from . import memory, search
 from .equations import KernelRows
@@ -194,6 +196,8 @@ class SparseGPRModel(StructureModel):
                                                                     h.jitter))
         self.fitted_ = start
         self.solution_ = start.solve(terms, h.jitter)
+        self.factors_ = terms      # per observation type, for updates and new noise levels
+        self.__dict__.pop("_augmented", None)
         observations = ", ".join(f"{n} {what}" for n, what in (
             (terms.values.n, f"{spec.name} values"), (terms.forces.n, "force components"),
             (terms.stress.n, "stress components")) if n)
@@ -201,6 +205,113 @@ class SparseGPRModel(StructureModel):
                  len(self.sparse_indices_), self._describe(start, terms),
                  self.solution_.log_marginal_likelihood)
         return predicted
+
+    # -- updates ----------------------------------------------------------------------
+    def update(self, structures, labels=None) -> SparseGPRModel:
+        """Add labelled structures without refactorising the rows already fitted.
+
+        The stacked triangular factor :math:`[R_S\\,|\\,z]` of the fit (prior rows and every
+        observation, noise-scaled at the fitted hyperparameters) takes the k new rows by
+        LAPACK's triangular-pentagonal QR (``tpqrt``, in place, 2 k M^2 flops), and the
+        weights follow by one triangular solve (M^2): the result equals a fit of the old
+        and new structures with the same sparse points and hyperparameters
+        (:meth:`consolidate`). The factor of each observation type takes its rows too
+        (when the model was fitted in this process), so :meth:`refit_noise` can later
+        change the noise levels at O(M^3). Sparse points, the composition baseline and
+        the std calibration stay as they are.
+
+        Parameters
+        ----------
+        structures : sequence of ase.Atoms
+        labels : mapping of str to array, optional
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self
+        """
+        spec, h = self.target_specs[0], self.hypers
+        data = self._learned_labels(structures, labels)
+        rows = KernelRows(self.descriptor_, self.unit_kernel(), h.chunk_size)
+        sigma = {"values": self.fitted_.sigma, "forces": self.fitted_.sigma_forces,
+                 "stress": h.sigma_stress}
+        blocks = []
+        for (K, y, scale, _), forces in rows.chunk_rows(data, spec, self.sparse_):
+            blocks.append(("values", K, y, scale))
+            if forces is not None:
+                blocks.append(("forces", forces[0], forces[1], np.ones(len(forces[1]))))
+        blocks += [("stress", r, y, np.ones(len(y)))
+                   for r, y in rows.stress_rows(data, spec, self.sparse_)]
+        factors = getattr(self, "factors_", None)
+        augmented = self._augmented_factor()
+        M, d2 = len(self.sparse_.numbers), self.fitted_.delta**2
+        for kind, K, y, scale in blocks:
+            s = 1.0 / (sigma[kind] * np.sqrt(scale))
+            scaled = np.hstack([K * s[:, None], y.reshape(len(K), -1) * s[:, None]])
+            update_triangle(augmented, d2 * scaled)
+            if factors is not None:
+                getattr(factors, kind).add(K, y, scale)
+        R = augmented[:M, :M]                   # delta^2 R_S, upper triangular
+        u = solve_triangular(R, augmented[:M, M:], lower=False, check_finite=False)
+        weights = u[:, 0] / d2 if self.solution_.weights.ndim == 1 else u / d2
+        self.solution_ = SparseSolution(weights, self.solution_.L, R.T, np.nan)
+        self.n_train_ = self.n_train_ + data.n_structures
+        return self
+
+    def consolidate(self, structures, labels=None) -> SparseGPRModel:
+        """Rebuild the fit from every row of ``structures`` (all the structures it should
+        hold) with the current sparse points and hyperparameters: what :meth:`update`
+        equals, and the batched refit after which new sparse points or descriptor
+        settings take effect."""
+        h, spec = self.hypers, self.target_specs[0]
+        data = self._learned_labels(structures, labels)
+        rows = KernelRows(self.descriptor_, self.unit_kernel(), h.chunk_size)
+        self.factors_ = rows.accumulate(data, spec, self.sparse_, h.sigma_stress)[0]
+        self.solution_ = self.fitted_.solve(self.factors_, h.jitter)
+        self.__dict__.pop("_augmented", None)
+        self.n_train_ = data.n_structures
+        return self
+
+    def refit_noise(self, sigma: float | None = None, sigma_forces: float | None = None
+                    ) -> SparseGPRModel:
+        """New noise levels from the factors of each observation type at O(M^3), without
+        the data (only for a model fitted or consolidated in this process)."""
+        if getattr(self, "factors_", None) is None:
+            raise NotFittedError("The factors of each observation type are kept only in the "
+                                 "process that fitted the model; call 'consolidate' with "
+                                 "its structures first.")
+        f = self.fitted_
+        self.fitted_ = search.Hyperparameters(f.delta, sigma or f.sigma,
+                                              sigma_forces or f.sigma_forces)
+        self.solution_ = self.fitted_.solve(self.factors_, self.hypers.jitter)
+        self.__dict__.pop("_augmented", None)
+        return self
+
+    def _learned_labels(self, structures, labels) -> Dataset:
+        """Labels of new structures as the family learns them (Delta and composition
+        baselines of the fit subtracted)."""
+        if not hasattr(self, "solution_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; "
+                                 "call 'fit' before adding structures.")
+        structures = list(structures)
+        self.check_structures(structures)
+        data = Dataset.read(structures, self.target_specs, keys=self.keys, labels=labels,
+                            missing_gradients=self.missing_gradients)
+        return self.baseline_.residual(without_delta(data))
+
+    def _augmented_factor(self) -> np.ndarray:
+        """:math:`\\delta^2[R_S\\,|\\,z]` of the current solution as a square Fortran array
+        (built once, then updated in place)."""
+        if getattr(self, "_augmented", None) is None:
+            sol = self.solution_
+            M = len(sol.R)
+            w = sol.weights.reshape(M, -1)
+            upper = sol.R.T                     # delta^2 R_S
+            a = np.zeros((M + w.shape[1], M + w.shape[1]), order="F")
+            a[:M, :M] = upper
+            a[:M, M:] = self.fitted_.delta**2 * (upper @ w)      # delta^2 z = delta^2 R_S u
+            self._augmented = a
+        return self._augmented
 
     def _describe(self, h: search.Hyperparameters, terms) -> str:
         spec = self.target_specs[0]

@@ -1,0 +1,89 @@
+"""Updates instead of refits: a sparse GP that takes new labelled structures by a rank-k
+QR update equals one rebuilt from all rows with the same sparse points and
+hyperparameters; noise levels change from the kept factors alone."""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from atomlearn.datasets import load_ethanol, load_ethanol_excitations
+from atomlearn.errors import NotFittedError
+from atomlearn.models import SparseGPRModel, load_model
+from atomlearn.targets import energy, excitation_energies
+
+SOAP = {"cutoff": 3.5, "n_max": 3, "l_max": 2}
+
+
+def _model(target=None, **kw):
+    return SparseGPRModel(target, **{"descriptor": SOAP, "n_sparse": 30, "sigma": 2e-3,
+                                     "sigma_forces": 0.05, **kw})
+
+
+def _same(a, b, frames, names):
+    pa, sa = a.predict(frames, return_std=True)
+    pb, sb = b.predict(frames, return_std=True)
+    for name in names:
+        scale = max(1.0, float(np.abs(pb[name]).max()))
+        np.testing.assert_allclose(pa[name], pb[name], rtol=0, atol=1e-8 * scale)
+        if name in sb:                          # stress has no std
+            np.testing.assert_allclose(sa[name], sb[name], rtol=0, atol=1e-8 * scale)
+
+
+@pytest.fixture(scope="module")
+def ethanol():
+    return load_ethanol("0:40")
+
+
+def test_update_equals_a_fit_of_all_rows(ethanol):
+    model = _model().fit(ethanol[:12])
+    reference = _model().fit(ethanol[:12])
+    model.update(ethanol[12:14]).update(ethanol[14:20])    # 1 + 2 updates of k frames
+    model.update(ethanol[20:21])
+    reference.consolidate(ethanol[:21])
+    np.testing.assert_allclose(model.solution_.weights, reference.solution_.weights,
+                               rtol=0, atol=1e-8 * np.abs(reference.solution_.weights).max())
+    _same(model, reference, ethanol[30:36], ["energy", "forces"])
+    assert model.n_train_ == reference.n_train_ == 21
+    # the kept factors of each type took the rows as well: new noise levels agree too
+    model.refit_noise(sigma=5e-3, sigma_forces=0.1)
+    reference.refit_noise(sigma=5e-3, sigma_forces=0.1)
+    _same(model, reference, ethanol[30:36], ["energy", "forces"])
+    # and the update changed the fit: it is not the 12-frame one
+    before = _model().fit(ethanol[:12]).predict(ethanol[30:36])["energy"]
+    assert np.abs(before - reference.predict(ethanol[30:36])["energy"]).max() > 1e-4
+
+
+def test_update_of_a_loaded_model_and_of_stress_and_spectra(ethanol, tmp_path):
+    model = _model().fit(ethanol[:12])
+    model.save(tmp_path / "m.alm")
+    loaded = load_model(tmp_path / "m.alm").update(ethanol[12:18])
+    _same(loaded, model.consolidate(ethanol[:18]), ethanol[30:33], ["energy", "forces"])
+    with pytest.raises(NotFittedError, match="call 'consolidate' with its structures"):
+        load_model(tmp_path / "m.alm").refit_noise(sigma=1e-2)
+
+    from ase.calculators.emt import EMT
+    cells = []
+    for k in range(10):
+        atoms = bulk("Cu", "fcc", a=3.6 + 0.01 * k, cubic=True)
+        atoms.rattle(0.05, seed=k)
+        atoms.calc = EMT()
+        atoms.get_stress()
+        cells.append(atoms)
+    spec = energy(forces=True, stress=True)
+    soap = {"cutoff": 3.0, "n_max": 3, "l_max": 2}
+    a = SparseGPRModel(spec, descriptor=soap, n_sparse=10, sigma=1e-3).fit(cells[:6])
+    b = SparseGPRModel(spec, descriptor=soap, n_sparse=10, sigma=1e-3).fit(cells[:6])
+    a.update(cells[6:9])
+    _same(a, b.consolidate(cells[:9]), cells[9:], ["energy", "forces", "stress"])
+
+    frames = load_ethanol_excitations("0:24")
+    delta = excitation_energies(4, baseline="orbital_differences")
+    a = SparseGPRModel(delta, descriptor=SOAP, n_sparse=20).fit(frames[:14])
+    b = SparseGPRModel(delta, descriptor=SOAP, n_sparse=20).fit(frames[:14])
+    _same(a.update(frames[14:20]), b.consolidate(frames[:20]), frames[20:],
+          ["excitation_energies"])
+
+
+def test_update_needs_a_fitted_model(ethanol):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        _model().update(ethanol[:2])
