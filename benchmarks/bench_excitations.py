@@ -27,8 +27,11 @@ all held-out frames and on those where two of the six lowest states lie within 0
 crossing: which state is which is ill-defined there), and for the ensemble spectrum of the
 held-out frames the peak-position error (each reference peak below the lowest 10th state,
 where the spectrum is complete, to the nearest predicted peak) and the integrated-intensity
-error. Then learning curves of every GPR route (all-ten MAE and overlap against the
-number of training frames) to ``results_excitations_learning_curve.png``. One thread.
+error; for the Delta (KS) GPR, also each half of its prediction beside the TDA other
+(which of energies and strengths limits the spectra). Then learning curves of every GPR
+route (all-ten MAE and overlap against the number of training frames) and the ensemble
+UV-vis spectrum of the held-out frames by the Delta (KS) GPR model with
+``atomlearn spectrum --kind uv-vis``, both to ``docs/images/excitations/``. One thread.
 """
 
 from __future__ import annotations
@@ -42,6 +45,26 @@ import numpy as np
 
 N_STATES, WIDTH, CROSSING = 10, 0.25, 0.1
 HERE = Path(__file__).resolve().parent
+FIGURE_ROUTE = "Delta (KS), GPR"
+FIGURES = HERE.parent / "docs" / "images" / "excitations"
+FIGURE = FIGURES / "ethanol_uvvis.png"
+
+
+def figure(model, test) -> None:
+    """The README's picture: ``atomlearn spectrum --kind uv-vis`` with the model on the
+    held-out frames (their TDA ensemble spectrum drawn beside it)."""
+    import tempfile
+
+    from ase.io import write
+
+    from atomlearn.cli.main import main as cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "model.alm")
+        write(Path(tmp) / "held_out.xyz", test)
+        FIGURE.parent.mkdir(parents=True, exist_ok=True)
+        cli(["spectrum", "--kind", "uv-vis", str(Path(tmp) / "model.alm"),
+             str(Path(tmp) / "held_out.xyz"), "-o", str(FIGURE), "--width", str(WIDTH)])
 
 
 def split():
@@ -159,6 +182,14 @@ def run(n_train: int, network_seconds: float, curve_sizes) -> tuple[list[dict], 
             rows.append(scores(name, time.perf_counter() - t,
                                *spectra_of(prediction, options), *judge))
             print(f"{name}: {rows[-1]['overlap']:.3f}", file=sys.stderr, flush=True)
+            if name == FIGURE_ROUTE:
+                figure(model, test)
+                # which half limits the spectra: each predicted half beside the TDA other
+                e, f = spectra_of(prediction, options)[1:]
+                for label, (ee, ff) in (("TDA energies + its strengths", (true_e, f)),
+                                        ("its energies + TDA strengths", (e, true_f))):
+                    rows.append(scores(f"{name}: {label}", 0.0,
+                                       X.broadened(ee, ff, options), ee, ff, *judge))
 
     curves = {}
     for n in curve_sizes:
@@ -171,13 +202,11 @@ def run(n_train: int, network_seconds: float, curve_sizes) -> tuple[list[dict], 
 
 def peak_error(grid, predicted, reference, complete: float) -> float:
     """Mean distance (eV) from each peak of the reference ensemble spectrum below
-    ``complete`` (prominence above 5% of its maximum) to the nearest predicted peak."""
-    from scipy.signal import find_peaks
+    ``complete`` to the nearest predicted peak."""
+    from atomlearn.metrics import matched_peaks
 
-    ref, _ = find_peaks(reference, prominence=0.05 * reference.max())
-    pred, _ = find_peaks(predicted, prominence=0.05 * predicted.max())
-    ref = ref[grid[ref] < complete]
-    return float(np.mean([np.min(np.abs(grid[pred] - grid[i])) for i in ref]))
+    ref, nearest = matched_peaks(grid, predicted, reference, below=complete)
+    return float(np.mean(np.abs(nearest - ref)))
 
 
 def plot_curves(curves: dict, path: Path) -> None:
@@ -187,11 +216,15 @@ def plot_curves(curves: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.8))
-    for name, points in curves.items():
+    for k, (name, points) in enumerate(curves.items()):
         n, mae, overlap = zip(*points, strict=True)
+        style = {"color": f"C{k}", "marker": "o", "label": name}
         if mae[0] is not None:
-            left.loglog(n, mae, "o-", label=name)
-        right.semilogx(n, overlap, "o-", label=name)
+            left.semilogx(n, mae, **style)
+        right.semilogx(n, overlap, **style)
+    for ax in (left, right):
+        ax.set_xticks(n, [str(v) for v in n])
+        ax.minorticks_off()
     left.set(xlabel="training frames", ylabel="excitation energies, all 10: MAE (meV)")
     right.set(xlabel="training frames", ylabel="per-frame spectral overlap")
     for ax in (left, right):
@@ -228,7 +261,7 @@ def main(argv=None) -> int:
     for name, points in curves.items():
         print(f"{name}: " + ", ".join(
             f"{n}: {'—' if m is None else f'{m:.0f}'} / {o:.3f}" for n, m, o in points))
-    plot_curves(curves, HERE / "results_excitations_learning_curve.png")
+    plot_curves(curves, FIGURES / "learning_curves.png")
     return 0
 
 
