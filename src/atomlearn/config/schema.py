@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ..active.options import LearnOptions
 from ..errors import ConfigError
 from ..models import family_hypers, model_types
 from ..models.hypers import parse
@@ -80,11 +81,13 @@ class Options:
     data: DataOptions = field(default_factory=DataOptions)
     model: ModelOptions = field(default_factory=lambda: parse_model({}))
     output: OutputOptions = field(default_factory=OutputOptions)
+    learn: LearnOptions = field(default_factory=LearnOptions)
 
     def to_dict(self) -> dict[str, Any]:
         return {"targets": copy.deepcopy(self.targets),
                 "data": dataclasses.asdict(self.data), "model": self.model.to_dict(),
-                "output": dataclasses.asdict(self.output)}
+                "output": dataclasses.asdict(self.output),
+                "learn": dataclasses.asdict(self.learn)}
 
 
 def parse_model(raw: Any) -> ModelOptions:

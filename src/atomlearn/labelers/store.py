@@ -74,14 +74,14 @@ class LabelStore:
 
     def put(self, atoms: ase.Atoms, results: dict) -> ase.Atoms:
         """Store ``results`` (energy, forces[, stress]) of ``atoms``; return the labelled
-        copy."""
+        structure as stored (read back: a rerun that finds it gets the same numbers)."""
         labelled = atoms.copy()
         labelled.info = {k: v for k, v in atoms.info.items() if not k.startswith("_")}
         labelled.info["label_method"] = self.method
         labelled.calc = SinglePointCalculator(labelled, **results)
         with atomic_path(self._path(atoms, ".xyz")) as tmp:
             ase.io.write(tmp, labelled, format="extxyz")
-        return labelled
+        return self.get(atoms)
 
     def record_failure(self, atoms: ase.Atoms, reason: str) -> None:
         with atomic_path(self._path(atoms, ".failed.json")) as tmp:

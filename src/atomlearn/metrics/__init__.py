@@ -6,6 +6,7 @@ from .plots import (
     dos_plot,
     learning_curve_plot,
     learning_curves_plot,
+    on_the_fly_plot,
     parity_plot,
     spectrum_plot,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "learning_curves_plot",
     "mae",
     "matched_peaks",
+    "on_the_fly_plot",
     "max_error",
     "parity_plot",
     "r2",

@@ -208,3 +208,38 @@ def dos_plot(grid, predicted, path, *, std=None, spread=None, reference=None,
     if title:
         ax.set_title(title, fontsize=10)
     return _save(fig, path)
+
+
+def on_the_fly_plot(log_csv, path, *, lower: float | None = None,
+                    upper: float | None = None) -> Path:
+    """An on-the-fly run's log as three panels against MD time: the largest force std of
+    each step (with the thresholds and the labelled steps), the reference calls so far,
+    and the force error of each labelled frame before it was learned (the running test
+    error) with its predicted 1-sigma coverage."""
+    import csv
+
+    with open(log_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    t = np.array([float(r["time_fs"]) for r in rows])
+    u = np.array([float(r["max_force_std"]) for r in rows])
+    labels = np.array([int(r["n_labels"]) for r in rows])
+    hit = np.array([bool(r["force_mae"]) for r in rows])
+    mae = np.array([float(r["force_mae"]) for r in rows if r["force_mae"]])
+    fig = _figure(6.0, 7.0)
+    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True)
+    ax1.semilogy(t, u, lw=0.7, color="tab:blue", label="largest force std")
+    ax1.plot(t[hit], u[hit], "o", ms=3, color="tab:red", label="labelled")
+    for value, name in ((lower, "lower"), (upper, "upper")):
+        if value is not None:
+            ax1.axhline(value, color="gray", ls="--", lw=0.8)
+            ax1.text(t[0] if len(t) else 0, value, f" {name}", va="bottom", fontsize=7)
+    ax1.set_ylabel("force std (eV/Å)")
+    ax1.legend(frameon=False, fontsize=8)
+    ax2.step(t, labels, where="post", color="tab:red")
+    ax2.set_ylabel("reference calls")
+    ax3.semilogy(t[hit], mae, "o-", ms=3, lw=0.7, color="tab:green")
+    ax3.set_ylabel("force MAE before\nlearning (eV/Å)")
+    ax3.set_xlabel("MD time (fs)")
+    for ax in (ax1, ax2, ax3):
+        ax.grid(True, alpha=0.3)
+    return _save(fig, path)

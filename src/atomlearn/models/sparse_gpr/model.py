@@ -232,6 +232,9 @@ class SparseGPRModel(StructureModel):
         """
         spec, h = self.target_specs[0], self.hypers
         data = self._learned_labels(structures, labels)
+        if not hasattr(self, "solution_"):
+            raise NotFittedError("New sparse points were added; call 'consolidate' with "
+                                 "every structure before updating.")
         rows = KernelRows(self.descriptor_, self.unit_kernel(), h.chunk_size)
         sigma = {"values": self.fitted_.sigma, "forces": self.fitted_.sigma_forces,
                  "stress": h.sigma_stress}
@@ -272,6 +275,24 @@ class SparseGPRModel(StructureModel):
         self.n_train_ = data.n_structures
         return self
 
+    def add_sparse_points(self, structures, atoms: list) -> SparseGPRModel:
+        """Make the environments of atoms ``atoms[k]`` (indices) of ``structures[k]``
+        sparse points; they take effect with the next :meth:`consolidate`, which must
+        follow before predictions."""
+        structures = list(structures)
+        f = self.descriptor_.compute(structures)
+        env = AtomicEnvironments.from_values(f.values, f.numbers, f.structure_index,
+                                             len(structures))
+        starts = np.concatenate([[0], np.cumsum([len(a) for a in structures])])
+        rows = np.concatenate([starts[k] + np.asarray(idx, int)
+                               for k, idx in enumerate(atoms)]).astype(int)
+        self.sparse_ = AtomicEnvironments.concatenate([self.sparse_.points(),
+                                                       env.points(rows)])
+        self.sparse_indices_ = np.concatenate([self.sparse_indices_,
+                                               np.full(len(rows), -1)])
+        self.__dict__.pop("solution_", None)       # stale until consolidated
+        return self
+
     def refit_noise(self, sigma: float | None = None, sigma_forces: float | None = None
                     ) -> SparseGPRModel:
         """New noise levels from the factors of each observation type at O(M^3), without
@@ -290,7 +311,7 @@ class SparseGPRModel(StructureModel):
     def _learned_labels(self, structures, labels) -> Dataset:
         """Labels of new structures as the family learns them (Delta and composition
         baselines of the fit subtracted)."""
-        if not hasattr(self, "solution_"):
+        if not hasattr(self, "baseline_"):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; "
                                  "call 'fit' before adding structures.")
         structures = list(structures)

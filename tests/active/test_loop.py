@@ -1,0 +1,134 @@
+"""On-the-fly learning with tblite as the reference: the rules, the files, a killed and
+resumed run, and the refusals."""
+
+import csv
+import re
+
+import ase.io
+import numpy as np
+import pytest
+
+from atomlearn.active import LearnOptions, OnTheFly, decide
+from atomlearn.datasets import load_ethanol
+from atomlearn.errors import ConfigError, DataError
+from atomlearn.labelers import LabelError, labeler_from_name
+from atomlearn.labelers.tblite import TBLiteLabeler
+from atomlearn.models import SparseGPRModel, load_model
+
+OPTIONS = dict(steps=40, lower=0.1, upper=0.6, temperature=300, new_sparse=9,
+               consolidate_every=3, converged_after=0, checkpoint_every=7, seed=3)
+
+
+def _model():
+    return SparseGPRModel(n_sparse=1000, descriptor={"cutoff": 4.0, "n_max": 4, "l_max": 3},
+                          kernel={"delta": 10.0}, sigma=1e-3, sigma_forces=0.03,
+                          hyperparameters="fixed", validation_fraction=0.0)
+
+
+def _log(folder):
+    with open(folder / "log.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_decisions_follow_the_thresholds():
+    o = LearnOptions(lower=0.1, upper=0.5, block=3)
+    assert decide(0.05, o, 0) == "go"
+    assert decide(0.12, o, 0) == "queue" and decide(0.12, o, 1) == "queue"
+    assert decide(0.12, o, 2) == "label"             # the block is full
+    assert decide(0.21, o, 0) == "label"             # above twice 'lower': at once
+    assert decide(0.5, o, 0) == "reject" and decide(0.05, o, 0, too_close=True) == "reject"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("otf")
+    summary = OnTheFly(_model(), labeler_from_name("tblite"), LearnOptions(**OPTIONS),
+                       folder).run(load_ethanol("0:5"), progress=False)
+    return folder, summary
+
+
+def test_labels_when_and_only_when_the_rules_say(run):
+    folder, summary = run
+    rows = _log(folder)
+    assert [int(r["step"]) for r in rows] == list(range(1, 41))
+    labelled = ase.io.read(folder / "labelled.xyz", index=":")
+    steps = [a.info["md_step"] for a in labelled[5:]]
+    acting = [int(r["step"]) for r in rows if r["action"] in ("label", "reject")]
+    assert steps == acting and summary["labels"] == len(acting) > 0
+    for r in rows:
+        u = float(r["max_force_std"])
+        assert (u < 0.1) == (r["action"] == "go")
+        assert (u >= 0.6) <= (r["action"] == "reject")
+        assert bool(r["force_mae"]) == (r["action"] in ("label", "reject"))
+    # the labels are the reference's, and the model learned them
+    ref = TBLiteLabeler()
+    for atoms in labelled[-2:]:
+        np.testing.assert_allclose(atoms.get_forces(), ref(atoms)["forces"], atol=1e-6)
+    model = load_model(folder / "model.alm")
+    assert model.n_train_ == len(labelled)
+    assert model.calibration_["forces"]["source"] == "on-the-fly"
+    assert len(ase.io.read(folder / "trajectory.xyz", index=":")) == 40
+
+
+class Killed(TBLiteLabeler):
+    """tblite that is killed at its n-th call (after n - 1 stored labels)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def compute(self, atoms):
+        self.n -= 1
+        if self.n == 0:
+            raise KeyboardInterrupt
+        return super().compute(atoms)
+
+
+def test_a_killed_run_resumes_to_the_same_labels_and_model(run, tmp_path):
+    folder, _ = run
+    with pytest.raises(KeyboardInterrupt):
+        OnTheFly(_model(), Killed(5 + 4), LearnOptions(**OPTIONS), tmp_path).run(
+            load_ethanol("0:5"), progress=False)
+    OnTheFly(_model(), labeler_from_name("tblite"), LearnOptions(**OPTIONS), tmp_path).run(
+        resume=True, progress=False)
+    a = ase.io.read(folder / "labelled.xyz", index=":")
+    b = ase.io.read(tmp_path / "labelled.xyz", index=":")
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.positions, y.positions)
+    assert _log(folder) == _log(tmp_path)
+    wa = load_model(folder / "model.alm").solution_.weights
+    np.testing.assert_array_equal(wa, load_model(tmp_path / "model.alm").solution_.weights)
+
+
+class Flaky(TBLiteLabeler):
+    """Fails on its second call during the run."""
+
+    calls = 0
+
+    def compute(self, atoms):
+        Flaky.calls += 1
+        if Flaky.calls == 7:
+            raise LabelError("SCF did not converge in 100 cycles.")
+        return super().compute(atoms)
+
+
+def test_refusals_and_a_failing_reference(tmp_path, caplog):
+    with pytest.raises(ConfigError, match=re.escape("0 < learn.lower < learn.upper; got "
+                                                    "lower 0.5 and upper 0.2")):
+        OnTheFly(_model(), TBLiteLabeler(), LearnOptions(lower=0.5, upper=0.2), tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="cannot be written"):
+        OnTheFly(_model(), TBLiteLabeler(), LearnOptions(), blocker / "run")
+    frames = load_ethanol("0:3")
+    frames[1].numbers[3] = 118
+    with pytest.raises(DataError, match=re.escape("start structure 1 contains ['Og']")):
+        OnTheFly(_model(), TBLiteLabeler(), LearnOptions(), tmp_path / "a").run(
+            frames, progress=False)
+    summary = OnTheFly(_model(), Flaky(), LearnOptions(**{**OPTIONS, "steps": 12}),
+                       tmp_path / "b").run(load_ethanol("0:5"), progress=False)
+    assert summary["steps"] == 12
+    failed = list((tmp_path / "b" / "labels").glob("*.failed.json"))
+    assert len(failed) == 1 and "did not converge" in failed[0].read_text()
+    assert "SCF did not converge" in caplog.text
