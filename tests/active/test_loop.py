@@ -132,3 +132,21 @@ def test_refusals_and_a_failing_reference(tmp_path, caplog):
     failed = list((tmp_path / "b" / "labels").glob("*.failed.json"))
     assert len(failed) == 1 and "did not converge" in failed[0].read_text()
     assert "SCF did not converge" in caplog.text
+
+
+def test_pool_mode_labels_the_most_uncertain_distinct_structures(tmp_path):
+    pool = load_ethanol("100:400:10")
+    options = LearnOptions(**{**OPTIONS, "block": 2, "lower": 1e-3})
+    learner = OnTheFly(_model(), labeler_from_name("tblite"), options, tmp_path)
+    # the first round's choice, as the fitted start model ranks the pool
+    summary = learner.run_pool(load_ethanol("0:3"), pool, budget=5, progress=False)
+    assert summary["labels"] == 5 and summary["stopped"] == "budget"
+    with open(tmp_path / "log.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    chosen = [int(i) for r in rows for i in r["chosen"].split()]
+    assert len(chosen) == len(set(chosen)) == 5
+    assert [len(r["chosen"].split()) for r in rows] == [2, 2, 1]
+    first = _model().fit(ase.io.read(tmp_path / "labelled.xyz", index="0:3"))
+    std = first.predict(pool, return_std=True)[1]["forces"].reshape(len(pool), -1)
+    assert int(np.argmax(std.max(1))) in [int(i) for i in rows[0]["chosen"].split()]
+    assert len(ase.io.read(tmp_path / "labelled.xyz", index=":")) == 8

@@ -48,3 +48,15 @@ def test_learn_refusals(tmp_path, capsys):
     assert main(["learn", str(tmp_path / "e.yaml"), "-o", str(tmp_path / "r"), "--labeler",
                  "tblite", "--start", "ethanol", "--start-index", "0:2"]) == 2
     assert "needs a potential with forces and uncertainties" in capsys.readouterr().err
+
+
+def test_learn_pool_mode(tmp_path, capsys):
+    (tmp_path / "learn.yaml").write_text(yaml.safe_dump(OPTIONS))
+    assert main(["learn", str(tmp_path / "learn.yaml"), "--start", "ethanol",
+                 "--start-index", "0:2", "--labeler", "tblite", "-o", str(tmp_path / "p"),
+                 "--pool", "ethanol", "--pool-index", "100:300:20", "--budget", "2"]) == 0
+    assert "2 reference calls on the pool (budget)" in capsys.readouterr().out
+    assert main(["learn", str(tmp_path / "learn.yaml"), "--start", "ethanol", "--labeler",
+                 "tblite", "-o", str(tmp_path / "q"), "--pool", "ethanol", "--budget",
+                 "0"]) == 2
+    assert "--budget must be at least 1" in capsys.readouterr().err

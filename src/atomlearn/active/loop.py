@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ("step", "time_fs", "temperature", "max_force_std", "action", "n_labels",
                "force_mae", "force_rmse", "within_1sigma", "within_2sigma")
+POOL_COLUMNS = ("n_labels", "chosen", "max_force_std", "force_mae", "force_rmse",
+                "within_1sigma", "within_2sigma")
 
 
 def decide(uncertainty: float, options: LearnOptions, queued: int,
@@ -196,15 +198,15 @@ class OnTheFly:
             self._checkpoint(atoms, trusted, rng, state)
         return self._summary(state)
 
-    def _begin(self, start):
-        o = self.options
+    def _fit_start(self, start, columns=LOG_COLUMNS) -> None:
+        """A fresh run folder; the start structures labelled and the model fitted."""
         if not start:
             raise DataError("On-the-fly learning needs at least one start structure.")
         self.directory.mkdir(parents=True, exist_ok=True)
         for name in ("log.csv", "trajectory.xyz"):
             self._path(name).unlink(missing_ok=True)
         with open(self._path("log.csv"), "w", newline="") as fh:
-            csv.writer(fh).writerow(LOG_COLUMNS)
+            csv.writer(fh).writerow(columns)
         for k, atoms in enumerate(start):
             self.labeler.check(atoms, f"start structure {k}")
         labelled = [a for a in label_structures(start, self.labeler, self.store,
@@ -215,6 +217,10 @@ class OnTheFly:
         self._save_labelled()
         self.model.fit(labelled)
         self._save_model()
+
+    def _begin(self, start):
+        o = self.options
+        self._fit_start(start)
         atoms = start[-1].copy()
         atoms.calc = None
         atoms.info = {"_source": "on-the-fly MD", "_frame": 0}
@@ -257,6 +263,76 @@ class OnTheFly:
         atoms.set_momenta(momenta)
         log.info("resuming at step %d with %d labels", state.step, state.n_labels)
         return atoms, trusted, rng, state
+
+    # -- pool mode --------------------------------------------------------------------
+    def run_pool(self, start: list[ase.Atoms], pool: list[ase.Atoms], *,
+                 budget: int = 100, progress: bool = True) -> dict:
+        """Choose from a fixed set of unlabelled structures: each round labels the
+        ``block`` most uncertain pool structures (largest force std), skipping any whose
+        mean SOAP vector is within cosine 1e-4 of one already chosen that round
+        (diversity); it stops when no structure passes ``lower`` or after ``budget``
+        labels. ``log.csv`` has a row per round."""
+        o = self.options
+        self._fit_start(start, POOL_COLUMNS)
+        remaining = list(range(len(pool)))
+        state = _State()
+        with open(self._path("log.csv"), "a", newline="") as fh, \
+                tqdm(total=budget, desc="pool labels", unit="label",
+                     disable=None if progress else True) as bar:
+            writer = csv.writer(fh)
+            while state.n_labels < budget and remaining:
+                frames = [pool[i] for i in remaining]
+                mean, std = self.model.predict(frames, targets=["energy", "forces"],
+                                               return_std=True)
+                offsets = np.cumsum([0] + [len(a) for a in frames])
+                u = np.array([std["forces"][a:b].max() for a, b in
+                              zip(offsets[:-1], offsets[1:], strict=True)])
+                u = u / (self._force_noise() if o.relative else 1.0)
+                if u.max() < o.lower:
+                    state.stopped = "converged"
+                    break
+                picks = self._diverse(frames, np.argsort(-u), min(o.block, budget
+                                                                  - state.n_labels))
+                queue = [self._pool_snapshot(frames[k], remaining[k],
+                                             mean["forces"][offsets[k]:offsets[k + 1]],
+                                             std["forces"][offsets[k]:offsets[k + 1]])
+                         for k in picks]
+                row = self._learn(queue, state)
+                chosen = {remaining[k] for k in picks}
+                remaining = [i for i in remaining if i not in chosen]
+                writer.writerow([_cell(v) for v in (
+                    state.n_labels, " ".join(str(i) for i in sorted(chosen)),
+                    float(u.max()), row.get("force_mae"), row.get("force_rmse"),
+                    row.get("within_1sigma"), row.get("within_2sigma"))])
+                fh.flush()
+                bar.update(len(picks))
+            state.stopped = state.stopped or ("budget" if remaining else "pool exhausted")
+        return self._summary(state)
+
+    def _diverse(self, frames, order, n: int) -> list[int]:
+        """The first ``n`` of ``order`` (among its first 10 n) whose mean SOAP vectors
+        differ from each other's."""
+        if n <= 1:
+            return [int(order[0])]
+        candidates = [int(k) for k in order[: 10 * n]]
+        f = self.model.descriptor_.compute([frames[k] for k in candidates])
+        means = np.stack([f.values[f.structure_index == s].mean(0)
+                          for s in range(len(candidates))])
+        means /= np.linalg.norm(means, axis=1, keepdims=True)
+        chosen: list[int] = []
+        for pos in range(len(candidates)):
+            if all(1 - means[pos] @ means[c] > 1e-4 for c in chosen):
+                chosen.append(pos)
+            if len(chosen) == n:
+                break
+        return [candidates[c] for c in chosen]
+
+    def _pool_snapshot(self, atoms, index: int, forces, fstd) -> ase.Atoms:
+        frame = atoms.copy()
+        frame.calc = None
+        frame.info = {"md_step": int(index), "std_scale": self.model.std_scale("forces")}
+        frame.arrays["pred_forces"], frame.arrays["pred_forces_std"] = forces, fstd
+        return frame
 
     # -- learning ---------------------------------------------------------------------
     def _snapshot(self, atoms: ase.Atoms, fstd: np.ndarray) -> ase.Atoms:

@@ -32,13 +32,19 @@ def add_arguments(parser) -> None:
                         metavar="KEY=VALUE", help="override an option, e.g. learn.steps=500")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in the folder from its last checkpoint")
+    parser.add_argument("--pool", default=None,
+                        help="pool mode: choose the structures to label from this file (or "
+                             "shipped dataset) by uncertainty, instead of running MD")
+    parser.add_argument("--pool-index", default=":", help="which pool structures")
+    parser.add_argument("--budget", type=int, default=100,
+                        help="pool mode: reference calls at most")
 
 
 def run(args) -> int:
     options = load_options(args.options, args.overrides)
     options.learn.check()
     out = Path(args.output)
-    resuming = args.resume and (out / "checkpoint.npz").exists()
+    resuming = args.resume and args.pool is None and (out / "checkpoint.npz").exists()
     if not resuming and args.start is None:
         raise ConfigError("A new run needs --start STRUCTURES.xyz (or --resume with the "
                           "folder of a run that wrote a checkpoint).")
@@ -52,6 +58,14 @@ def run(args) -> int:
     start = None if resuming else read_data(args.start, args.start_index)
     learner = OnTheFly(model, labeler, options.learn, out)
     dump_options(options, out / "options.yaml")
+    if args.pool is not None:
+        if args.budget < 1:
+            raise ConfigError(f"--budget must be at least 1; got {args.budget}.")
+        summary = learner.run_pool(start, read_data(args.pool, args.pool_index),
+                                   budget=args.budget)
+        print(f"{summary['labels']} reference calls on the pool ({summary['stopped']}); "
+              f"run folder: {out} (model.alm, labelled.xyz, log.csv)")
+        return 0
     summary = learner.run(start, resume=resuming)
     png = on_the_fly_plot(out / "log.csv", out / "learning.png",
                           lower=options.learn.lower, upper=options.learn.upper)

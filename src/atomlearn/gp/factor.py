@@ -55,8 +55,10 @@ def update_triangle(upper: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return upper
     if not upper.flags.f_contiguous:
         raise ValueError("update_triangle needs a Fortran-ordered triangle")
-    a, _, _, info = lapack.dtpqrt(0, min(_NB, upper.shape[0]), upper,
-                                  np.asfortranarray(rows), overwrite_a=True)
+    # blocks as wide as the new rows: each block is a pass over the trailing triangle,
+    # which for a few rows costs more in memory traffic than the wider block saves
+    nb = max(1, min(_NB, upper.shape[0], rows.shape[0]))
+    a, _, _, info = lapack.dtpqrt(0, nb, upper, np.asfortranarray(rows), overwrite_a=True)
     if info != 0:        # pragma: no cover - LAPACK argument error
         raise RuntimeError(f"LAPACK dtpqrt failed (info {info}).")
     return a

@@ -75,7 +75,8 @@ class LabelStore:
     def put(self, atoms: ase.Atoms, results: dict) -> ase.Atoms:
         """Store ``results`` (energy, forces[, stress]) of ``atoms``; return the labelled
         structure as stored (read back: a rerun that finds it gets the same numbers)."""
-        labelled = atoms.copy()
+        # the structure and what the method gave, nothing a caller attached to it
+        labelled = ase.Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
         labelled.info = {k: v for k, v in atoms.info.items() if not k.startswith("_")}
         labelled.info["label_method"] = self.method
         labelled.calc = SinglePointCalculator(labelled, **results)

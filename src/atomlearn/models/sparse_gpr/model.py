@@ -198,6 +198,7 @@ class SparseGPRModel(StructureModel):
         self.solution_ = start.solve(terms, h.jitter)
         self.factors_ = terms      # per observation type, for updates and new noise levels
         self.__dict__.pop("_augmented", None)
+        self.__dict__.pop("_pending", None)
         observations = ", ".join(f"{n} {what}" for n, what in (
             (terms.values.n, f"{spec.name} values"), (terms.forces.n, "force components"),
             (terms.stress.n, "stress components")) if n)
@@ -215,10 +216,10 @@ class SparseGPRModel(StructureModel):
         LAPACK's triangular-pentagonal QR (``tpqrt``, in place, 2 k M^2 flops), and the
         weights follow by one triangular solve (M^2): the result equals a fit of the old
         and new structures with the same sparse points and hyperparameters
-        (:meth:`consolidate`). The factor of each observation type takes its rows too
-        (when the model was fitted in this process), so :meth:`refit_noise` can later
-        change the noise levels at O(M^3). Sparse points, the composition baseline and
-        the std calibration stay as they are.
+        (:meth:`consolidate`). The factor of each observation type takes the rows too
+        when :meth:`refit_noise` next needs them (for a model fitted in this process), so
+        the noise levels can change at O(M^3). Sparse points, the composition baseline
+        and the std calibration stay as they are.
 
         Parameters
         ----------
@@ -245,15 +246,16 @@ class SparseGPRModel(StructureModel):
                 blocks.append(("forces", forces[0], forces[1], np.ones(len(forces[1]))))
         blocks += [("stress", r, y, np.ones(len(y)))
                    for r, y in rows.stress_rows(data, spec, self.sparse_)]
-        factors = getattr(self, "factors_", None)
         augmented = self._augmented_factor()
         M, d2 = len(self.sparse_.numbers), self.fitted_.delta**2
+        scaled = []
         for kind, K, y, scale in blocks:
             s = 1.0 / (sigma[kind] * np.sqrt(scale))
-            scaled = np.hstack([K * s[:, None], y.reshape(len(K), -1) * s[:, None]])
-            update_triangle(augmented, d2 * scaled)
-            if factors is not None:
-                getattr(factors, kind).add(K, y, scale)
+            scaled.append(np.hstack([K * s[:, None], y.reshape(len(K), -1) * s[:, None]]))
+        update_triangle(augmented, d2 * np.vstack(scaled))
+        if getattr(self, "factors_", None) is not None:
+            # the factors of each type take these rows when they are next needed
+            self.__dict__.setdefault("_pending", []).extend(blocks)
         R = augmented[:M, :M]                   # delta^2 R_S, upper triangular
         u = solve_triangular(R, augmented[:M, M:], lower=False, check_finite=False)
         weights = u[:, 0] / d2 if self.solution_.weights.ndim == 1 else u / d2
@@ -272,6 +274,7 @@ class SparseGPRModel(StructureModel):
         self.factors_ = rows.accumulate(data, spec, self.sparse_, h.sigma_stress)[0]
         self.solution_ = self.fitted_.solve(self.factors_, h.jitter)
         self.__dict__.pop("_augmented", None)
+        self.__dict__.pop("_pending", None)
         self.n_train_ = data.n_structures
         return self
 
@@ -301,6 +304,8 @@ class SparseGPRModel(StructureModel):
             raise NotFittedError("The factors of each observation type are kept only in the "
                                  "process that fitted the model; call 'consolidate' with "
                                  "its structures first.")
+        for kind, K, y, scale in self.__dict__.pop("_pending", []):
+            getattr(self.factors_, kind).add(K, y, scale)
         f = self.fitted_
         self.fitted_ = search.Hyperparameters(f.delta, sigma or f.sigma,
                                               sigma_forces or f.sigma_forces)
