@@ -16,7 +16,8 @@ from atomlearn.labelers.tblite import TBLiteLabeler
 from atomlearn.models import SparseGPRModel, load_model
 
 OPTIONS = dict(steps=40, lower=0.1, upper=0.6, temperature=300, new_sparse=9,
-               consolidate_every=3, converged_after=0, checkpoint_every=7, seed=3)
+               consolidate_every=3, converged_after=0, checkpoint_every=7, seed=3,
+               min_interval=2, audit_every=15)
 
 
 def _model():
@@ -31,12 +32,16 @@ def _log(folder):
 
 
 def test_decisions_follow_the_thresholds():
-    o = LearnOptions(lower=0.1, upper=0.5, block=3)
+    o = LearnOptions(lower=0.1, upper=0.5, block=3, min_interval=4, audit_every=50)
     assert decide(0.05, o, 0) == "go"
     assert decide(0.12, o, 0) == "queue" and decide(0.12, o, 1) == "queue"
     assert decide(0.12, o, 2) == "label"             # the block is full
     assert decide(0.21, o, 0) == "label"             # above twice 'lower': at once
     assert decide(0.5, o, 0) == "reject" and decide(0.05, o, 0, too_close=True) == "reject"
+    assert decide(0.21, o, 0, since_label=3) == "wait"          # just labelled
+    assert decide(0.21, o, 0, since_label=4) == "label"
+    assert decide(0.01, o, 0, step=100) == "audit"              # whatever its std
+    assert decide(0.7, o, 0, step=100) == "reject"
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +58,19 @@ def test_labels_when_and_only_when_the_rules_say(run):
     assert [int(r["step"]) for r in rows] == list(range(1, 41))
     labelled = ase.io.read(folder / "labelled.xyz", index=":")
     steps = [a.info["md_step"] for a in labelled[5:]]
-    acting = [int(r["step"]) for r in rows if r["action"] in ("label", "reject")]
+    acting = [int(r["step"]) for r in rows if r["action"] in ("label", "reject", "audit")]
     assert steps == acting and summary["labels"] == len(acting) > 0
+    last = 0
     for r in rows:
-        u = float(r["max_force_std"])
-        assert (u < 0.1) == (r["action"] == "go")
-        assert (u >= 0.6) <= (r["action"] == "reject")
-        assert bool(r["force_mae"]) == (r["action"] in ("label", "reject"))
+        u, step, action = float(r["max_force_std"]), int(r["step"]), r["action"]
+        assert (action == "audit") == (step % 15 == 0 and u < 0.6)
+        if action != "audit":
+            assert (u < 0.1) == (action == "go")
+            assert (u >= 0.6) == (action == "reject")
+            assert (action == "wait") == (0.1 <= u < 0.6 and step - last <= 2)
+        assert bool(r["force_mae"]) == (action in ("label", "reject", "audit"))
+        if r["force_mae"]:
+            last = step
     # the labels are the reference's, and the model learned them
     ref = TBLiteLabeler()
     for atoms in labelled[-2:]:

@@ -53,14 +53,21 @@ POOL_COLUMNS = ("n_labels", "chosen", "max_force_std", "force_mae", "force_rmse"
 
 
 def decide(uncertainty: float, options: LearnOptions, queued: int,
-           too_close: bool = False) -> str:
+           too_close: bool = False, since_label: int | None = None, step: int = 1) -> str:
     """What a step with largest force std ``uncertainty`` leads to: ``"go"``,
     ``"queue"`` (kept for labelling later), ``"label"`` (label the queue with this frame
-    now) or ``"reject"`` (return to the last trusted frame and label this one)."""
+    now), ``"reject"`` (return to the last trusted frame and label this one), ``"wait"``
+    (uncertain, but within ``min_interval`` steps of the last label: neither trusted nor
+    labelled) or ``"audit"`` (every ``audit_every`` steps a frame below ``upper`` is
+    labelled whatever its uncertainty: an unbiased sample for the std's calibration)."""
     if too_close or uncertainty >= options.upper:
         return "reject"
+    if options.audit_every and step % options.audit_every == 0:
+        return "audit"
     if uncertainty < options.lower:
         return "go"
+    if since_label is not None and since_label < options.min_interval:
+        return "wait"
     if uncertainty >= 2 * options.lower or queued + 1 >= options.block:
         return "label"
     return "queue"
@@ -75,6 +82,8 @@ class _State:
     candidates: list = field(default_factory=list)     # [labelled index, atom indices]
     sq_error: float = 0.0      # sums over labelled force components before learning them
     sq_std: float = 0.0        # (uncalibrated latent std), for the std's calibration
+    audit_sq_error: float = 0.0    # the same over audit frames only (an unbiased sample)
+    audit_sq_std: float = 0.0
     stopped: str = ""
 
 
@@ -116,7 +125,8 @@ class OnTheFly:
                 "since_label": state.since_label,
                 "since_consolidation": state.since_consolidation,
                 "candidates": state.candidates, "sq_error": state.sq_error,
-                "sq_std": state.sq_std,
+                "sq_std": state.sq_std, "audit_sq_error": state.audit_sq_error,
+                "audit_sq_std": state.audit_sq_std,
                 "rng": rng.bit_generator.state if rng is not None else None}
         with atomic_path(self._path("checkpoint.npz")) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, positions=atoms.positions, momenta=atoms.get_momenta(),
@@ -159,16 +169,18 @@ class OnTheFly:
                 dyn.run(1)
                 fstd = atoms.calc.results["forces_std"]
                 u = float(fstd.max()) / (noise if o.relative else 1.0)
-                action = decide(u, o, len(queue), _too_close(atoms, o.min_distance))
+                action = decide(u, o, len(queue), _too_close(atoms, o.min_distance),
+                                state.since_label, state.step)
                 row = {"step": state.step, "time_fs": state.step * o.timestep,
                        "temperature": atoms.get_temperature(), "max_force_std": u,
                        "action": action}
-                if action == "go":
-                    trusted = (atoms.positions.copy(), atoms.get_momenta().copy())
+                if action in ("go", "wait"):
+                    if action == "go":
+                        trusted = (atoms.positions.copy(), atoms.get_momenta().copy())
                     state.since_label += 1
                 else:
-                    queue.append(self._snapshot(atoms, fstd))
-                if action in ("label", "reject"):
+                    queue.append(self._snapshot(atoms, fstd, audit=action == "audit"))
+                if action in ("label", "reject", "audit"):
                     if action == "reject":
                         atoms.positions = trusted[0].copy()
                         atoms.set_momenta(trusted[1].copy())
@@ -182,7 +194,8 @@ class OnTheFly:
                 frame.calc, frame.info = None, {"step": state.step,
                                                 "max_force_std": u, "action": action}
                 ase.io.write(traj_fh, frame, format="extxyz")
-                if action in ("label", "reject") or state.step % o.checkpoint_every == 0:
+                if action in ("label", "reject", "audit") or \
+                        state.step % o.checkpoint_every == 0:
                     log_fh.flush()
                     traj_fh.flush()
                     self._checkpoint(atoms, trusted, rng, state)
@@ -244,7 +257,7 @@ class OnTheFly:
         self.labelled = ase.io.read(self._path("labelled.xyz"), index=":")
         state = _State(meta["step"], meta["n_labels"], meta["since_label"],
                        meta["since_consolidation"], meta["candidates"], meta["sq_error"],
-                       meta["sq_std"])
+                       meta["sq_std"], meta["audit_sq_error"], meta["audit_sq_std"])
         rng = None
         if meta["rng"] is not None:
             rng = np.random.default_rng()
@@ -335,11 +348,12 @@ class OnTheFly:
         return frame
 
     # -- learning ---------------------------------------------------------------------
-    def _snapshot(self, atoms: ase.Atoms, fstd: np.ndarray) -> ase.Atoms:
+    def _snapshot(self, atoms: ase.Atoms, fstd: np.ndarray, audit: bool = False
+                  ) -> ase.Atoms:
         frame = atoms.copy()
         frame.calc = None
         frame.info = {"md_step": int(atoms.info["_frame"]),
-                      "std_scale": self.model.std_scale("forces")}
+                      "std_scale": self.model.std_scale("forces"), "audit": audit}
         frame.arrays["pred_forces"] = np.array(atoms.calc.results["forces"])
         frame.arrays["pred_forces_std"] = np.array(fstd)
         return frame
@@ -358,9 +372,13 @@ class OnTheFly:
                             + self.model.noise_std("forces", [atoms]) ** 2)
             errors.append(diff.ravel())
             z.append((np.abs(diff) / total).ravel())
+            raw = float(np.sum((frame.arrays["pred_forces_std"]
+                                / frame.info["std_scale"]) ** 2))
             state.sq_error += float(np.sum(diff**2))
-            state.sq_std += float(np.sum((frame.arrays["pred_forces_std"]
-                                          / frame.info["std_scale"]) ** 2))
+            state.sq_std += raw
+            if frame.info.get("audit"):
+                state.audit_sq_error += float(np.sum(diff**2))
+                state.audit_sq_std += raw
             atoms.info["md_step"] = frame.info["md_step"]
             order = np.argsort(-np.linalg.norm(frame.arrays["pred_forces_std"], axis=1))
             state.candidates.append([len(self.labelled), order[: self.options.new_sparse]
@@ -402,12 +420,16 @@ class OnTheFly:
         atoms.get_forces()
 
     def _calibrate(self, state: _State) -> None:
-        """Scale the force std so that its mean square matches that of the errors on the
-        frames labelled so far, each scored before it was learned (a sparse GP's force
-        std keeps the prior's Nystrom residual and is too large by a factor that holds
-        along a run; committees can be over- or under-confident)."""
-        if state.sq_std > 0:
-            scale = float(np.sqrt(state.sq_error / state.sq_std))
+        """Scale the force std so that its mean square matches that of the errors of
+        labelled frames, each scored before it was learned: the audit frames when there
+        are any (frames labelled for their uncertainty are a biased sample: chosen where
+        the std is large, they make it look too pessimistic elsewhere), else all. A
+        sparse GP's force std keeps the prior's Nystrom residual and is too large by a
+        factor that holds along a run; committees can be over- or under-confident."""
+        error, std = ((state.audit_sq_error, state.audit_sq_std) if state.audit_sq_std > 0
+                      else (state.sq_error, state.sq_std))
+        if std > 0:
+            scale = float(np.sqrt(error / std))
             self.model.calibration_ = {**self.model.calibration_, "forces": {
                 "scale": scale, "n_held_out": state.n_labels, "source": "on-the-fly"}}
 

@@ -40,6 +40,13 @@ class LearnOptions:
         set); updates in between add rows only.
     converged_after : int
         Steps without a label that end the run (0: run all ``steps``).
+    min_interval : int
+        Steps after a label during which uncertain frames are neither labelled nor
+        trusted (consecutive frames teach the model little more than one of them).
+    audit_every : int
+        Every this many steps the frame is labelled whatever its uncertainty: an
+        unbiased sample of the model's error that calibrates the std (0: never; then the
+        uncertainty-chosen labels calibrate it, too pessimistically).
     min_distance : float
         Å: a step that brings two atoms closer is rejected like one above ``upper``.
     checkpoint_every : int
@@ -60,6 +67,8 @@ class LearnOptions:
     new_sparse: int = 2
     consolidate_every: int = 10
     converged_after: int = 1000
+    min_interval: int = 10
+    audit_every: int = 200
     min_distance: float = 0.7
     checkpoint_every: int = 100
     seed: int = 0
@@ -71,7 +80,7 @@ class LearnOptions:
             value = getattr(self, name)
             if not value > 0 and not (name == "temperature" and value == 0):
                 raise ConfigError(f"'learn.{name}' must be positive; got {value!r}.")
-        for name in ("new_sparse", "converged_after", "seed"):
+        for name in ("new_sparse", "converged_after", "seed", "min_interval", "audit_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"'learn.{name}' must not be negative; got "
                                   f"{getattr(self, name)!r}.")
