@@ -161,3 +161,29 @@ def test_pool_mode_labels_the_most_uncertain_distinct_structures(tmp_path):
     std = first.predict(pool, return_std=True)[1]["forces"].reshape(len(pool), -1)
     assert int(np.argmax(std.max(1))) in [int(i) for i in rows[0]["chosen"].split()]
     assert len(ase.io.read(tmp_path / "labelled.xyz", index=":")) == 8
+
+
+def test_a_run_killed_while_updating_resumes_to_the_same_labels(run, tmp_path, monkeypatch):
+    """Killed after labelled.xyz was rewritten but before the model and the checkpoint:
+    the frames the checkpoint does not know are dropped and labelled again."""
+    folder, _ = run
+    calls = {"n": 0}
+    update = OnTheFly._update
+
+    def dying(self, new, state):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return update(self, new, state)
+
+    monkeypatch.setattr(OnTheFly, "_update", dying)
+    with pytest.raises(KeyboardInterrupt):
+        OnTheFly(_model(), labeler_from_name("tblite"), LearnOptions(**OPTIONS), tmp_path).run(
+            load_ethanol("0:5"), progress=False)
+    monkeypatch.setattr(OnTheFly, "_update", update)
+    OnTheFly(_model(), labeler_from_name("tblite"), LearnOptions(**OPTIONS), tmp_path).run(
+        resume=True, progress=False)
+    a = ase.io.read(folder / "labelled.xyz", index=":")
+    b = ase.io.read(tmp_path / "labelled.xyz", index=":")
+    assert [x.info["md_step"] for x in a[5:]] == [y.info["md_step"] for y in b[5:]]
+    assert _log(folder) == _log(tmp_path)

@@ -126,7 +126,7 @@ class OnTheFly:
                 "since_consolidation": state.since_consolidation,
                 "candidates": state.candidates, "sq_error": state.sq_error,
                 "sq_std": state.sq_std, "audit_sq_error": state.audit_sq_error,
-                "audit_sq_std": state.audit_sq_std,
+                "audit_sq_std": state.audit_sq_std, "n_labelled": len(self.labelled),
                 "rng": rng.bit_generator.state if rng is not None else None}
         with atomic_path(self._path("checkpoint.npz")) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, positions=atoms.positions, momenta=atoms.get_momenta(),
@@ -254,7 +254,9 @@ class OnTheFly:
             positions, momenta = ck["positions"], ck["momenta"]
             trusted = (ck["trusted_positions"], ck["trusted_momenta"])
         self.model = load_model(self._path("model.alm"))
-        self.labelled = ase.io.read(self._path("labelled.xyz"), index=":")
+        # a kill between writing labelled.xyz and the checkpoint leaves frames the
+        # checkpoint does not know: they are labelled (from the store) again
+        self.labelled = ase.io.read(self._path("labelled.xyz"), index=":")[:meta["n_labelled"]]
         state = _State(meta["step"], meta["n_labels"], meta["since_label"],
                        meta["since_consolidation"], meta["candidates"], meta["sq_error"],
                        meta["sq_std"], meta["audit_sq_error"], meta["audit_sq_std"])
