@@ -187,3 +187,22 @@ def test_a_run_killed_while_updating_resumes_to_the_same_labels(run, tmp_path, m
     b = ase.io.read(tmp_path / "labelled.xyz", index=":")
     assert [x.info["md_step"] for x in a[5:]] == [y.info["md_step"] for y in b[5:]]
     assert _log(folder) == _log(tmp_path)
+
+
+def test_a_committee_is_fine_tuned_from_its_weights():
+    from atomlearn.models import MessagePassingModel
+
+    frames = load_ethanol("0:30")
+    model = MessagePassingModel(cutoff=4.0, n_features=8, n_interactions=1, n_rbf=6,
+                                n_hidden=[8], epochs=3, batch_size=4, n_models=2,
+                                learning_rate=5e-3).fit(frames[:8])
+    nets = list(model.networks_)
+    before = [p.detach().clone() for p in nets[0].parameters()]
+    new = frames[8:24]
+    ref = np.concatenate([a.get_forces() for a in new])
+    error = np.abs(model.predict(new)["forces"] - ref).mean()
+    model.fine_tune(frames[:24], epochs=25)
+    assert model.networks_[0] is nets[0] and model.n_train_ == 24     # the same networks
+    assert any(not np.allclose(a, b.detach()) for a, b in zip(before, nets[0].parameters(),
+                                                               strict=True))
+    assert np.abs(model.predict(new)["forces"] - ref).mean() < error

@@ -7,10 +7,11 @@ Every step computes the largest force standard deviation u of the new frame and
 ``block`` frames or when u passes twice ``lower``; above ``upper`` (or with two atoms
 closer than ``min_distance``) the step is rejected: the run returns to the last trusted
 frame and the rejected frame is labelled. Labels update the model at once (a sparse GP
-by a rank-k QR update; other families refit); every ``consolidate_every`` labels the most
-uncertain environments of the labelled frames join the sparse points and every row is
-rebuilt. The model's error on each frame before it learns it is an honest running test
-error; the run ends after ``converged_after`` steps without a label, or after ``steps``.
+by a rank-k QR update; networks are fine-tuned from their weights); every
+``consolidate_every`` labels the most uncertain environments of the labelled frames join
+a sparse GP's sparse points and every row is rebuilt. The model's error on each frame
+before it learns it is an honest running test error; the run ends after
+``converged_after`` steps without a label, or after ``steps``.
 
 Everything goes to the run folder as it happens: ``labels/`` (each reference result, see
 :class:`~atomlearn.labelers.LabelStore`), ``labelled.xyz``, ``trajectory.xyz``,
@@ -402,8 +403,8 @@ class OnTheFly:
 
     def _update(self, new: list[ase.Atoms], state: _State) -> None:
         model = self.model
-        if not hasattr(model, "update"):            # networks: refit on everything
-            model.fit(self.labelled)
+        if hasattr(model, "fine_tune"):      # networks: from their weights, on everything
+            model.fine_tune(self.labelled)
             return
         if state.since_consolidation >= self.options.consolidate_every:
             if self.options.new_sparse and state.candidates:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...errors import ConfigError, DataError, check_choice
+from ...errors import ConfigError, DataError, NotFittedError, check_choice
 from ...nn import AtomisticNetwork, PaiNN, SymmetryFunctions, make_batch, make_head, train
 from ...nn.training import Checkpoint, Labels, LossTerm
 from ...structures.io import where
@@ -21,7 +21,7 @@ from ...targets import Dataset
 from ...targets.excitations import sorted_by
 from ...threads import configured as configured_threads
 from .. import register
-from ..base import StructureModel
+from ..base import StructureModel, without_delta
 from ..hypers import check_positive
 from .hypers import LAYOUTS, BehlerParrinelloHypers, MessagePassingHypers
 
@@ -248,6 +248,45 @@ class NetworkModel(StructureModel):
         names = [s.name for s in self.target_specs] + (
             ["forces"] if "forces" in held_set.labels else [])
         return self._predict(held_set.structures, names, True)
+
+    def fine_tune(self, structures, labels=None, *, epochs: int | None = None
+                  ) -> NetworkModel:
+        """Continue training every network from its current weights on ``structures``
+        (all those it should know, new ones included; a held-out share for early
+        stopping as in :meth:`fit`). The composition baseline, the normalisation of the
+        features and heads, and the calibration stay as fitted.
+
+        Parameters
+        ----------
+        structures : sequence of ase.Atoms
+        labels : mapping of str to array, optional
+        epochs : int, optional
+            At most this many epochs (default: the model's ``epochs``).
+        """
+        if not hasattr(self, "networks_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; "
+                                 "call 'fit' before fine-tuning it.")
+        h = self.hypers
+        structures = list(structures)
+        self.check_structures(structures)
+        data = Dataset.read(structures, self.target_specs, keys=self.keys, labels=labels,
+                            missing_gradients=self.missing_gradients)
+        data = self.baseline_.residual(without_delta(data))
+        self._check_charges(data.structures, training=True)
+        held_out = data.held_out_indices(self._held_out_size(data.n_structures),
+                                         h.random_state)
+        train_set, held_set = data.split(held_out)
+        train_batches = self._batches(train_set.structures, train_set)
+        held_batches = self._batches(held_set.structures, held_set)
+        for k, net in enumerate(self.networks_):
+            self.histories_[k] = train(
+                net, train_batches, held_batches, epochs=epochs or h.epochs,
+                optimizer=h.optimizer, learning_rate=h.learning_rate,
+                terms=self._loss_terms(), patience=h.patience, lr_patience=h.lr_patience,
+                lr_factor=h.lr_factor, seed=h.random_state + k, max_time=h.max_time,
+                description="fine-tuning")
+        self.n_train_ = data.n_structures
+        return self
 
     @property
     def history_(self):
