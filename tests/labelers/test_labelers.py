@@ -108,3 +108,58 @@ def test_labeller_refusals(tmp_path):
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="The label folder .* cannot be written"):
         LabelStore(blocker / "labels", "x")
+
+
+class Slow(Labeler):
+    """Sleeps on the structure whose first x coordinate is 0.03, fails on 0.02."""
+
+    method = "emt-slow"
+
+    def compute(self, atoms):
+        import time
+
+        x = round(atoms.positions[0, 0], 6)
+        if x == 0.03:
+            time.sleep(5)
+        if x == 0.02:
+            raise LabelError("SCF did not converge in 100 cycles.")
+        return CalculatorLabeler(EMT()).compute(atoms)
+
+
+@pytest.mark.parametrize("kind", ["process", "dask"])
+def test_labels_on_workers_equal_serial_ones_with_failures_and_timeouts(kind, tmp_path):
+    from atomlearn.executors import close, make_executor
+
+    frames = _frames(6)
+    executor = make_executor(kind, workers=2)
+    try:
+        labelled = label_structures(frames, Slow(), LabelStore(tmp_path / kind, "emt-slow"),
+                                    executor=executor, timeout=2.0, progress=False)
+    finally:
+        close(executor)
+    serial = label_structures([frames[k] for k in (0, 1, 4, 5)], Slow(),
+                              LabelStore(tmp_path / "serial", "emt-slow"), progress=False)
+    assert labelled[2] is None and labelled[3] is None
+    for a, b in zip([labelled[k] for k in (0, 1, 4, 5)], serial, strict=True):
+        assert a.get_potential_energy() == b.get_potential_energy()
+        np.testing.assert_array_equal(a.get_forces(), b.get_forces())
+    store = LabelStore(tmp_path / kind, "emt-slow")
+    assert "did not converge" in store.failure(frames[2])
+    assert store.failure(frames[3]) == "timed out after 2 s"
+
+
+def test_tblite_labels_on_a_process_pool_are_the_serial_ones(tmp_path):
+    from atomlearn.executors import make_executor
+
+    frames = load_ethanol("0:4")
+    executor = make_executor("process", workers=2)
+    try:
+        pooled = label_structures(frames, labeler_from_name("tblite"),
+                                  LabelStore(tmp_path / "a", "t"), executor=executor,
+                                  progress=False)
+    finally:
+        executor.shutdown()
+    serial = label_structures(frames, labeler_from_name("tblite"),
+                              LabelStore(tmp_path / "b", "t"), progress=False)
+    for a, b in zip(pooled, serial, strict=True):
+        assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), abs=1e-9)

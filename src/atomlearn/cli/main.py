@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 from .. import threads
 from ..errors import AtomlearnError, ConfigError
-from . import dos, fit, info, learn, learning_curve, md, predict, spectrum
+from . import dos, fit, info, label, learn, learning_curve, md, predict, spectrum
 
 COMMANDS = {"fit": fit, "predict": predict, "learning-curve": learning_curve, "info": info,
-            "md": md, "spectrum": spectrum, "dos": dos, "learn": learn}
+            "md": md, "spectrum": spectrum, "dos": dos, "learn": learn, "label": label}
 
 
 def build_parser() -> argparse.ArgumentParser:

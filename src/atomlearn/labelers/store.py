@@ -7,7 +7,9 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from pathlib import Path
 
 import ase
@@ -91,8 +93,28 @@ class LabelStore:
 
 def label_structures(structures: Sequence[ase.Atoms], labeler: Labeler,
                      store: LabelStore, *, retry_failed: bool = False,
-                     progress: bool = True) -> list[ase.Atoms | None]:
+                     progress: bool = True, executor: Executor | None = None,
+                     timeout: float | None = None, retries: int = 0
+                     ) -> list[ase.Atoms | None]:
     """Label every structure (stored labels reused, each new one stored at once).
+
+    Parameters
+    ----------
+    structures : sequence of ase.Atoms
+    labeler : Labeler
+    store : LabelStore
+    retry_failed : bool
+        Try structures whose failure is stored again.
+    progress : bool
+    executor : concurrent.futures.Executor, optional
+        Where the calculations run (:func:`atomlearn.executors.make_executor`); results
+        come back to this process, which stores each as it arrives.
+    timeout : float, optional
+        Seconds a calculation may take (with an executor, which never holds more tasks
+        than it runs at once); a late one is recorded as failed and abandoned.
+    retries : int
+        Times a calculation whose worker failed (not the method: a :class:`LabelError`
+        is final) is submitted again.
 
     Returns
     -------
@@ -100,23 +122,69 @@ def label_structures(structures: Sequence[ase.Atoms], labeler: Labeler,
         The labelled structures; None where the method failed (the reason is logged and
         stored, and such structures are not tried again unless ``retry_failed``).
     """
-    out: list[ase.Atoms | None] = []
-    bar = tqdm(structures, desc=f"labelling ({labeler.method})", unit="structure",
+    out: list[ase.Atoms | None] = [None] * len(structures)
+    todo = []
+    for i, atoms in enumerate(structures):
+        out[i] = store.get(atoms)
+        if out[i] is None and (retry_failed or store.failure(atoms) is None):
+            todo.append(i)
+        elif out[i] is None:
+            log.warning("skipped a structure (%s): %s", atoms.get_chemical_formula(),
+                        store.failure(atoms))
+    bar = tqdm(total=len(todo), desc=f"labelling ({labeler.method})", unit="structure",
                disable=None if progress else True)
-    for atoms in bar:
-        labelled = store.get(atoms)
-        if labelled is None:
-            reason = None if retry_failed else store.failure(atoms)
-            if reason is None:
+
+    def failed(i: int, reason: str) -> None:
+        store.record_failure(structures[i], reason)
+        log.warning("skipped structure %d (%s): %s", i,
+                    structures[i].get_chemical_formula(), reason)
+
+    with bar:
+        if executor is None:
+            for i in todo:
                 try:
-                    labelled = store.put(atoms, labeler(atoms))
+                    out[i] = store.put(structures[i], labeler(structures[i]))
                 except LabelError as err:
-                    reason = str(err)
-                    store.record_failure(atoms, reason)
-            if reason is not None:
-                log.warning("skipped a structure (%s): %s", atoms.get_chemical_formula(),
-                            reason)
-        out.append(labelled)
+                    failed(i, str(err))
+                bar.update(1)
+            return out
+        from ..executors import slots
+
+        for i in todo:
+            labeler.check(structures[i], f"structure {i}")
+        attempts = dict.fromkeys(todo, 0)
+        # no more in flight than the workers run at once: a task starts when submitted,
+        # so the timeout measures the calculation, not the queue
+        queue, running = list(reversed(todo)), {}
+        width = slots(executor)
+        while queue or running:
+            while queue and len(running) < width:
+                i = queue.pop()
+                running[executor.submit(labeler, structures[i])] = (i, time.monotonic())
+            done, _ = wait(running, timeout=1.0 if timeout else None,
+                           return_when=FIRST_COMPLETED)
+            for future in done:
+                i, _start = running.pop(future)
+                try:
+                    out[i] = store.put(structures[i], future.result())
+                except LabelError as err:
+                    failed(i, str(err))
+                except Exception as err:      # the worker, not the method, failed
+                    attempts[i] += 1
+                    if attempts[i] <= retries:
+                        queue.append(i)
+                        continue
+                    failed(i, f"the worker failed {attempts[i]} time(s): "
+                              f"{type(err).__name__}: {err}")
+                bar.update(1)
+            if timeout:
+                now = time.monotonic()
+                for future, (i, start) in list(running.items()):
+                    if now - start > timeout:
+                        future.cancel()
+                        running.pop(future)
+                        failed(i, f"timed out after {timeout:g} s")
+                        bar.update(1)
     return out
 
 

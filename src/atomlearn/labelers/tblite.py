@@ -24,7 +24,8 @@ class TBLiteLabeler(CalculatorLabeler):
 
     def __init__(self, method: str = "GFN2-xTB", accuracy: float = 1.0) -> None:
         self.parameters = {"method": method, "accuracy": accuracy, "verbosity": 0}
-        super().__init__(self._calculator(), method=f"tblite:{method}/accuracy{accuracy:g}")
+        # built per structure (and so the labeller pickles to worker processes)
+        super().__init__(None, method=f"tblite:{method}/accuracy{accuracy:g}")
         self.elements = frozenset(range(1, 87))
 
     def _calculator(self):
