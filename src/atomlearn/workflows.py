@@ -176,10 +176,17 @@ class FitResult:
 
 
 def fit_from_config(options: Options, train_override: str | None = None, *,
-                    checkpoint: str | Path | None = None, resume: bool = False) -> FitResult:
-    """Read data, fit the configured model, evaluate it on the held-out set."""
+                    checkpoint: str | Path | None = None, resume: bool = False,
+                    executor=None) -> FitResult:
+    """Read data, fit the configured model, evaluate it on the held-out set; a sparse GP
+    builds its kernel rows as tasks of ``executor`` when one is given."""
     # validates the options, targets and data source before any data is read
     model = build_model(options, checkpoint=checkpoint, resume=resume)
+    if executor is not None:
+        if not hasattr(model, "consolidate"):
+            raise ConfigError(f"--executor distributes sparse GP fits; {options.model.type} "
+                              "trains in this process (torchrun for networks).")
+        model.executor = executor
     source = training_source(options, train_override)
     structures = read_data(source, options.data.index)
     train, test = split_data(options, structures)
@@ -189,6 +196,7 @@ def fit_from_config(options: Options, train_override: str | None = None, *,
     log.info("fitting %s on %d structures with %s", options.model.type, len(train),
              threads.describe())
     model.fit(train, train_labels)
+    model.__dict__.pop("executor", None)        # closed by the caller
     evaluation = evaluate(model, test, test_labels) if test else None
     path = data_file(source)
     digest = file_sha256(path)

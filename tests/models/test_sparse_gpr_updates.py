@@ -87,3 +87,21 @@ def test_update_of_a_loaded_model_and_of_stress_and_spectra(ethanol, tmp_path):
 def test_update_needs_a_fitted_model(ethanol):
     with pytest.raises(NotFittedError, match="not fitted yet"):
         _model().update(ethanol[:2])
+
+
+def test_a_fit_on_workers_is_a_tree_of_chunk_factors(ethanol):
+    from atomlearn.executors import close, make_executor
+
+    serial = _model(chunk_size=4).fit(ethanol[:18])
+    results = []
+    for workers in (1, 2):
+        executor = make_executor("process", workers=workers)
+        try:
+            model = _model(chunk_size=4)
+            model.executor = executor
+            results.append(model.fit(ethanol[:18]))
+        finally:
+            close(executor)
+    # the same tree whatever the worker count; the serial sum agrees to round-off
+    np.testing.assert_array_equal(results[0].solution_.weights, results[1].solution_.weights)
+    _same(results[0], serial, ethanol[30:34], ["energy", "forces"])

@@ -81,6 +81,10 @@ class SoapPowerSpectrum:
                 f"n_max={self.n_max}, l_max={self.l_max}, atom_width={self.atom_width}, "
                 f"species={self.species}, angular_decay={self.angular_decay})")
 
+    def __getstate__(self) -> dict:
+        # featomic's calculator holds C pointers: a copy (a worker's) builds its own
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_cached")}
+
     def get_params(self) -> dict:
         """Constructor parameters (JSON-ready)."""
         species = None if self.species is None else [int(z) for z in self.species]

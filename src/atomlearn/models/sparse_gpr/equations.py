@@ -169,9 +169,14 @@ class KernelRows:
             yield (K, rows_y, scale, p), forces
 
     def accumulate(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
-                   sigma_stress: float, keep: bool = False
+                   sigma_stress: float, keep: bool = False, executor=None
                    ) -> tuple[ObservationTerms, KeptRows | None]:
-        """Factors of the labels of ``data`` (and their rows with ``keep``)."""
+        """Factors of the labels of ``data`` (and their rows with ``keep``); with an
+        ``executor`` (and without ``keep``) each chunk's factors are built by a task and
+        merged in a fixed binary tree ordered by chunk index (a tall-skinny QR: the same
+        result for any number of workers; only (M+1)-square triangles travel)."""
+        if executor is not None and not keep:
+            return self._accumulate_tree(data, spec, sparse, sigma_stress, executor), None
         M = len(sparse.numbers)
         columns = int(np.prod(spec.shape)) if spec.shape else None
         values, forces = RowFactor.zeros(M, columns), RowFactor.zeros(M, columns)
@@ -195,6 +200,21 @@ class KernelRows:
         cat = {k: (np.concatenate(v) if v else None) for k, v in kept.items()}
         return terms, KeptRows(cat["K"], cat["y"], cat["s"], cat["p"], cat["F"], cat["Fy"],
                                cat["Fp"], cat["Fr"])
+
+    def _accumulate_tree(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
+                         sigma_stress: float, executor) -> ObservationTerms:
+        self.expansions = {}
+        starts = range(0, data.n_structures, self.chunk_size)
+        futures = [executor.submit(_chunk_factors, self,
+                                   data.subset(np.arange(a, min(a + self.chunk_size,
+                                                                data.n_structures))),
+                                   spec, sparse)
+                   for a in starts]
+        parts = [f.result() for f in tqdm(futures, desc="kernel rows (tasks)", unit="chunk",
+                                          disable=None, leave=False)]
+        values, forces, stress = (tree_sum([p[k] for p in parts]) for k in range(3))
+        return ObservationTerms(self.kernel.environment_values(sparse, sparse), values,
+                                forces, stress, sigma_stress)
 
     def stress_rows(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments):
         """Yield ``(rows, y)`` of :math:`V^{-1}\\partial E/\\partial\\epsilon_{ab}` of each
@@ -220,6 +240,29 @@ class KernelRows:
         for rows, y in self.stress_rows(data, spec, sparse):
             eq.add(rows, y, np.ones(len(y)))
         return eq
+
+
+def _chunk_factors(rows: KernelRows, data: Dataset, spec: TargetSpec,
+                   sparse: AtomicEnvironments) -> tuple[RowFactor, RowFactor, RowFactor]:
+    """One task of a tree fit: the factors of one chunk's rows (runs on a worker)."""
+    rows.expansions = {}
+    M = len(sparse.numbers)
+    columns = int(np.prod(spec.shape)) if spec.shape else None
+    values, forces = RowFactor.zeros(M, columns), RowFactor.zeros(M, columns)
+    for (K, y, scale, _), force_rows in rows.chunk_rows(data, spec, sparse):
+        values.add(K, y, scale)
+        if force_rows is not None:
+            forces.add(force_rows[0], force_rows[1], np.ones(len(force_rows[1])))
+    return values, forces, rows.stress_equations(data, spec, sparse, columns)
+
+
+def tree_sum(parts: list):
+    """``parts[0] + parts[1] + ...`` as a fixed binary tree: pairs of neighbours, then
+    pairs of pairs (the same grouping whatever ran where)."""
+    while len(parts) > 1:
+        parts = [parts[k] + parts[k + 1] if k + 1 < len(parts) else parts[k]
+                 for k in range(0, len(parts), 2)]
+    return parts[0]
 
 
 def _chunk_key(structures) -> tuple[int, ...]:

@@ -169,7 +169,11 @@ class SparseGPRModel(StructureModel):
             self.sparse_indices_ = self._select(env)
             self.sparse_ = env.points(self.sparse_indices_)
             del env
-            parts = [rows.accumulate(g, spec, self.sparse_, h.sigma_stress, keep=k == 1)
+            executor = self.__dict__.get("executor")
+            if executor is not None:
+                self._log_task_memory(groups[0], spec)
+            parts = [rows.accumulate(g, spec, self.sparse_, h.sigma_stress, keep=k == 1,
+                                     executor=executor if k == 0 else None)
                      for k, g in enumerate(groups)]
         finally:
             rows.expansions = {}
@@ -271,7 +275,8 @@ class SparseGPRModel(StructureModel):
         h, spec = self.hypers, self.target_specs[0]
         data = self._learned_labels(structures, labels)
         rows = KernelRows(self.descriptor_, self.unit_kernel(), h.chunk_size)
-        self.factors_ = rows.accumulate(data, spec, self.sparse_, h.sigma_stress)[0]
+        self.factors_ = rows.accumulate(data, spec, self.sparse_, h.sigma_stress,
+                                        executor=self.__dict__.get("executor"))[0]
         self.solution_ = self.fitted_.solve(self.factors_, h.jitter)
         self.__dict__.pop("_augmented", None)
         self.__dict__.pop("_pending", None)
@@ -338,6 +343,19 @@ class SparseGPRModel(StructureModel):
             a[:M, M:] = self.fitted_.delta**2 * (upper @ w)      # delta^2 z = delta^2 R_S u
             self._augmented = a
         return self._augmented
+
+    def _log_task_memory(self, data: Dataset, spec) -> None:
+        """What one task of a fit on an executor holds (its rows and two triangles) and
+        what all chunks' triangles take."""
+        M = len(self.sparse_.numbers)
+        rows_per_structure = 1 + 3 * max(len(a) for a in data.structures) * (
+            "forces" in spec.gradients)
+        chunk = self.hypers.chunk_size
+        task = chunk * rows_per_structure * M * 8 + 2 * (M + 1) ** 2 * 8
+        n_chunks = -(-data.n_structures // chunk)
+        log.info("fit on an executor: %d tasks of %d structures, about %.2f GB each; "
+                 "their triangles %.2f GB in all", n_chunks, chunk, task / 1e9,
+                 3 * n_chunks * (M + 1) ** 2 * 8 / 1e9)
 
     def _describe(self, h: search.Hyperparameters, terms) -> str:
         spec = self.target_specs[0]

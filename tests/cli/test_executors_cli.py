@@ -1,0 +1,33 @@
+"""``atomlearn fit --executor``: a sparse GP fitted from chunk tasks on a process pool
+predicts what the serial fit does; networks are refused."""
+
+import numpy as np
+import yaml
+
+from atomlearn.cli.main import main
+from atomlearn.datasets import load_ethanol
+from atomlearn.models import load_model
+
+OPTIONS = {"targets": {"energy": {"forces": True}},
+           "data": {"train": "ethanol", "index": "0:40", "test_fraction": 0.25, "seed": 0},
+           "model": {"type": "sparse_gpr", "n_sparse": 30, "chunk_size": 6,
+                     "hyperparameters": "fixed", "sigma": 2e-3, "sigma_forces": 0.05,
+                     "descriptor": {"cutoff": 4.0, "n_max": 4, "l_max": 3}}}
+
+
+def test_fit_on_a_process_pool_equals_the_serial_fit(tmp_path, capsys):
+    (tmp_path / "o.yaml").write_text(yaml.safe_dump(OPTIONS))
+    assert main(["fit", str(tmp_path / "o.yaml"), "-o", str(tmp_path / "serial.alm")]) == 0
+    assert main(["fit", str(tmp_path / "o.yaml"), "-o", str(tmp_path / "pool.alm"),
+                 "--executor", "process", "--workers", "2"]) == 0
+    frames = load_ethanol("100:104")
+    a = load_model(tmp_path / "serial.alm").predict(frames)
+    b = load_model(tmp_path / "pool.alm").predict(frames)
+    np.testing.assert_allclose(b["forces"], a["forces"], atol=1e-7)
+    np.testing.assert_allclose(b["energy"], a["energy"], atol=1e-7)
+    nn = {**OPTIONS, "model": {"type": "mpnn", "epochs": 1}}
+    (tmp_path / "nn.yaml").write_text(yaml.safe_dump(nn))
+    capsys.readouterr()
+    assert main(["fit", str(tmp_path / "nn.yaml"), "-o", str(tmp_path / "nn.alm"),
+                 "--executor", "process", "--workers", "1"]) == 2
+    assert "--executor distributes sparse GP fits" in capsys.readouterr().err
