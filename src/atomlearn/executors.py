@@ -76,6 +76,22 @@ def slots(executor: Executor) -> int:
     return max(1, int(getattr(executor, "_max_workers", 1)))
 
 
+def add_arguments(parser, what: str) -> None:
+    """The command-line options of an executor (``what`` says what runs as tasks)."""
+    parser.add_argument("--executor", choices=EXECUTORS, default="serial",
+                        help=f"where {what} run: here, a local process pool, or dask")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes of a local pool or dask cluster (default: "
+                             "the cores)")
+    parser.add_argument("--scheduler-file", default=None,
+                        help="dask: connect to the cluster this file describes")
+
+
+def from_arguments(args) -> Executor | None:
+    """The executor the command-line options of :func:`add_arguments` ask for."""
+    return make_executor(args.executor, args.workers, args.scheduler_file)
+
+
 def close(executor: Executor | None) -> None:
     """Stop ``executor`` without waiting for abandoned tasks (a local dask cluster it
     started goes with it)."""
@@ -92,4 +108,5 @@ def close(executor: Executor | None) -> None:
         cluster.close()
 
 
-__all__ = ["EXECUTORS", "close", "make_executor", "one_thread", "slots"]
+__all__ = ["EXECUTORS", "add_arguments", "close", "from_arguments", "make_executor",
+           "one_thread", "slots"]

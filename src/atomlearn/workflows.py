@@ -214,8 +214,9 @@ def fit_from_config(options: Options, train_override: str | None = None, *,
 
 
 def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
-                               train_override: str | None = None):
-    """Learning curve of the configured model on the fixed held-out set of the options."""
+                               train_override: str | None = None, executor=None):
+    """Learning curve of the configured model on the fixed held-out set of the options;
+    the fits run as tasks of ``executor`` when one is given."""
     options = dataclasses.replace(options, data=dataclasses.replace(options.data,
                                                                     n_train=None))
     structures = read_data(training_source(options, train_override), options.data.index)
@@ -228,27 +229,38 @@ def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
     specs = template.supported_targets
     units = {name: specs[name].unit for name in test_labels if name in specs}
     log.info("learning curve of %s with %s", options.model.type, threads.describe())
-
-    def fit_predict(idx):
-        train = [pool[i] for i in idx]
-        model = build_model(options)
-        train_labels = read_labels(model, train, options).labels
-        model.fit(train, train_labels)
-        names = [n for n in test_labels if n in model.supported_targets]
-        p_train = model.predict(train, targets=names)
-        p_test = model.predict(test, targets=names)
-        return ({k: _finite(p_train[k], train_labels[k]) for k in names},
-                {k: _finite(p_test[k], test_labels[k]) for k in names})
-
     # one line per fit would drown the progress bar: keep the models' log for warnings
     models_log = logging.getLogger("atomlearn.models")
     level = models_log.level
     models_log.setLevel(max(level, logging.WARNING))
     try:
-        return learning_curve(fit_predict, len(pool), train_sizes=train_sizes,
-                              repeats=repeats, seed=options.data.seed, units=units)
+        return learning_curve(FitPredict(options, pool, test, test_labels), len(pool),
+                              train_sizes=train_sizes, repeats=repeats,
+                              seed=options.data.seed, units=units, executor=executor)
     finally:
         models_log.setLevel(level)
+
+
+@dataclass
+class FitPredict:
+    """One learning-curve point: fit a fresh model on some of the pool, predict the
+    subset and the test set (a picklable task)."""
+
+    options: Options
+    pool: list
+    test: list
+    test_labels: dict
+
+    def __call__(self, idx):
+        train = [self.pool[i] for i in idx]
+        model = build_model(self.options)
+        train_labels = read_labels(model, train, self.options).labels
+        model.fit(train, train_labels)
+        names = [n for n in self.test_labels if n in model.supported_targets]
+        p_train = model.predict(train, targets=names)
+        p_test = model.predict(self.test, targets=names)
+        return ({k: _finite(p_train[k], train_labels[k]) for k in names},
+                {k: _finite(p_test[k], self.test_labels[k]) for k in names})
 
 
 def _finite(pred: np.ndarray, ref: np.ndarray):

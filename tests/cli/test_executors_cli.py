@@ -31,3 +31,17 @@ def test_fit_on_a_process_pool_equals_the_serial_fit(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "nn.yaml"), "-o", str(tmp_path / "nn.alm"),
                  "--executor", "process", "--workers", "1"]) == 2
     assert "--executor distributes sparse GP fits" in capsys.readouterr().err
+
+
+def test_learning_curve_points_on_a_process_pool(tmp_path, capsys):
+    (tmp_path / "o.yaml").write_text(yaml.safe_dump(OPTIONS))
+    base = ["learning-curve", str(tmp_path / "o.yaml"), "--train-sizes", "5", "10",
+            "--repeats", "2"]
+    assert main(base + ["-o", str(tmp_path / "serial.csv")]) == 0
+    assert main(base + ["-o", str(tmp_path / "pool.csv"), "--executor", "process",
+                        "--workers", "2"]) == 0
+    a = np.genfromtxt(tmp_path / "serial.csv", delimiter=",", names=True, dtype=None,
+                      encoding=None)
+    b = np.genfromtxt(tmp_path / "pool.csv", delimiter=",", names=True, dtype=None,
+                      encoding=None)
+    np.testing.assert_allclose(b["value"], a["value"], rtol=1e-8)

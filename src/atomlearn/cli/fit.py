@@ -6,8 +6,8 @@ import json
 import logging
 from pathlib import Path
 
+from .. import executors
 from ..config import dump_options, load_options
-from ..executors import EXECUTORS, close, make_executor
 from ..metrics import parity_plot
 from ..workflows import fit_from_config
 
@@ -23,13 +23,8 @@ def add_arguments(parser) -> None:
                         metavar="KEY=VALUE", help="override an option, e.g. model.n_sparse=200")
     parser.add_argument("--resume", action="store_true",
                         help="networks: continue the training saved in <output>.ckpt")
-    parser.add_argument("--executor", choices=EXECUTORS, default="serial",
-                        help="sparse GP: build the kernel rows of each chunk as a task here "
-                             "(process) or on a dask cluster; merged as a tree of QR factors")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes of the executor (default: the cores)")
-    parser.add_argument("--scheduler-file", default=None,
-                        help="dask: connect to this cluster instead of starting one")
+    executors.add_arguments(parser, "a sparse GP's kernel rows (a task per chunk, merged "
+                                    "as a tree of QR factors)")
 
 
 def run(args) -> int:
@@ -38,12 +33,12 @@ def run(args) -> int:
     outdir = Path(options.output.directory) if options.output.directory else output.parent
     outdir.mkdir(parents=True, exist_ok=True)
     checkpoint = output.with_name(output.name + ".ckpt")
-    executor = make_executor(args.executor, args.workers, args.scheduler_file)
+    executor = executors.from_arguments(args)
     try:
         result = fit_from_config(options, train_override=args.train, checkpoint=checkpoint,
                                  resume=args.resume, executor=executor)
     finally:
-        close(executor)
+        executors.close(executor)
     result.model.save(output)
     # the saved options name the data this run read, with its content hash: a refit
     # from them repeats the run (or refuses a changed file)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import ase.io
 
+from .. import executors
 from ..errors import ConfigError
-from ..executors import EXECUTORS, close, make_executor
 from ..files import atomic_path
 from ..labelers import LabelStore, label_structures, labeler_from_name
 from ..workflows import read_data
@@ -23,12 +23,7 @@ def add_arguments(parser) -> None:
                         help="labelled structures to write (extended XYZ)")
     parser.add_argument("--store", default=None,
                         help="label folder (default: <output>.labels/); a rerun reuses it")
-    parser.add_argument("--executor", choices=EXECUTORS, default="serial",
-                        help="where the calculations run")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (process, dask; default: the cores)")
-    parser.add_argument("--scheduler-file", default=None,
-                        help="dask: connect to this cluster instead of starting one")
+    executors.add_arguments(parser, "the calculations")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds a calculation may take before it is recorded as failed")
     parser.add_argument("--retries", type=int, default=1,
@@ -47,13 +42,13 @@ def run(args) -> int:
     output = Path(args.output)
     store = LabelStore(args.store or output.with_name(output.name + ".labels"),
                        labeler.method)
-    executor = make_executor(args.executor, args.workers, args.scheduler_file)
+    executor = executors.from_arguments(args)
     try:
         labelled = label_structures(frames, labeler, store, executor=executor,
                                     timeout=args.timeout, retries=args.retries,
                                     retry_failed=args.retry_failed)
     finally:
-        close(executor)
+        executors.close(executor)
     done = [a for a in labelled if a is not None]
     with atomic_path(output) as tmp:
         ase.io.write(tmp, done, format="extxyz")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import executors
 from ..config import load_options
 from ..metrics import learning_curve_plot, learning_curves_plot
 from ..workflows import learning_curve_from_config
@@ -22,6 +23,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--train", default=None, help="overrides data.train")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override an option")
+    executors.add_arguments(parser, "the fits of the curve's points")
 
 
 def run(args) -> int:
@@ -29,10 +31,15 @@ def run(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     several = len(args.options) > 1
     curves = {}
-    for path in args.options:
+    executor = executors.from_arguments(args)
+    try:
+        computed = [learning_curve_from_config(
+            load_options(path, args.overrides), args.train_sizes, args.repeats,
+            train_override=args.train, executor=executor) for path in args.options]
+    finally:
+        executors.close(executor)
+    for path, curve in zip(args.options, computed, strict=True):
         options = load_options(path, args.overrides)
-        curve = learning_curve_from_config(options, args.train_sizes, args.repeats,
-                                           train_override=args.train)
         label = f"{Path(path).stem} ({options.model.type})"
         csv = out.with_name(f"{out.stem}_{Path(path).stem}.csv") if several else out
         curve.to_csv(csv)

@@ -83,6 +83,7 @@ def learning_curve(
     seed: int = 0,
     reference: Callable[[str, str], np.ndarray] | None = None,
     units: dict[str, str] | None = None,
+    executor=None,
 ) -> LearningCurve:
     """Error vs training-set size, on a fixed test set.
 
@@ -102,6 +103,8 @@ def learning_curve(
         Base seed; repeat ``r`` uses ``seed + r``.
     units : dict, optional
         Unit per target, for tables and plots.
+    executor : concurrent.futures.Executor, optional
+        Runs the fits as tasks (``fit_predict`` must then pickle); the curve is the same.
 
     Returns
     -------
@@ -115,9 +118,14 @@ def learning_curve(
         )
     curve = LearningCurve(units=dict(units or {}))
     jobs = [(n, r) for n in sizes for r in range(repeats)]
-    for n, r in tqdm(jobs, desc="learning curve", unit="fit", disable=None):
-        idx = np.sort(np.random.default_rng(seed + r).permutation(n_pool)[:n])
-        train_err, test_err = fit_predict(idx)
+    subsets = [np.sort(np.random.default_rng(seed + r).permutation(n_pool)[:n])
+               for n, r in jobs]
+    results = (map(fit_predict, subsets) if executor is None
+               else (f.result() for f in [executor.submit(fit_predict, idx)
+                                          for idx in subsets]))
+    for (n, r), (train_err, test_err) in zip(
+            jobs, tqdm(results, total=len(jobs), desc="learning curve", unit="fit",
+                       disable=None), strict=True):
         for subset, table in (("train", train_err), ("test", test_err)):
             for target, (pred, ref) in table.items():
                 for metric, fn in (("mae", mae), ("rmse", rmse)):
