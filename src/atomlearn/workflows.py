@@ -183,9 +183,10 @@ def fit_from_config(options: Options, train_override: str | None = None, *,
     # validates the options, targets and data source before any data is read
     model = build_model(options, checkpoint=checkpoint, resume=resume)
     if executor is not None:
-        if not hasattr(model, "consolidate"):
-            raise ConfigError(f"--executor distributes sparse GP fits; {options.model.type} "
-                              "trains in this process (torchrun for networks).")
+        committee = getattr(model.hypers, "n_models", 1) > 1
+        if not hasattr(model, "consolidate") and not committee:
+            raise ConfigError(f"--executor distributes sparse GP fits and committee members; "
+                              f"one {options.model.type} network trains in this process.")
         model.executor = executor
     source = training_source(options, train_override)
     structures = read_data(source, options.data.index)

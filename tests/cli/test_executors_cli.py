@@ -30,7 +30,8 @@ def test_fit_on_a_process_pool_equals_the_serial_fit(tmp_path, capsys):
     capsys.readouterr()
     assert main(["fit", str(tmp_path / "nn.yaml"), "-o", str(tmp_path / "nn.alm"),
                  "--executor", "process", "--workers", "1"]) == 2
-    assert "--executor distributes sparse GP fits" in capsys.readouterr().err
+    assert "--executor distributes sparse GP fits and committee members" in \
+        capsys.readouterr().err
 
 
 def test_learning_curve_points_on_a_process_pool(tmp_path, capsys):
@@ -45,3 +46,23 @@ def test_learning_curve_points_on_a_process_pool(tmp_path, capsys):
     b = np.genfromtxt(tmp_path / "pool.csv", delimiter=",", names=True, dtype=None,
                       encoding=None)
     np.testing.assert_allclose(b["value"], a["value"], rtol=1e-8)
+
+
+def test_committee_members_train_as_tasks(tmp_path):
+    from atomlearn.executors import close, make_executor
+    from atomlearn.models import MessagePassingModel
+
+    frames = load_ethanol("0:12")
+    hypers = dict(cutoff=4.0, n_features=8, n_interactions=1, n_rbf=6, n_hidden=[8],
+                  epochs=2, batch_size=4, n_models=2)
+    serial = MessagePassingModel(**hypers).fit(frames)
+    executor = make_executor("process", workers=2)
+    try:
+        pooled = MessagePassingModel(**hypers)
+        pooled.executor = executor
+        pooled.fit(frames)
+    finally:
+        close(executor)
+    # the same seeds per member: the same committee
+    a, b = serial.predict(frames[:3]), pooled.predict(frames[:3])
+    np.testing.assert_allclose(b["forces"], a["forces"], atol=1e-6)

@@ -229,25 +229,42 @@ class NetworkModel(StructureModel):
         train_set, held_set = data.split(held_out)
         train_batches = self._batches(train_set.structures, train_set)
         held_batches = self._batches(held_set.structures, held_set)
-        self.networks_, self.histories_ = [], []
-        for k in range(h.n_models):
-            torch.manual_seed(h.random_state + k)
-            net = self._build(self.species_)
-            self._initialise(net, data)
-            history = train(
-                net, train_batches, held_batches, epochs=h.epochs, optimizer=h.optimizer,
-                learning_rate=h.learning_rate, terms=self._loss_terms(), patience=h.patience,
-                lr_patience=h.lr_patience, lr_factor=h.lr_factor, seed=h.random_state + k,
-                max_time=h.max_time, checkpoint=self._checkpoint(k, train_set, held_set),
-                description=f"training {k + 1}/{h.n_models}" if h.n_models > 1
-                else "training")
-            self.networks_.append(net)
-            self.histories_.append(history)
+        executor = self.__dict__.get("executor")
+        if executor is not None and h.n_models > 1:
+            # committee members are independent: one task each, results in member order
+            futures = [executor.submit(_train_member, self, k, data, train_set, held_set,
+                                       train_batches, held_batches)
+                       for k in range(h.n_models)]
+            members = [f.result() for f in futures]
+        else:
+            members = [self._train_member(k, data, train_set, held_set, train_batches,
+                                          held_batches) for k in range(h.n_models)]
+        self.networks_ = [net for net, _ in members]
+        self.histories_ = [history for _, history in members]
         if h.n_models < 2:
             return None
         names = [s.name for s in self.target_specs] + (
             ["forces"] if "forces" in held_set.labels else [])
         return self._predict(held_set.structures, names, True)
+
+    def _train_member(self, k, data, train_set, held_set, train_batches, held_batches):
+        """Committee member ``k``: a network built, initialised and trained."""
+        h = self.hypers
+        torch.manual_seed(h.random_state + k)
+        net = self._build(self.species_)
+        self._initialise(net, data)
+        history = train(
+            net, train_batches, held_batches, epochs=h.epochs, optimizer=h.optimizer,
+            learning_rate=h.learning_rate, terms=self._loss_terms(), patience=h.patience,
+            lr_patience=h.lr_patience, lr_factor=h.lr_factor, seed=h.random_state + k,
+            max_time=h.max_time, checkpoint=self._checkpoint(k, train_set, held_set),
+            description=f"training {k + 1}/{h.n_models}" if h.n_models > 1
+            else "training")
+        return net, history
+
+    def __getstate__(self) -> dict:
+        # an executor does not travel with the model to its workers
+        return {k: v for k, v in self.__dict__.items() if k != "executor"}
 
     def fine_tune(self, structures, labels=None, *, epochs: int | None = None
                   ) -> NetworkModel:
@@ -341,6 +358,14 @@ class NetworkModel(StructureModel):
                     f"{list(unexpected)[:3]}).")
             self.networks_.append(net)
         self.charged_ = bool(fitted.get("charged", False))
+
+
+def _train_member(model, k, *args):
+    """A committee member trained on a worker (see ``NetworkModel._train_member``)."""
+    from ...executors import one_thread
+
+    one_thread()
+    return model._train_member(k, *args)
 
 
 @register("bpnn")
