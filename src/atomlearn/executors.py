@@ -28,7 +28,8 @@ def one_thread() -> None:
 
 
 def make_executor(kind: str = "serial", workers: int | None = None,
-                  scheduler_file: str | None = None) -> Executor | None:
+                  scheduler_file: str | None = None, connect_timeout: float = 10.0
+                  ) -> Executor | None:
     """The executor of ``kind`` (None for ``serial``).
 
     Parameters
@@ -38,6 +39,8 @@ def make_executor(kind: str = "serial", workers: int | None = None,
         Worker processes of a local pool or cluster (default: the cores).
     scheduler_file : str, optional
         ``dask``: connect to the cluster this file describes instead of starting one.
+    connect_timeout : float
+        Seconds to wait for that cluster's scheduler to answer.
     """
     check_choice(kind, EXECUTORS, "executor")
     if workers is not None and workers < 1:
@@ -59,7 +62,13 @@ def make_executor(kind: str = "serial", workers: int | None = None,
         if not os.path.isfile(scheduler_file):
             raise ConfigError(f"Dask scheduler file '{scheduler_file}' does not exist; start "
                               "the scheduler first or check the path.")
-        client = Client(scheduler_file=scheduler_file)
+        try:
+            client = Client(scheduler_file=scheduler_file, timeout=connect_timeout)
+        except (OSError, TimeoutError) as err:
+            raise ConfigError(
+                f"The dask scheduler of '{scheduler_file}' did not answer within "
+                f"{connect_timeout:g} s ({type(err).__name__}); is it running, and can this "
+                "machine reach its address?") from err
     else:
         client = Client(LocalCluster(n_workers=workers or os.cpu_count() or 1,
                                      threads_per_worker=1, processes=True,

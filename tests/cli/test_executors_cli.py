@@ -66,3 +66,21 @@ def test_committee_members_train_as_tasks(tmp_path):
     # the same seeds per member: the same committee
     a, b = serial.predict(frames[:3]), pooled.predict(frames[:3])
     np.testing.assert_allclose(b["forces"], a["forces"], atol=1e-6)
+
+
+def test_a_scheduler_that_does_not_answer_is_reported_in_seconds(tmp_path):
+    import json
+    import time
+
+    import pytest
+
+    from atomlearn.errors import ConfigError
+    from atomlearn.executors import make_executor
+
+    path = tmp_path / "scheduler.json"
+    path.write_text(json.dumps({"type": "Scheduler", "id": "x", "address":
+                                "tcp://127.0.0.1:9", "services": {}, "workers": {}}))
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="did not answer within 2 s"):
+        make_executor("dask", scheduler_file=str(path), connect_timeout=2)
+    assert time.monotonic() - start < 15
