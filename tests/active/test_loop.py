@@ -206,3 +206,19 @@ def test_a_committee_is_fine_tuned_from_its_weights():
     assert any(not np.allclose(a, b.detach()) for a, b in zip(before, nets[0].parameters(),
                                                                strict=True))
     assert np.abs(model.predict(new)["forces"] - ref).mean() < error
+
+
+def test_a_run_ends_when_its_running_error_reaches_the_target(run, tmp_path):
+    folder, _ = run
+    rows = [r for r in _log(folder) if r["force_mae"]]
+    errors = [float(r["force_mae"]) for r in rows]
+    window = 3
+    # the first step at which the mean of the last three errors falls below the target
+    means = sorted(np.convolve(errors, np.ones(window) / window, "valid"))
+    target = (means[2] + means[3]) / 2        # well away from the log's rounding
+    stop = next(int(rows[k + window - 1]["step"]) for k in range(len(errors) - window + 1)
+                if np.mean(errors[k:k + window]) < target)
+    summary = OnTheFly(_model(), labeler_from_name("tblite"), LearnOptions(
+        **{**OPTIONS, "target_error": target, "error_window": window}), tmp_path).run(
+        load_ethanol("0:5"), progress=False)
+    assert summary["stopped"] == "target error" and summary["steps"] == stop

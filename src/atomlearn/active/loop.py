@@ -85,6 +85,7 @@ class _State:
     sq_std: float = 0.0        # (uncalibrated latent std), for the std's calibration
     audit_sq_error: float = 0.0    # the same over audit frames only (an unbiased sample)
     audit_sq_std: float = 0.0
+    recent_errors: list = field(default_factory=list)   # force MAE of the last labels
     stopped: str = ""
 
 
@@ -128,6 +129,7 @@ class OnTheFly:
                 "candidates": state.candidates, "sq_error": state.sq_error,
                 "sq_std": state.sq_std, "audit_sq_error": state.audit_sq_error,
                 "audit_sq_std": state.audit_sq_std, "n_labelled": len(self.labelled),
+                "recent_errors": state.recent_errors,
                 "rng": rng.bit_generator.state if rng is not None else None}
         with atomic_path(self._path("checkpoint.npz")) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, positions=atoms.positions, momenta=atoms.get_momenta(),
@@ -144,7 +146,7 @@ class OnTheFly:
         -------
         dict
             ``steps``, ``labels`` (reference calls during the run), ``stopped``
-            (``"converged"``, ``"steps"``), the running error of the labelled frames.
+            (``"converged"``, ``"target error"``, ``"steps"``).
         """
         o = self.options
         if resume and self._path("checkpoint.npz").exists():
@@ -206,6 +208,9 @@ class OnTheFly:
                 if o.converged_after and state.since_label >= o.converged_after:
                     state.stopped = "converged"
                     break
+                if "force_mae" in row and self._running_error(state) < o.target_error:
+                    state.stopped = "target error"
+                    break
             state.stopped = state.stopped or "steps"
             log_fh.flush()
             traj_fh.flush()
@@ -260,7 +265,8 @@ class OnTheFly:
         self.labelled = ase.io.read(self._path("labelled.xyz"), index=":")[:meta["n_labelled"]]
         state = _State(meta["step"], meta["n_labels"], meta["since_label"],
                        meta["since_consolidation"], meta["candidates"], meta["sq_error"],
-                       meta["sq_std"], meta["audit_sq_error"], meta["audit_sq_std"])
+                       meta["sq_std"], meta["audit_sq_error"], meta["audit_sq_std"],
+                       meta["recent_errors"])
         rng = None
         if meta["rng"] is not None:
             rng = np.random.default_rng()
@@ -374,6 +380,7 @@ class OnTheFly:
             total = np.sqrt(frame.arrays["pred_forces_std"] ** 2
                             + self.model.noise_std("forces", [atoms]) ** 2)
             errors.append(diff.ravel())
+            state.recent_errors = (state.recent_errors + [float(np.mean(np.abs(diff)))])[-100:]
             z.append((np.abs(diff) / total).ravel())
             raw = float(np.sum((frame.arrays["pred_forces_std"]
                                 / frame.info["std_scale"]) ** 2))
@@ -421,6 +428,13 @@ class OnTheFly:
         positions)."""
         atoms.calc = ModelCalculator(self.model)
         atoms.get_forces()
+
+    def _running_error(self, state: _State) -> float:
+        """Force MAE of the last ``error_window`` labelled frames before learning them
+        (inf until there are that many)."""
+        recent = state.recent_errors[-self.options.error_window:]
+        return (float(np.mean(recent)) if len(recent) == self.options.error_window
+                else float("inf"))
 
     def _calibrate(self, state: _State) -> None:
         """Scale the force std so that its mean square matches that of the errors of

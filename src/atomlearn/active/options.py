@@ -40,6 +40,11 @@ class LearnOptions:
         set); updates in between add rows only.
     converged_after : int
         Steps without a label that end the run (0: run all ``steps``).
+    target_error : float
+        eV/Å: the run also ends when the force MAE of the last ``error_window`` labelled
+        frames, each scored before it was learned, falls below it (0: never).
+    error_window : int
+        Labelled frames the running error averages.
     min_interval : int
         Steps after a label during which uncertain frames are neither labelled nor
         trusted (consecutive frames teach the model little more than one of them).
@@ -67,6 +72,8 @@ class LearnOptions:
     new_sparse: int = 2
     consolidate_every: int = 10
     converged_after: int = 1000
+    target_error: float = 0.0
+    error_window: int = 10
     min_interval: int = 10
     audit_every: int = 200
     min_distance: float = 0.7
@@ -75,12 +82,13 @@ class LearnOptions:
 
     def check(self) -> None:
         check_choice(self.ensemble, ("langevin", "nve"), "learn.ensemble")
-        for name in ("temperature", "timestep", "friction", "steps", "block",
+        for name in ("temperature", "timestep", "friction", "steps", "block", "error_window",
                      "consolidate_every", "checkpoint_every", "min_distance"):
             value = getattr(self, name)
             if not value > 0 and not (name == "temperature" and value == 0):
                 raise ConfigError(f"'learn.{name}' must be positive; got {value!r}.")
-        for name in ("new_sparse", "converged_after", "seed", "min_interval", "audit_every"):
+        for name in ("new_sparse", "converged_after", "seed", "min_interval", "audit_every",
+                     "target_error"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"'learn.{name}' must not be negative; got "
                                   f"{getattr(self, name)!r}.")
