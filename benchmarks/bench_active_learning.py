@@ -149,6 +149,7 @@ def on_the_fly(args) -> int:
     from atomlearn.datasets import load_ethanol
     from atomlearn.labelers import LabelStore, label_structures, labeler_from_name
     from atomlearn.metrics import on_the_fly_plot
+    from atomlearn.models import load_model
     from atomlearn.workflows import build_model
 
     threads.configure(1)
@@ -187,8 +188,6 @@ def on_the_fly(args) -> int:
                                              LabelStore(folder / "audit", labeler.method))
                  if a is not None]
         ref = np.concatenate([a.get_forces() for a in audit])
-        from atomlearn.models import load_model
-
         learned = load_model(folder / "model.alm")
         error = float(np.mean(np.abs(learned.predict(audit)["forces"] - ref)))
         n = len(ase.io.read(folder / "labelled.xyz", index=":"))

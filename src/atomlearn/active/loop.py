@@ -182,7 +182,9 @@ class OnTheFly:
                         trusted = (atoms.positions.copy(), atoms.get_momenta().copy())
                     state.since_label += 1
                 else:
-                    queue.append(self._snapshot(atoms, fstd, audit=action == "audit"))
+                    queue.append(self._snapshot(atoms, state.step,
+                                                atoms.calc.results["forces"], fstd,
+                                                audit=action == "audit"))
                 if action in ("label", "reject", "audit"):
                     if action == "reject":
                         atoms.positions = trusted[0].copy()
@@ -315,9 +317,9 @@ class OnTheFly:
                     break
                 picks = self._diverse(frames, np.argsort(-u), min(o.block, budget
                                                                   - state.n_labels))
-                queue = [self._pool_snapshot(frames[k], remaining[k],
-                                             mean["forces"][offsets[k]:offsets[k + 1]],
-                                             std["forces"][offsets[k]:offsets[k + 1]])
+                queue = [self._snapshot(frames[k], remaining[k],
+                                        mean["forces"][offsets[k]:offsets[k + 1]],
+                                        std["forces"][offsets[k]:offsets[k + 1]])
                          for k in picks]
                 row = self._learn(queue, state)
                 chosen = {remaining[k] for k in picks}
@@ -349,21 +351,16 @@ class OnTheFly:
                 break
         return [candidates[c] for c in chosen]
 
-    def _pool_snapshot(self, atoms, index: int, forces, fstd) -> ase.Atoms:
-        frame = atoms.copy()
-        frame.calc = None
-        frame.info = {"md_step": int(index), "std_scale": self.model.std_scale("forces")}
-        frame.arrays["pred_forces"], frame.arrays["pred_forces_std"] = forces, fstd
-        return frame
-
     # -- learning ---------------------------------------------------------------------
-    def _snapshot(self, atoms: ase.Atoms, fstd: np.ndarray, audit: bool = False
-                  ) -> ase.Atoms:
+    def _snapshot(self, atoms: ase.Atoms, index: int, forces: np.ndarray,
+                  fstd: np.ndarray, audit: bool = False) -> ase.Atoms:
+        """A frame to label, with what the model predicted for it (scored once labelled):
+        ``index`` is its MD step or pool position."""
         frame = atoms.copy()
         frame.calc = None
-        frame.info = {"md_step": int(atoms.info["_frame"]),
-                      "std_scale": self.model.std_scale("forces"), "audit": audit}
-        frame.arrays["pred_forces"] = np.array(atoms.calc.results["forces"])
+        frame.info = {"md_step": int(index), "std_scale": self.model.std_scale("forces"),
+                      "audit": audit}
+        frame.arrays["pred_forces"] = np.array(forces)
         frame.arrays["pred_forces_std"] = np.array(fstd)
         return frame
 

@@ -292,6 +292,18 @@ class StructureModel:
                                       targets=[spec.name])[spec.name]
         return out
 
+    def _learned_labels(self, structures, labels=None) -> Dataset:
+        """Labels of structures added to a fitted model, as its family learns them (the
+        fit's Delta and composition baselines subtracted)."""
+        if not hasattr(self, "baseline_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; "
+                                 "call 'fit' before adding structures.")
+        structures = list(structures)
+        self.check_structures(structures)
+        data = Dataset.read(structures, self.target_specs, keys=self.keys, labels=labels,
+                            missing_gradients=self.missing_gradients)
+        return self.baseline_.residual(without_delta(data))
+
     def check_hypers(self) -> None:
         """Refuse hyperparameter values the family cannot use (called before data is read
         by the command line, and by :meth:`fit`); families extend it."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...errors import ConfigError, DataError, NotFittedError, check_choice
+from ...errors import ConfigError, DataError, check_choice
 from ...nn import AtomisticNetwork, PaiNN, SymmetryFunctions, make_batch, make_head, train
 from ...nn.training import Checkpoint, Labels, LossTerm
 from ...structures.io import where
@@ -21,7 +21,7 @@ from ...targets import Dataset
 from ...targets.excitations import sorted_by
 from ...threads import configured as configured_threads
 from .. import register
-from ..base import StructureModel, without_delta
+from ..base import StructureModel
 from ..hypers import check_positive
 from .hypers import LAYOUTS, BehlerParrinelloHypers, MessagePassingHypers
 
@@ -280,15 +280,8 @@ class NetworkModel(StructureModel):
         epochs : int, optional
             At most this many epochs (default: the model's ``epochs``).
         """
-        if not hasattr(self, "networks_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; "
-                                 "call 'fit' before fine-tuning it.")
         h = self.hypers
-        structures = list(structures)
-        self.check_structures(structures)
-        data = Dataset.read(structures, self.target_specs, keys=self.keys, labels=labels,
-                            missing_gradients=self.missing_gradients)
-        data = self.baseline_.residual(without_delta(data))
+        data = self._learned_labels(structures, labels)
         self._check_charges(data.structures, training=True)
         held_out = data.held_out_indices(self._held_out_size(data.n_structures),
                                          h.random_state)

@@ -177,22 +177,9 @@ class KernelRows:
         result for any number of workers; only (M+1)-square triangles travel)."""
         if executor is not None and not keep:
             return self._accumulate_tree(data, spec, sparse, sigma_stress, executor), None
-        M = len(sparse.numbers)
-        columns = int(np.prod(spec.shape)) if spec.shape else None
-        values, forces = RowFactor.zeros(M, columns), RowFactor.zeros(M, columns)
-        kept = {k: [] for k in ("K", "y", "s", "p", "F", "Fy", "Fp", "Fr")}
-        for (K, rows_y, scale, prior), force_rows in self.chunk_rows(data, spec, sparse,
-                                                                      prior=keep):
-            values.add(K, rows_y, scale)
-            if force_rows is not None:
-                forces.add(force_rows[0], force_rows[1], np.ones(len(force_rows[1])))
-            if keep:
-                for key, value in zip("Kysp", (K, rows_y, scale, prior), strict=True):
-                    kept[key].append(value)
-                if force_rows is not None:
-                    for key, value in zip(("F", "Fy", "Fp", "Fr"), force_rows, strict=True):
-                        kept[key].append(value)
-        stress = self.stress_equations(data, spec, sparse, columns)
+        kept = ({k: [] for k in ("K", "y", "s", "p", "F", "Fy", "Fp", "Fr")} if keep
+                else None)
+        values, forces, stress = self.factors(data, spec, sparse, kept)
         terms = ObservationTerms(self.kernel.environment_values(sparse, sparse), values,
                                  forces, stress, sigma_stress)
         if not keep:
@@ -200,6 +187,26 @@ class KernelRows:
         cat = {k: (np.concatenate(v) if v else None) for k, v in kept.items()}
         return terms, KeptRows(cat["K"], cat["y"], cat["s"], cat["p"], cat["F"], cat["Fy"],
                                cat["Fp"], cat["Fr"])
+
+    def factors(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
+                kept: dict | None = None) -> tuple[RowFactor, RowFactor, RowFactor]:
+        """The factors of the value, force and stress rows of ``data``; the rows are
+        appended to ``kept`` when given (held-out structures, for predictions)."""
+        M = len(sparse.numbers)
+        columns = int(np.prod(spec.shape)) if spec.shape else None
+        values, forces = RowFactor.zeros(M, columns), RowFactor.zeros(M, columns)
+        for (K, rows_y, scale, prior), force_rows in self.chunk_rows(
+                data, spec, sparse, prior=kept is not None):
+            values.add(K, rows_y, scale)
+            if force_rows is not None:
+                forces.add(force_rows[0], force_rows[1], np.ones(len(force_rows[1])))
+            if kept is not None:
+                for key, value in zip("Kysp", (K, rows_y, scale, prior), strict=True):
+                    kept[key].append(value)
+                if force_rows is not None:
+                    for key, value in zip(("F", "Fy", "Fp", "Fr"), force_rows, strict=True):
+                        kept[key].append(value)
+        return values, forces, self.stress_equations(data, spec, sparse, columns)
 
     def _accumulate_tree(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
                          sigma_stress: float, executor) -> ObservationTerms:
@@ -246,14 +253,7 @@ def _chunk_factors(rows: KernelRows, data: Dataset, spec: TargetSpec,
                    sparse: AtomicEnvironments) -> tuple[RowFactor, RowFactor, RowFactor]:
     """One task of a tree fit: the factors of one chunk's rows (runs on a worker)."""
     rows.expansions = {}
-    M = len(sparse.numbers)
-    columns = int(np.prod(spec.shape)) if spec.shape else None
-    values, forces = RowFactor.zeros(M, columns), RowFactor.zeros(M, columns)
-    for (K, y, scale, _), force_rows in rows.chunk_rows(data, spec, sparse):
-        values.add(K, y, scale)
-        if force_rows is not None:
-            forces.add(force_rows[0], force_rows[1], np.ones(len(force_rows[1])))
-    return values, forces, rows.stress_equations(data, spec, sparse, columns)
+    return rows.factors(data, spec, sparse)
 
 
 def tree_sum(parts: list):

@@ -24,7 +24,7 @@ from ...structures.io import where
 from ...targets import Dataset
 from ...targets import density_of_states as dos
 from .. import register
-from ..base import StructureModel, without_delta
+from ..base import StructureModel
 from ..hypers import check_positive
 from . import memory, search
 from .equations import KernelRows
@@ -317,18 +317,6 @@ class SparseGPRModel(StructureModel):
         self.solution_ = self.fitted_.solve(self.factors_, self.hypers.jitter)
         self.__dict__.pop("_augmented", None)
         return self
-
-    def _learned_labels(self, structures, labels) -> Dataset:
-        """Labels of new structures as the family learns them (Delta and composition
-        baselines of the fit subtracted)."""
-        if not hasattr(self, "baseline_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; "
-                                 "call 'fit' before adding structures.")
-        structures = list(structures)
-        self.check_structures(structures)
-        data = Dataset.read(structures, self.target_specs, keys=self.keys, labels=labels,
-                            missing_gradients=self.missing_gradients)
-        return self.baseline_.residual(without_delta(data))
 
     def _augmented_factor(self) -> np.ndarray:
         """:math:`\\delta^2[R_S\\,|\\,z]` of the current solution as a square Fortran array
