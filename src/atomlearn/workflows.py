@@ -177,11 +177,24 @@ class FitResult:
 
 def fit_from_config(options: Options, train_override: str | None = None, *,
                     checkpoint: str | Path | None = None, resume: bool = False,
-                    executor=None) -> FitResult:
+                    executor=None, distributed=None) -> FitResult:
     """Read data, fit the configured model, evaluate it on the held-out set; a sparse GP
-    builds its kernel rows as tasks of ``executor`` when one is given."""
+    builds its kernel rows as tasks of ``executor`` when one is given, a network trains
+    data-parallel on the ranks of ``distributed`` (:class:`atomlearn.nn.distributed.
+    Distributed`; rank 0 alone evaluates)."""
     # validates the options, targets and data source before any data is read
     model = build_model(options, checkpoint=checkpoint, resume=resume)
+    if distributed is not None:
+        if not getattr(model, "checkpoints", False):
+            raise ConfigError(
+                f"Data-parallel launches (torchrun, srun) train networks; a "
+                f"{options.model.type} model fits in one process. Run one process and "
+                "spread its kernel rows with '--executor dask --workers N'.")
+        if executor is not None:
+            raise ConfigError("A data-parallel launch trains one network on all ranks; "
+                              "leave out --executor (committee members are executor "
+                              "tasks only in a single-process run).")
+        model.distributed = distributed
     if executor is not None:
         committee = getattr(model.hypers, "n_models", 1) > 1
         if not hasattr(model, "consolidate") and not committee:
@@ -198,7 +211,9 @@ def fit_from_config(options: Options, train_override: str | None = None, *,
              threads.describe())
     model.fit(train, train_labels)
     model.__dict__.pop("executor", None)        # closed by the caller
-    evaluation = evaluate(model, test, test_labels) if test else None
+    model.__dict__.pop("distributed", None)
+    main = distributed is None or distributed.is_main
+    evaluation = evaluate(model, test, test_labels) if test and main else None
     path = data_file(source)
     digest = file_sha256(path)
     shipped = source in _LOADERS and not Path(source).exists()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
-from .. import executors
+from .. import executors, threads
 from ..config import dump_options, load_options
 from ..metrics import parity_plot
+from ..nn.distributed import Distributed
 from ..workflows import fit_from_config
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,16 @@ def add_arguments(parser) -> None:
                         help="networks: continue the training saved in <output>.ckpt")
     executors.add_arguments(parser, "a sparse GP's kernel rows (a task per chunk, merged "
                                     "as a tree of QR factors)")
+    parser.add_argument("--ddp", action="store_true",
+                        help="networks: require a data-parallel launch (torchrun or srun), "
+                             "which is otherwise detected from its environment")
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def run(args) -> int:
@@ -33,12 +45,21 @@ def run(args) -> int:
     outdir = Path(options.output.directory) if options.output.directory else output.parent
     outdir.mkdir(parents=True, exist_ok=True)
     checkpoint = output.with_name(output.name + ".ckpt")
+    ranks = Distributed.required() if args.ddp else Distributed.from_environment()
+    if ranks is not None and args.threads is None:
+        # the ranks on this node share its cores
+        threads.configure(max(1, threads.available_cores()
+                              // int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
     executor = executors.from_arguments(args)
     try:
         result = fit_from_config(options, train_override=args.train, checkpoint=checkpoint,
-                                 resume=args.resume, executor=executor)
+                                 resume=args.resume, executor=executor, distributed=ranks)
     finally:
         executors.close(executor)
+        if ranks is not None:
+            _leave_process_group()
+    if ranks is not None and not ranks.is_main:
+        return 0                       # rank 0 writes the model, metrics and plots
     result.model.save(output)
     # the saved options name the data this run read, with its content hash: a refit
     # from them repeats the run (or refuses a changed file)

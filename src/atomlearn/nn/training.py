@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ..errors import AtomlearnError, DataError
 from .batch import AtomicBatch
+from .distributed import Distributed
 from .model import AtomisticNetwork
 
 log = logging.getLogger(__name__)
@@ -69,17 +70,31 @@ class Labels:
     values: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def loss_of(net: AtomisticNetwork, batch: AtomicBatch, labels: Labels,
-            terms: list[LossTerm], training: bool) -> torch.Tensor:
-    """:math:`\\sum_t w_t\\,\\mathrm{mean}((\\Delta y_t/n)^2)` over the targets (and forces) the
-    batch has labels of, in the squared units of each target."""
-    with_forces = "forces" in labels.values and any(
-        t.name == "forces" and t.weight > 0 for t in terms)
+def _forces_used(labels: Labels, terms: list[LossTerm]) -> bool:
+    return "forces" in labels.values and any(t.name == "forces" and t.weight > 0
+                                             for t in terms)
+
+
+def label_counts(labels: Labels, terms: list[LossTerm]) -> torch.Tensor:
+    """How many labels each term of ``terms`` compares (NaN labels left out), float64."""
+    forces = _forces_used(labels, terms)
+    return torch.tensor([float((~torch.isnan(ref)).sum()) if (
+        ref := labels.values.get(t.name)) is not None and (t.name != "forces" or forces)
+        else 0.0 for t in terms], dtype=torch.float64)
+
+
+def term_sums(net, batch: AtomicBatch, labels: Labels, terms: list[LossTerm],
+              training: bool) -> torch.Tensor:
+    """:math:`\\sum (\\Delta y_t/n)^2` of each term over the labels the batch has (n the
+    number of atoms for ``per_atom_error`` terms, else 1), in the network's dtype."""
+    with_forces = _forces_used(labels, terms)
     out = net(batch, compute_forces_=with_forces, training=training)
-    loss = out[next(iter(out))].new_zeros(())
+    zero = out[next(iter(out))].new_zeros(())
+    sums = []
     for term in terms:
         ref = labels.values.get(term.name)
         if ref is None or (term.name == "forces" and not with_forces):
+            sums.append(zero)
             continue
         pred = out[term.name]
         if term.sorted_by is not None:
@@ -89,12 +104,26 @@ def loss_of(net: AtomisticNetwork, batch: AtomicBatch, labels: Labels,
         if term.per_atom_error:
             diff = diff / batch.n_atoms.to(diff.dtype).reshape(-1, *([1] * (diff.dim() - 1)))
         known = ~torch.isnan(ref)          # missing labels (a DOS above computed levels)
-        if bool(known.all()):
-            loss = loss + term.weight * torch.mean(diff**2)
-        elif bool(known.any()):
-            loss = loss + term.weight * torch.sum(torch.where(known, diff, 0.0) ** 2
-                                                  ) / known.sum()
-    return loss
+        sums.append(torch.sum(torch.where(known, diff, 0.0) ** 2))
+    return torch.stack(sums)
+
+
+def combine(sums: torch.Tensor, counts: torch.Tensor, terms: list[LossTerm]
+            ) -> torch.Tensor:
+    """:math:`\\sum_t w_t S_t / C_t` over the terms with labels (``counts`` > 0)."""
+    weights = torch.tensor([t.weight for t in terms], dtype=sums.dtype, device=sums.device)
+    counts = counts.to(dtype=sums.dtype, device=sums.device)
+    return torch.sum(torch.where(counts > 0, weights * sums / counts.clamp_min(1.0), 0.0))
+
+
+def loss_of(net, batch: AtomicBatch, labels: Labels, terms: list[LossTerm],
+            training: bool, counts: torch.Tensor | None = None) -> torch.Tensor:
+    """:math:`\\sum_t w_t\\,\\mathrm{mean}((\\Delta y_t/n)^2)` over the targets (and forces)
+    the batch has labels of, in the squared units of each target. ``counts`` are the
+    labels each term's mean divides by (default: this batch's; a data-parallel rank
+    passes the whole batch's, so the ranks' losses sum to the batch's loss)."""
+    sums = term_sums(net, batch, labels, terms, training)
+    return combine(sums, label_counts(labels, terms) if counts is None else counts, terms)
 
 
 @dataclass
@@ -153,6 +182,32 @@ def _optimizer(name: str, params, learning_rate: float):
     return torch.optim.SGD(params, lr=learning_rate, momentum=0.9)
 
 
+def _whole_batch_counts(labels: list[Labels], terms: list[LossTerm],
+                        ranks: Distributed | None) -> list[torch.Tensor]:
+    if not labels:
+        return []
+    counts = torch.stack([label_counts(lab, terms) if lab is not None
+                          else torch.zeros(len(terms), dtype=torch.float64) for lab in labels])
+    if ranks is not None:
+        ranks.sum(counts)
+    return list(counts)
+
+
+def _validation_loss(net, validation_set, counts, terms, ranks) -> float:
+    """Mean over the validation batches of each whole batch's loss (a rank's share of a
+    batch may be empty: ``(None, None)``)."""
+    if not validation_set:
+        return 0.0
+    sums = torch.stack([term_sums(net, b, lab, terms, training=False).detach()
+                        .to(torch.float64) if b is not None
+                        else torch.zeros(len(terms), dtype=torch.float64)
+                        for b, lab in validation_set])
+    if ranks is not None:
+        ranks.sum(sums)
+    return float(sum(combine(s, c, terms) for s, c in zip(sums, counts, strict=True))
+                 ) / len(validation_set)
+
+
 def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
           validation_set: list[tuple[AtomicBatch, Labels]], *, epochs: int = 100,
           optimizer: str = "adam", learning_rate: float = 1e-3,
@@ -161,7 +216,8 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
           lr_patience: int = 20, seed: int = 0, max_time: float | None = None,
           checkpoint: Checkpoint | None = None,
           callback: Callable[[int, TrainingHistory], None] | None = None,
-          description: str = "training") -> TrainingHistory:
+          description: str = "training", distributed: Distributed | None = None
+          ) -> TrainingHistory:
     """Train ``net`` in place and keep the weights of the best validation epoch.
 
     ``terms`` are the loss terms (see :func:`loss_of`); by default the per-atom energy
@@ -174,6 +230,13 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
     ``(seed, epoch)``, so a resumed run sees the same order as an uninterrupted one.
     A non-finite loss stops training with the batch that produced it; the last good
     weights are restored and the last checkpoint is left as it was.
+
+    With ``distributed`` (several ranks), ``train_set`` and ``validation_set`` hold this
+    rank's share of every batch (:func:`atomlearn.nn.distributed.batches`): each term is
+    normalised by the label counts of the whole batch, the gradients are summed by
+    ``DistributedDataParallel``, rank 0's validation loss and time decide for all ranks,
+    and rank 0 writes the checkpoints. The weights then follow one process's training on
+    the whole batches to round-off.
     """
     terms = list(terms if terms is not None else
                  [LossTerm("energy", 1.0, per_atom_error=True), LossTerm("forces", 10.0)])
@@ -204,8 +267,16 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
                 "train_loss": history.train_loss, "validation_loss": history.validation_loss,
                 "seconds": history.seconds, "finished": history.finished}
 
-    bar = tqdm(range(start, epochs), desc=description, unit="epoch", disable=None,
-               initial=start, total=epochs)
+    ranks = distributed if distributed is not None and distributed.world_size > 1 else None
+    main = ranks is None or ranks.is_main
+    model = ranks.wrap(net) if ranks is not None else net
+    world = ranks.world_size if ranks is not None else 1
+    # labels each term compares in every whole batch (summed over the ranks' shares)
+    train_counts, validation_counts = (
+        _whole_batch_counts([lab for _, lab in data], terms, ranks)
+        for data in (train_set, validation_set))
+    bar = tqdm(range(start, epochs), desc=description, unit="epoch",
+               disable=None if main else True, initial=start, total=epochs)
     clock = time.perf_counter()
     epoch = start - 1
     for epoch in bar:
@@ -215,22 +286,33 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
         for k in rng.permutation(len(train_set)):
             batch, labels = train_set[k]
             opt.zero_grad()
-            loss = loss_of(net, batch, labels, terms, training=True)
-            if not torch.isfinite(loss):
+            loss = loss_of(model, batch, labels, terms, training=True, counts=train_counts[k])
+            whole = loss.detach().clone()
+            if ranks is not None:
+                ranks.sum(whole)
+            if not torch.isfinite(whole):
                 net.load_state_dict(best_state)
                 kept = (f" The checkpoint {checkpoint.path} is left as it was."
                         if checkpoint is not None else "")
                 raise TrainingError(
-                    f"The training loss became {float(loss.detach())} at epoch {epoch}, batch "
+                    f"The training loss became {float(whole)} at epoch {epoch}, batch "
                     f"{k}; the last good weights were restored.{kept} Lower 'learning_rate' "
                     "or check that batch's labels.")
-            loss.backward()
+            # DistributedDataParallel averages the ranks' gradients: scaled, they sum
+            (loss * world).backward() if world > 1 else loss.backward()
             opt.step()
-            total += float(loss.detach())
+            total += float(whole)
         history.train_loss.append(total / max(1, len(train_set)))
         net.eval()
-        val = sum(float(loss_of(net, b, lab, terms, training=False).detach())
-                  for b, lab in validation_set) / max(1, len(validation_set))
+        val = _validation_loss(net, validation_set, validation_counts, terms, ranks)
+        now = time.perf_counter()
+        history.seconds += now - clock
+        clock = now
+        out_of_time = max_time is not None and history.seconds >= max_time
+        if ranks is not None:       # rank 0's numbers decide, so the ranks never diverge
+            decided = ranks.from_main(torch.tensor([val, float(out_of_time)],
+                                                   dtype=torch.float64))
+            val, out_of_time = float(decided[0]), bool(decided[1])
         history.validation_loss.append(val)
         sched.step(val)
         if val < best:
@@ -238,15 +320,12 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
                 net.state_dict()), 0, epoch
         else:
             waited += 1
-        now = time.perf_counter()
-        history.seconds += now - clock
-        clock = now
         bar.set_postfix(val=f"{val:.3g}", best=f"{best:.3g}",
                         lr=f"{opt.param_groups[0]['lr']:.1e}")
-        out_of_time = max_time is not None and history.seconds >= max_time
         history.finished = waited >= patience or out_of_time
-        if checkpoint is not None and (history.finished or (epoch + 1) % checkpoint.every == 0
-                                       or epoch == epochs - 1):
+        if main and checkpoint is not None and (
+                history.finished or (epoch + 1) % checkpoint.every == 0
+                or epoch == epochs - 1):
             checkpoint.save(state(epoch))
         if callback is not None:
             callback(epoch, history)

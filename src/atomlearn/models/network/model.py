@@ -15,6 +15,7 @@ import torch
 
 from ...errors import ConfigError, DataError, check_choice
 from ...nn import AtomisticNetwork, PaiNN, SymmetryFunctions, make_batch, make_head, train
+from ...nn.distributed import Distributed, batches
 from ...nn.training import Checkpoint, Labels, LossTerm
 from ...structures.io import where
 from ...targets import Dataset
@@ -120,18 +121,25 @@ class NetworkModel(StructureModel):
         return AtomisticNetwork(rep, heads, forces_of=source and source.name).to(
             device=self.hypers.device, dtype=_DTYPES[self.hypers.dtype])
 
-    def _batches(self, structures, labels: Dataset | None = None):
+    def _batches(self, structures, labels: Dataset | None = None,
+                 distributed: Distributed | None = None, *, validation: bool = False):
+        """Batches of ``batch_size`` structures with their labels (this rank's share of
+        each with ``distributed``; ``(None, None)`` for an empty share of a
+        ``validation`` batch)."""
         dt, device = _DTYPES[self.hypers.dtype], self.hypers.device
         offsets = np.cumsum([0] + [len(a) for a in structures])
         per_atom = labels.per_atom_names() if labels is not None else set()
         out = []
-        for start in range(0, len(structures), self.hypers.batch_size):
-            idx = np.arange(start, min(start + self.hypers.batch_size, len(structures)))
+        for idx in batches(len(structures), self.hypers.batch_size, distributed,
+                           allow_empty=validation):
+            if len(idx) == 0:
+                out.append((None, None))
+                continue
             batch = make_batch([structures[i] for i in idx], self.cutoff, angles=self.angles,
                                dtype=dt).to(device=device)
             lab = None
             if labels is not None:
-                atoms = slice(offsets[idx[0]], offsets[idx[-1] + 1])
+                atoms = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in idx])
                 lab = Labels({k: torch.tensor(self._head_layout(k, v[atoms] if k in per_atom
                                                                 else v[idx]),
                                               dtype=dt, device=device)
@@ -227,10 +235,15 @@ class NetworkModel(StructureModel):
         h = self.hypers
         self._check_charges(data.structures, training=True)
         train_set, held_set = data.split(held_out)
-        train_batches = self._batches(train_set.structures, train_set)
-        held_batches = self._batches(held_set.structures, held_set)
+        ranks = self.__dict__.get("distributed")
+        train_batches = self._batches(train_set.structures, train_set, ranks)
+        held_batches = self._batches(held_set.structures, held_set, ranks, validation=True)
         executor = self.__dict__.get("executor")
-        if executor is not None and h.n_models > 1:
+        if ranks is not None:
+            ranks.start(h.device)
+            members = [self._train_member(k, data, train_set, held_set, train_batches,
+                                          held_batches) for k in range(h.n_models)]
+        elif executor is not None and h.n_models > 1:
             # committee members are independent: one task each, results in member order
             futures = [executor.submit(_train_member, self, k, data, train_set, held_set,
                                        train_batches, held_batches)
@@ -259,12 +272,13 @@ class NetworkModel(StructureModel):
             lr_patience=h.lr_patience, lr_factor=h.lr_factor, seed=h.random_state + k,
             max_time=h.max_time, checkpoint=self._checkpoint(k, train_set, held_set),
             description=f"training {k + 1}/{h.n_models}" if h.n_models > 1
-            else "training")
+            else "training", distributed=self.__dict__.get("distributed"))
         return net, history
 
     def __getstate__(self) -> dict:
-        # an executor does not travel with the model to its workers
-        return {k: v for k, v in self.__dict__.items() if k != "executor"}
+        # an executor or a process group does not travel with the model
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("executor", "distributed")}
 
     def fine_tune(self, structures, labels=None, *, epochs: int | None = None
                   ) -> NetworkModel:
