@@ -163,3 +163,26 @@ def test_tblite_labels_on_a_process_pool_are_the_serial_ones(tmp_path):
                               LabelStore(tmp_path / "b", "t"), progress=False)
     for a, b in zip(pooled, serial, strict=True):
         assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), abs=1e-9)
+
+
+def test_labelling_survives_a_killed_worker_with_no_frame_lost_or_twice(tmp_path):
+    from atomlearn.executors import close, make_executor
+    from atomlearn.testing.faults import DyingExecutor
+
+    frames = _frames(8)
+    executor = make_executor("dask", workers=2)
+    try:
+        labelled = label_structures(frames, CalculatorLabeler(EMT()),
+                                    LabelStore(tmp_path / "labels", "emt"),
+                                    executor=DyingExecutor(executor, tmp_path / "died", at=3),
+                                    progress=False)
+    finally:
+        close(executor)
+    assert (tmp_path / "died").exists()
+    assert sorted(p.suffix for p in (tmp_path / "labels").iterdir()) == [".xyz"] * 8
+    for frame, got in zip(frames, labelled, strict=True):
+        expected = frame.copy()
+        expected.calc = EMT()
+        assert got.get_potential_energy() == pytest.approx(expected.get_potential_energy(),
+                                                           abs=1e-12)
+        np.testing.assert_allclose(got.positions, frame.positions)

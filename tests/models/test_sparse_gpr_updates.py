@@ -7,7 +7,7 @@ import pytest
 from ase.build import bulk
 
 from atomlearn.datasets import load_ethanol, load_ethanol_excitations
-from atomlearn.errors import NotFittedError
+from atomlearn.errors import ConfigError, NotFittedError
 from atomlearn.models import SparseGPRModel, load_model
 from atomlearn.targets import energy, excitation_energies
 
@@ -109,3 +109,93 @@ def test_a_fit_on_workers_is_a_tree_of_chunk_factors(ethanol):
     np.testing.assert_allclose(results[0].solution_.weights, serial.solution_.weights,
                                rtol=0, atol=1e-10 * scale)
     _same(results[0], serial, ethanol[30:34], ["energy", "forces"])
+
+
+class Grouping:
+    """A part that records how it was summed."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __add__(self, other):
+        return Grouping(f"({self.text}+{other.text})")
+
+
+def test_parts_merged_as_they_arrive_form_the_fixed_tree():
+    from atomlearn.models.sparse_gpr.equations import TreeSum, tree_sum
+
+    rng = np.random.default_rng(0)
+    for n in range(1, 40):
+        total = TreeSum()
+        for k in rng.permutation(n):
+            total.add(int(k), Grouping(str(k)))
+        assert total.result().text == tree_sum([Grouping(str(k)) for k in range(n)]).text
+    assert tree_sum([Grouping(str(k)) for k in range(5)]).text == "(((0+1)+(2+3))+4)"
+
+
+def test_tasks_split_by_rows_alone(ethanol):
+    from atomlearn.models.sparse_gpr.equations import observation_rows, task_ranges
+    from atomlearn.targets import Dataset
+
+    data = Dataset.read(ethanol[:18], [energy(forces=True)])
+    rows = observation_rows(data, energy(forces=True))
+    assert rows.tolist() == [28] * 18
+    # whole chunks of 4 until 2 x 91 rows: 8 structures (224 rows) per task
+    assert task_ranges(rows, 91, 4) == [(0, 8), (8, 16), (16, 18)]
+    assert task_ranges(rows, 10, 4) == [(0, 4), (4, 8), (8, 12), (12, 16), (16, 18)]
+
+
+def test_a_worker_that_dies_mid_fit_is_replaced_and_the_fit_completes(ethanol, tmp_path):
+    from atomlearn.executors import close, make_executor
+    from atomlearn.testing.faults import DyingExecutor
+
+    serial = _model(chunk_size=4).fit(ethanol[:18])
+    executor = make_executor("dask", workers=2)
+    try:
+        model = _model(chunk_size=4)
+        model.executor = DyingExecutor(executor, tmp_path / "died", at=2)   # a chunk task
+        model.fit(ethanol[:18])
+    finally:
+        close(executor)
+    assert (tmp_path / "died").exists()                 # a worker did die
+    scale = np.abs(serial.solution_.weights).max()
+    np.testing.assert_allclose(model.solution_.weights, serial.solution_.weights, rtol=0,
+                               atol=1e-10 * scale)
+    # a local process pool cannot replace a dead worker: it says so
+    executor = make_executor("process", workers=2)
+    try:
+        model = _model(chunk_size=4)
+        model.executor = DyingExecutor(executor, tmp_path / "died-too", at=2)
+        with pytest.raises(ConfigError, match="A worker of the process pool died during task "
+                                              r"\d of 3 .* use '--executor dask'"):
+            model.fit(ethanol[:18])
+    finally:
+        close(executor)
+
+
+def test_tasks_larger_than_a_worker_are_refused_with_a_chunk_that_fits(ethanol, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from atomlearn.models.sparse_gpr import memory
+
+    monkeypatch.setattr(memory, "worker_resident", lambda: 1e8)
+    reference = _model().fit(ethanol[:18])
+    M, D = len(reference.sparse_.numbers), reference.descriptor_.n_features
+    model = _model(chunk_size=8)
+    model.executor = ThreadPoolExecutor(1)
+
+    def need(chunk):
+        return memory.task_bytes(ethanol[:chunk], n_sparse=M, n_features=D,
+                                 with_forces=True, resident=1e8)
+
+    monkeypatch.setattr(memory, "worker_limit", lambda ex: (need(3) + need(4)) / 2)
+    with pytest.raises(ConfigError, match=r"One task of this fit needs about 0\.\d+ GB \(chunks "
+                                          r"of 8 structures, 78 sparse points\), but a worker "
+                                          r"may use 0\.\d+ GB\. Try 'model\.chunk_size=3'\."):
+        model.fit(ethanol[:18])
+    monkeypatch.setattr(memory, "worker_limit", lambda ex: 1e8)
+    with pytest.raises(ConfigError, match="Even one structure per chunk needs .* use fewer "
+                                          "sparse points"):
+        model.fit(ethanol[:18])
+    monkeypatch.setattr(memory, "worker_limit", lambda ex: need(8) * 1.01)
+    model.fit(ethanol[:18])

@@ -87,8 +87,10 @@ class RowFactor:
 
     @classmethod
     def zeros(cls, n_sparse: int, n_columns: int | None = None) -> RowFactor:
+        # Fortran order for in-place updates; pages of a factor no row reaches are never
+        # touched (calloc), so an unused observation type costs no memory
         width = n_sparse + (n_columns or 1)
-        return cls(np.zeros((width, width)), n_sparse)
+        return cls(np.zeros((width, width), order="F"), n_sparse)
 
     @property
     def n_columns(self) -> int:
@@ -96,19 +98,37 @@ class RowFactor:
 
     def add(self, K: np.ndarray, y: np.ndarray, sigma2: np.ndarray) -> None:
         """Add rows ``K`` (n, M) with labels ``y`` (n,) or (n, T) and noise variances
-        ``sigma2`` (n,)."""
+        ``sigma2`` (n,), in place."""
         if len(K) == 0:
             return
         s = 1.0 / np.sqrt(sigma2)
         rows = np.hstack([K * s[:, None], (y * s if y.ndim == 1 else y * s[:, None]
                                            ).reshape(len(K), -1)])
-        self.R = stack_triangle(self.R, rows)
+        R = self.square().R
+        if not (R.flags.f_contiguous and R.flags.writeable):
+            R = np.asfortranarray(R).copy(order="F")
+        self.R = update_triangle(R, rows)
         self.logdet_sigma += float(np.sum(np.log(sigma2)))
         self.n += len(K)
 
+    def compact(self) -> RowFactor:
+        """This factor with only the rows that can be nonzero (``min(n, M + T)``): what a
+        task of a tree fit sends back."""
+        return RowFactor(np.ascontiguousarray(self.R[: min(self.n, len(self.R))]),
+                         self.n_sparse, self.logdet_sigma, self.n)
+
+    def square(self) -> RowFactor:
+        """This factor with its square triangle (a :meth:`compact` one padded)."""
+        width = self.R.shape[1]
+        if self.R.shape[0] == width:
+            return self
+        R = np.zeros((width, width), order="F")
+        R[: len(self.R)] = self.R
+        return RowFactor(R, self.n_sparse, self.logdet_sigma, self.n)
+
     def __add__(self, other: RowFactor) -> RowFactor:
         """The factor of the rows of both (a tree reduction's merge)."""
-        return RowFactor(stack_triangle(self.R, other.R[: min(other.n, len(other.R))]),
+        return RowFactor(stack_triangle(self.square().R, other.R[: min(other.n, len(other.R))]),
                          self.n_sparse, self.logdet_sigma + other.logdet_sigma,
                          self.n + other.n)
 

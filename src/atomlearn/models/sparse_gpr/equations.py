@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ...descriptors import SoapPowerSpectrum
+from ...errors import ConfigError
 from ...gp.factor import FactoredSolution, RowFactor, solve_factored
 from ...kernels import AtomicEnvironments, AtomSumKernel
 from ...targets import Dataset, TargetSpec
@@ -211,15 +212,15 @@ class KernelRows:
     def _accumulate_tree(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
                          sigma_stress: float, executor) -> ObservationTerms:
         self.expansions = {}
-        starts = range(0, data.n_structures, self.chunk_size)
-        futures = [executor.submit(_chunk_factors, self,
-                                   data.subset(np.arange(a, min(a + self.chunk_size,
-                                                                data.n_structures))),
-                                   spec, sparse)
-                   for a in starts]
-        parts = [f.result() for f in tqdm(futures, desc="kernel rows (tasks)", unit="chunk",
-                                          disable=None, leave=False)]
-        values, forces, stress = (tree_sum([p[k] for p in parts]) for k in range(3))
+        tasks = task_ranges(observation_rows(data, spec), len(sparse.numbers) + 1,
+                            self.chunk_size)
+        sums = [TreeSum() for _ in range(3)]
+        for k, part in _in_flight(executor, [
+                (_chunk_factors, self, data.subset(np.arange(a, b)), spec, sparse)
+                for a, b in tasks], desc="kernel rows (tasks)"):
+            for total, factor in zip(sums, part, strict=True):
+                total.add(k, factor)
+        values, forces, stress = (total.result().square() for total in sums)
         return ObservationTerms(self.kernel.environment_values(sparse, sparse), values,
                                 forces, stress, sigma_stress)
 
@@ -251,9 +252,102 @@ class KernelRows:
 
 def _chunk_factors(rows: KernelRows, data: Dataset, spec: TargetSpec,
                    sparse: AtomicEnvironments) -> tuple[RowFactor, RowFactor, RowFactor]:
-    """One task of a tree fit: the factors of one chunk's rows (runs on a worker)."""
+    """One task of a tree fit: the factors of its structures' rows, chunk by chunk (runs
+    on a worker; only the rows that can be nonzero travel back)."""
     rows.expansions = {}
-    return rows.factors(data, spec, sparse)
+    return tuple(f.compact() for f in rows.factors(data, spec, sparse))
+
+
+def observation_rows(data: Dataset, spec: TargetSpec) -> np.ndarray:
+    """Rows each structure of ``data`` adds to the fit (its value, its force components,
+    its stress)."""
+    rows = np.ones(data.n_structures, int)
+    if "forces" in spec.gradients:
+        rows += 3 * np.diff(data.offsets) * data.has_gradient("forces")
+    if "stress" in spec.gradients:
+        rows += 6 * data.has_gradient("stress")
+    return rows
+
+
+def task_ranges(rows: np.ndarray, width: int, chunk_size: int) -> list[tuple[int, int]]:
+    """Structures ``[a, b)`` of each task of a tree fit: whole chunks until the task has
+    at least ``2 width`` rows, so that a merge of two triangles (2/3 width^3 flops) costs
+    a small part of the task (at least 4 width^3). The split depends on the data alone,
+    so every worker count gives the same tree and the same result."""
+    out, start, count = [], 0, 0
+    for a in range(0, len(rows), chunk_size):
+        b = min(a + chunk_size, len(rows))
+        count += int(rows[a:b].sum())
+        if count >= 2 * width:
+            out.append((start, b))
+            start, count = b, 0
+    if start < len(rows):
+        out.append((start, len(rows)))
+    return out
+
+
+def _in_flight(executor, tasks: list[tuple], desc: str):
+    """Yield ``(k, result)`` of each task ``(fn, *args)`` as it completes, with at most
+    twice as many submitted as the workers run at once (bounding what waits in memory).
+    A local process pool whose worker died cannot go on: say so."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from ...executors import slots
+
+    width = 2 * slots(executor)
+    pending = list(reversed(list(enumerate(tasks))))
+    running: dict = {}
+    with tqdm(total=len(tasks), desc=desc, unit="task", disable=None, leave=False) as bar:
+        while pending or running:
+            while pending and len(running) < width:
+                k, (fn, *args) = pending.pop()
+                running[executor.submit(fn, *args)] = k
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                k = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise ConfigError(
+                        f"A worker of the process pool died during task {k} of {len(tasks)} "
+                        "(out of memory, or killed). A process pool cannot replace it: use "
+                        "'--executor dask', whose workers are restarted and their tasks "
+                        "retried, or smaller chunks ('model.chunk_size').") from None
+                bar.update(1)
+                yield k, result
+
+
+class TreeSum:
+    """``parts[0] + parts[1] + ...`` in the fixed binary tree of :func:`tree_sum`, merged
+    as the parts arrive in any order: only the partial sums of the tree's open levels
+    (and parts that arrived early) are held."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[int, object] = {}
+        self._next = 0
+        self._stack: list[tuple[int, object]] = []        # (level, partial sum)
+
+    def add(self, k: int, part) -> None:
+        """Part ``k`` (0, 1, 2, ... each once)."""
+        self._waiting[k] = part
+        while self._next in self._waiting:
+            node, level = self._waiting.pop(self._next), 0
+            self._next += 1
+            # neighbours of one level merge into the next level up
+            while self._stack and self._stack[-1][0] == level:
+                node, level = self._stack.pop()[1] + node, level + 1
+            self._stack.append((level, node))
+
+    def result(self):
+        """The sum of all parts added (the tree's last, uneven levels merged right to
+        left, as :func:`tree_sum` carries an odd part up)."""
+        if self._waiting or not self._stack:
+            raise ValueError(f"parts missing before {min(self._waiting, default=0)}")
+        node = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            node = left + node
+        return node
 
 
 def tree_sum(parts: list):

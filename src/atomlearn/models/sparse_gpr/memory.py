@@ -57,6 +57,43 @@ def fit_bytes(structures, *, n_sparse, n_max: int, l_max: int, chunk_size: int,
     return 8.0 * floats + resident_memory()
 
 
+def task_bytes(chunk: Sequence[ase.Atoms], *, n_sparse: int, n_features: int,
+               with_forces: bool, resident: float) -> float:
+    """Estimated peak memory of one task of a tree fit in bytes: its two triangles (values
+    and forces, (M+1)^2 each, updated in place), one chunk's rows and descriptors, the
+    sparse environments it receives, and ``resident``, what the worker holds before it."""
+    M, D = n_sparse, n_features
+    atoms = sum(len(a) for a in chunk)
+    pairs = gradient_pairs(chunk) if with_forces else 0
+    rows = len(chunk) + 3 * atoms * with_forces
+    floats = (2 * (M + 1) ** 2         # value and force triangles
+              + M * D                  # sparse environments
+              + rows * (M + 1) * 2     # the chunk's rows and their noise-scaled copy
+              + 3 * pairs * D * 2.5    # featomic gradients, dense copy, stacked view
+              + 3 * pairs * M * 2      # derivative rows before and after summation
+              + atoms * D * 2)
+    return 8.0 * floats + resident
+
+
+def worker_resident() -> float:
+    """Resident memory of a worker once it has loaded what a fit's task runs (a task)."""
+    from . import equations  # noqa: F401  (featomic, the kernels)
+
+    return resident_memory()
+
+
+def worker_limit(executor) -> float:
+    """Memory one worker of ``executor`` may use, in bytes: a dask worker's memory limit,
+    a local pool's share of what is available (inf where unknown)."""
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        limits = [w.get("memory_limit") or float("inf")
+                  for w in client.scheduler_info()["workers"].values()]
+        return float(min(limits, default=float("inf")))
+    workers = int(getattr(executor, "_max_workers", 1) or 1)
+    return available_memory() / workers
+
+
 def predict_bytes(structures, *, n_sparse: int, n_features: int, n_species: int, n_max: int,
                   l_max: int, chunk_size: int, forces: bool, std: bool) -> float:
     """Estimated peak memory of a prediction in bytes: its largest chunk of structures

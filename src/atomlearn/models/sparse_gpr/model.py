@@ -9,7 +9,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from ...descriptors import SoapPowerSpectrum
-from ...errors import DataError, NotFittedError, check_choice
+from ...errors import ConfigError, DataError, NotFittedError, check_choice
 from ...gp.factor import update_triangle
 from ...gp.selection import SELECTIONS, check_n_sparse, select_per_element, sparse_counts
 from ...gp.solver import SparseSolution, predictive_variance
@@ -171,7 +171,7 @@ class SparseGPRModel(StructureModel):
             del env
             executor = self.__dict__.get("executor")
             if executor is not None:
-                self._log_task_memory(groups[0], spec)
+                self._check_task_memory(groups[0], spec, executor)
             parts = [rows.accumulate(g, spec, self.sparse_, h.sigma_stress, keep=k == 1,
                                      executor=executor if k == 0 else None)
                      for k, g in enumerate(groups)]
@@ -332,18 +332,44 @@ class SparseGPRModel(StructureModel):
             self._augmented = a
         return self._augmented
 
-    def _log_task_memory(self, data: Dataset, spec) -> None:
-        """What one task of a fit on an executor holds (its rows and two triangles) and
-        what all chunks' triangles take."""
+    def _check_task_memory(self, data: Dataset, spec, executor) -> None:
+        """Print what one task of a tree fit holds and what the merges hold here; refuse
+        up front when a worker has less memory than one task needs, with a chunk size
+        that fits."""
+        from ...executors import slots
+        from .equations import observation_rows, task_ranges
+
+        h = self.hypers
         M = len(self.sparse_.numbers)
-        rows_per_structure = 1 + 3 * max(len(a) for a in data.structures) * (
-            "forces" in spec.gradients)
-        chunk = self.hypers.chunk_size
-        task = chunk * rows_per_structure * M * 8 + 2 * (M + 1) ** 2 * 8
-        n_chunks = -(-data.n_structures // chunk)
-        log.info("fit on an executor: %d tasks of %d structures, about %.2f GB each; "
-                 "their triangles %.2f GB in all", n_chunks, chunk, task / 1e9,
-                 3 * n_chunks * (M + 1) ** 2 * 8 / 1e9)
+        forces = "forces" in spec.gradients and bool(data.has_gradient("forces").any())
+        resident = executor.submit(memory.worker_resident).result()
+        limit = memory.worker_limit(executor)
+        # the largest chunk of structures bounds a task's peak
+        biggest = sorted(data.structures, key=len, reverse=True)
+
+        def need(chunk_size: int) -> float:
+            return memory.task_bytes(biggest[:chunk_size], n_sparse=M,
+                                     n_features=self.descriptor_.n_features,
+                                     with_forces=forces, resident=resident)
+
+        tasks = task_ranges(observation_rows(data, spec), M + 1, h.chunk_size)
+        held = (np.log2(max(2, len(tasks))) + 2 * slots(executor)) * 2 * (M + 1) ** 2 * 8
+        log.info("fit on %d tasks (chunks of %d structures): about %.2f GB per task on a "
+                 "worker (limit %.2f GB), %.2f GB in all at once on %d workers; the merges "
+                 "hold up to %.2f GB here", len(tasks), h.chunk_size, need(h.chunk_size) / 2**30,
+                 limit / 2**30, need(h.chunk_size) * slots(executor) / 2**30, slots(executor),
+                 held / 2**30)
+        if need(h.chunk_size) <= limit:
+            return
+        fits = [c for c in range(h.chunk_size - 1, 0, -1) if need(c) <= limit]
+        advice = (f"Try 'model.chunk_size={fits[0]}'." if fits else
+                  f"Even one structure per chunk needs {need(1) / 2**30:.2f} GB: use fewer "
+                  f"sparse points ('model.n_sparse', now {h.n_sparse}) or workers with more "
+                  "memory.")
+        raise ConfigError(
+            f"One task of this fit needs about {need(h.chunk_size) / 2**30:.2f} GB "
+            f"(chunks of {h.chunk_size} structures, {M} sparse points), but a worker may use "
+            f"{limit / 2**30:.2f} GB. {advice}")
 
     def _describe(self, h: search.Hyperparameters, terms) -> str:
         spec = self.target_specs[0]
