@@ -16,7 +16,8 @@ from .errors import ConfigError, check_choice
 
 EXECUTORS = ("serial", "process", "dask")
 _ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                      "MKL_NUM_THREADS", "ATOMLEARN_THREADS")}
+                                      "MKL_NUM_THREADS", "RAYON_NUM_THREADS",
+                                      "ATOMLEARN_THREADS")}
 
 
 def one_thread() -> None:
@@ -70,9 +71,10 @@ def make_executor(kind: str = "serial", workers: int | None = None,
                 f"{connect_timeout:g} s ({type(err).__name__}); is it running, and can this "
                 "machine reach its address?") from err
     else:
+        # the environment also reaches workers the nanny restarts after a death
         client = Client(LocalCluster(n_workers=workers or os.cpu_count() or 1,
                                      threads_per_worker=1, processes=True,
-                                     dashboard_address=None))
+                                     dashboard_address=None, env=dict(_ONE_THREAD)))
     client.run(one_thread)
     return client.get_executor()
 

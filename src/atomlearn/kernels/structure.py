@@ -58,6 +58,13 @@ class AtomicEnvironments:
     def __len__(self) -> int:
         return self.n_structures
 
+    def __setstate__(self, state: dict) -> None:
+        # arrays that arrive as views into a message buffer (dask's transport) can be
+        # misaligned, which sends NumPy's products off BLAS: a distributed fit would then
+        # differ from the serial one in round-off. Aligned copies keep them equal.
+        self.__dict__.update({k: np.require(v, requirements="A") if isinstance(v, np.ndarray)
+                              else v for k, v in state.items()})
+
     @classmethod
     def from_values(cls, values: np.ndarray, numbers: np.ndarray, structure: np.ndarray,
                     n_structures: int | None = None) -> AtomicEnvironments:

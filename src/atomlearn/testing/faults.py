@@ -18,7 +18,8 @@ def _die_once(marker: str, fn, *args):
 
 class DyingExecutor(Executor):
     """``executor``, but the worker that runs task number ``at`` (counted from 0 over
-    this executor's submissions) is killed once, the moment it starts it.
+    this executor's submissions, and its dask client's) is killed once, the moment it
+    starts it.
 
     Parameters
     ----------
@@ -36,10 +37,18 @@ class DyingExecutor(Executor):
         self.submitted = 0
 
     def submit(self, fn, /, *args, **kwargs):
+        return self._submit(self.executor.submit, fn, *args, **kwargs)
+
+    def _submit(self, submit, fn, /, *args, **kwargs):
         k, self.submitted = self.submitted, self.submitted + 1
         if k == self.at:
-            return self.executor.submit(_die_once, self.marker, fn, *args, **kwargs)
-        return self.executor.submit(fn, *args, **kwargs)
+            return submit(_die_once, self.marker, fn, *args, **kwargs)
+        return submit(fn, *args, **kwargs)
+
+    @property
+    def _client(self):
+        client = getattr(self.executor, "_client", None)
+        return None if client is None else _DyingClient(client, self)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.executor.shutdown(wait=wait, cancel_futures=cancel_futures)
@@ -47,6 +56,19 @@ class DyingExecutor(Executor):
     def __getattr__(self, name: str):
         # what atomlearn reads of an executor (its dask client, its pool size)
         return getattr(self.__dict__["executor"], name)
+
+
+class _DyingClient:
+    """A dask client whose submissions count towards a :class:`DyingExecutor`'s."""
+
+    def __init__(self, client, owner: DyingExecutor) -> None:
+        self._wrapped, self._owner = client, owner
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self._owner._submit(self._wrapped.submit, fn, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["_wrapped"], name)
 
 
 __all__ = ["DyingExecutor"]

@@ -9,6 +9,9 @@ pass over the data, and the condition number of the rows is never squared.
 
 from __future__ import annotations
 
+import operator
+import pickle
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -214,13 +217,20 @@ class KernelRows:
         self.expansions = {}
         tasks = task_ranges(observation_rows(data, spec), len(sparse.numbers) + 1,
                             self.chunk_size)
-        sums = [TreeSum() for _ in range(3)]
-        for k, part in _in_flight(executor, [
-                (_chunk_factors, self, data.subset(np.arange(a, b)), spec, sparse)
-                for a, b in tasks], desc="kernel rows (tasks)"):
-            for total, factor in zip(sums, part, strict=True):
-                total.add(k, factor)
-        values, forces, stress = (total.result().square() for total in sums)
+        subsets = (data.subset(np.arange(a, b)) for a, b in tasks)
+        client = getattr(executor, "_client", None)
+        start = time.perf_counter()
+        if client is not None:
+            parts = _tree_on_dask(client, self, subsets, spec, sparse, len(tasks))
+        else:
+            total = TreeSum(_merge)
+            for k, part in _in_flight(executor, [(_chunk_factors, self, subset, spec, sparse)
+                                                 for subset in subsets],
+                                      desc="kernel rows (tasks)"):
+                total.add(k, part)
+            parts = total.result()
+        self.timings = {"tasks": len(tasks), "seconds": time.perf_counter() - start}
+        values, forces, stress = (part.square() for part in parts)
         return ObservationTerms(self.kernel.environment_values(sparse, sparse), values,
                                 forces, stress, sigma_stress)
 
@@ -256,6 +266,40 @@ def _chunk_factors(rows: KernelRows, data: Dataset, spec: TargetSpec,
     on a worker; only the rows that can be nonzero travel back)."""
     rows.expansions = {}
     return tuple(f.compact() for f in rows.factors(data, spec, sparse))
+
+
+def _merge(a: tuple, b: tuple) -> tuple:
+    """Two tasks' factors merged, type by type (values, forces, stress)."""
+    return tuple(x + y for x, y in zip(a, b, strict=True))
+
+
+def _tree_on_dask(client, rows: KernelRows, subsets, spec: TargetSpec,
+                  sparse: AtomicEnvironments, n_tasks: int) -> tuple:
+    """The tree on a dask cluster: tasks and merges run on the workers, which pass the
+    triangles to each other; only the root comes here. What every task shares (the
+    kernel-row builder, the target, the sparse environments) is one task's result, so
+    a worker that dies takes nothing that dask cannot compute again."""
+    from distributed import as_completed
+
+    # arguments as pickles: dask would look inside plain data for futures and tasks
+    shared = client.submit(pickle.loads, pickle.dumps((rows, spec, sparse)), pure=False)
+    total = TreeSum(lambda a, b: client.submit(_merge, a, b, pure=False))
+    futures = []
+    for k, subset in enumerate(subsets):
+        futures.append(client.submit(_shared_chunk_factors, shared, pickle.dumps(subset),
+                                     pure=False))
+        total.add(k, futures[-1])
+    root = total.result()
+    for _ in tqdm(as_completed(futures), total=n_tasks, desc="kernel rows (tasks)",
+                  unit="task", disable=None, leave=False):
+        pass
+    del futures
+    return root.result()
+
+
+def _shared_chunk_factors(shared: tuple, subset: bytes):
+    rows, spec, sparse = shared
+    return _chunk_factors(rows, pickle.loads(subset), spec, sparse)
 
 
 def observation_rows(data: Dataset, spec: TargetSpec) -> np.ndarray:
@@ -321,9 +365,17 @@ def _in_flight(executor, tasks: list[tuple], desc: str):
 class TreeSum:
     """``parts[0] + parts[1] + ...`` in the fixed binary tree of :func:`tree_sum`, merged
     as the parts arrive in any order: only the partial sums of the tree's open levels
-    (and parts that arrived early) are held."""
+    (and parts that arrived early) are held.
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    merge : callable, optional
+        ``merge(left, right)`` (default ``left + right``); it may return a future of a
+        merge that runs elsewhere.
+    """
+
+    def __init__(self, merge=operator.add) -> None:
+        self._merge = merge
         self._waiting: dict[int, object] = {}
         self._next = 0
         self._stack: list[tuple[int, object]] = []        # (level, partial sum)
@@ -336,7 +388,7 @@ class TreeSum:
             self._next += 1
             # neighbours of one level merge into the next level up
             while self._stack and self._stack[-1][0] == level:
-                node, level = self._stack.pop()[1] + node, level + 1
+                node, level = self._merge(self._stack.pop()[1], node), level + 1
             self._stack.append((level, node))
 
     def result(self):
@@ -346,7 +398,7 @@ class TreeSum:
             raise ValueError(f"parts missing before {min(self._waiting, default=0)}")
         node = self._stack[-1][1]
         for _, left in reversed(self._stack[:-1]):
-            node = left + node
+            node = self._merge(left, node)
         return node
 
 
