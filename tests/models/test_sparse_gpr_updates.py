@@ -140,9 +140,9 @@ def test_tasks_split_by_rows_alone(ethanol):
     data = Dataset.read(ethanol[:18], [energy(forces=True)])
     rows = observation_rows(data, energy(forces=True))
     assert rows.tolist() == [28] * 18
-    # whole chunks of 4 until 2 x 91 rows: 8 structures (224 rows) per task
-    assert task_ranges(rows, 91, 4) == [(0, 8), (8, 16), (16, 18)]
-    assert task_ranges(rows, 10, 4) == [(0, 4), (4, 8), (8, 12), (12, 16), (16, 18)]
+    # whole chunks of 4 until 182 rows (twice 91 sparse points): 8 structures per task
+    assert task_ranges(rows, 182, 4) == [(0, 8), (8, 16), (16, 18)]
+    assert task_ranges(rows, 20, 4) == [(0, 4), (4, 8), (8, 12), (12, 16), (16, 18)]
 
 
 def test_a_worker_that_dies_mid_fit_is_replaced_and_the_fit_completes(ethanol, tmp_path):

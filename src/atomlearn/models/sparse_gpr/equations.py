@@ -92,13 +92,16 @@ class KernelRows:
         Unit-amplitude structure kernel.
     chunk_size : int
         Structures per chunk.
+    task_rows : int, optional
+        Rows per task of a tree fit (see :func:`task_ranges`).
     """
 
     def __init__(self, descriptor: SoapPowerSpectrum, kernel: AtomSumKernel,
-                 chunk_size: int) -> None:
+                 chunk_size: int, task_rows: int | None = None) -> None:
         self.descriptor = descriptor
         self.kernel = kernel
         self.chunk_size = chunk_size
+        self.task_rows = task_rows
         # spherical expansions with position gradients kept from the selection pass for
         # the row pass (featomic then runs once per frame); keyed by the chunk's frames
         self.expansions: dict[tuple[int, ...], object] = {}
@@ -215,8 +218,8 @@ class KernelRows:
     def _accumulate_tree(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
                          sigma_stress: float, executor) -> ObservationTerms:
         self.expansions = {}
-        tasks = task_ranges(observation_rows(data, spec), len(sparse.numbers) + 1,
-                            self.chunk_size)
+        tasks = task_ranges(observation_rows(data, spec),
+                            self.task_rows or 2 * (len(sparse.numbers) + 1), self.chunk_size)
         subsets = (data.subset(np.arange(a, b)) for a, b in tasks)
         client = getattr(executor, "_client", None)
         start = time.perf_counter()
@@ -313,16 +316,16 @@ def observation_rows(data: Dataset, spec: TargetSpec) -> np.ndarray:
     return rows
 
 
-def task_ranges(rows: np.ndarray, width: int, chunk_size: int) -> list[tuple[int, int]]:
+def task_ranges(rows: np.ndarray, task_rows: int, chunk_size: int) -> list[tuple[int, int]]:
     """Structures ``[a, b)`` of each task of a tree fit: whole chunks until the task has
-    at least ``2 width`` rows, so that a merge of two triangles (2/3 width^3 flops) costs
-    a small part of the task (at least 4 width^3). The split depends on the data alone,
-    so every worker count gives the same tree and the same result."""
+    at least ``task_rows`` rows (by default twice the triangle's width, so that a merge of
+    two triangles, 2/3 width^3 flops, costs a sixth of a task's 4 width^3). The split
+    depends on the data alone, so every worker count gives the same tree and result."""
     out, start, count = [], 0, 0
     for a in range(0, len(rows), chunk_size):
         b = min(a + chunk_size, len(rows))
         count += int(rows[a:b].sum())
-        if count >= 2 * width:
+        if count >= task_rows:
             out.append((start, b))
             start, count = b, 0
     if start < len(rows):

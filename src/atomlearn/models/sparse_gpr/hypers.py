@@ -101,6 +101,11 @@ class SparseGPRHypers:
         Refuse fits estimated to need more than this many GB (default: what is free).
     chunk_size : int
         Structures per chunk of kernel rows (bounds the memory).
+    task_rows : int, optional
+        On an executor: rows (values, force components, stress) per task, in whole
+        chunks; default twice the sparse points, so merging two tasks' triangles costs a
+        sixth of a task. Fewer make more tasks for many workers (deeper trees). The
+        result depends on it, never on the worker count.
     random_state : int
         Seed of the sparse-point selection and the held-out split.
     """
@@ -119,6 +124,7 @@ class SparseGPRHypers:
     require_forces: bool = False
     memory_limit: float | None = None
     chunk_size: int = 20
+    task_rows: int | None = None
     random_state: int = 0
 
 

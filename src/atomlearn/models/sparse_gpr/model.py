@@ -86,7 +86,7 @@ class SparseGPRModel(StructureModel):
             check_positive(getattr(h, name), f"model.{name}", strict=name != "jitter")
         for name in ("delta", "zeta", "length_scale"):
             check_positive(getattr(h.kernel, name), f"model.kernel.{name}")
-        for name in ("chunk_size", "memory_limit"):
+        for name in ("chunk_size", "memory_limit", "task_rows"):
             check_positive(getattr(h, name), f"model.{name}")
         check_n_sparse(h.n_sparse)
 
@@ -152,7 +152,7 @@ class SparseGPRModel(StructureModel):
             h.memory_limit, "fit",
             f"Use fewer sparse points ('model.n_sparse', now {h.n_sparse}) or smaller chunks "
             f"('model.chunk_size', now {h.chunk_size}).")
-        rows = KernelRows(self.descriptor_, self.unit_kernel(), h.chunk_size)
+        rows = KernelRows(self.descriptor_, self.unit_kernel(), h.chunk_size, h.task_rows)
         start = search.Hyperparameters(h.kernel.delta, h.sigma, h.sigma_forces)
         groups = [data] if held_out is None else list(data.split(held_out))
         masks = [g.has_gradient("forces") if "forces" in spec.gradients
@@ -352,7 +352,8 @@ class SparseGPRModel(StructureModel):
                                      n_features=self.descriptor_.n_features,
                                      with_forces=forces, resident=resident)
 
-        tasks = task_ranges(observation_rows(data, spec), M + 1, h.chunk_size)
+        tasks = task_ranges(observation_rows(data, spec), h.task_rows or 2 * (M + 1),
+                            h.chunk_size)
         held = (np.log2(max(2, len(tasks))) + 2 * slots(executor)) * 2 * (M + 1) ** 2 * 8
         log.info("fit on %d tasks (chunks of %d structures): about %.2f GB per task on a "
                  "worker (limit %.2f GB), %.2f GB in all at once on %d workers; the merges "
