@@ -46,6 +46,8 @@ def run(args) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     checkpoint = output.with_name(output.name + ".ckpt")
     ranks = Distributed.required() if args.ddp else Distributed.from_environment()
+    if ranks is not None and not ranks.is_main:
+        logging.getLogger().setLevel(logging.WARNING)       # rank 0 tells the story
     if ranks is not None and args.threads is None:
         # the ranks on this node share its cores
         threads.configure(max(1, threads.available_cores()

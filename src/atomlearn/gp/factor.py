@@ -47,10 +47,12 @@ def stack_triangle(upper: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.triu(a)
 
 
-def update_triangle(upper: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def update_triangle(upper: np.ndarray, rows: np.ndarray, trapezoidal: bool = False
+                    ) -> np.ndarray:
     """:func:`stack_triangle` in place: ``upper`` (Fortran-ordered, zero below the
-    diagonal) is overwritten with the R of ``[upper; rows]`` at 2 k n^2 flops for k rows;
-    returned (the same array)."""
+    diagonal) is overwritten with the R of ``[upper; rows]`` at 2 k n^2 flops for k rows
+    (fewer for ``trapezoidal`` rows, zero below their diagonal); returned (the same
+    array)."""
     if rows.shape[0] == 0:
         return upper
     if not upper.flags.f_contiguous:
@@ -58,7 +60,11 @@ def update_triangle(upper: np.ndarray, rows: np.ndarray) -> np.ndarray:
     # blocks as wide as the new rows: each block is a pass over the trailing triangle,
     # which for a few rows costs more in memory traffic than the wider block saves
     nb = max(1, min(_NB, upper.shape[0], rows.shape[0]))
-    a, _, _, info = lapack.dtpqrt(0, nb, upper, np.asfortranarray(rows), overwrite_a=True)
+    pentagon = rows.shape[0] if trapezoidal and rows.shape[0] <= upper.shape[0] else 0
+    if pentagon:                  # a merge of triangles: blocks as stack_triangle's
+        nb = min(_NB, upper.shape[0])
+    a, _, _, info = lapack.dtpqrt(pentagon, nb, upper, np.asfortranarray(rows),
+                                  overwrite_a=True)
     if info != 0:        # pragma: no cover - LAPACK argument error
         raise RuntimeError(f"LAPACK dtpqrt failed (info {info}).")
     return a
@@ -131,6 +137,20 @@ class RowFactor:
         return RowFactor(stack_triangle(self.square().R, other.R[: min(other.n, len(other.R))]),
                          self.n_sparse, self.logdet_sigma + other.logdet_sigma,
                          self.n + other.n)
+
+    def __iadd__(self, other: RowFactor) -> RowFactor:
+        """:meth:`__add__` in place: this factor's triangle takes ``other``'s rows (upper
+        trapezoidal, so the triangular-pentagonal QR costs 2/3 (M+T)^3 for a full one),
+        with no copy of this triangle."""
+        rows = other.R[: min(other.n, len(other.R))]
+        if len(rows):
+            R = self.square().R
+            if not (R.flags.f_contiguous and R.flags.writeable and R.flags.aligned):
+                R = np.array(R, order="F")
+            self.R = update_triangle(R, rows, trapezoidal=True)
+        self.logdet_sigma += other.logdet_sigma
+        self.n += other.n
+        return self
 
     @property
     def KK(self) -> np.ndarray:

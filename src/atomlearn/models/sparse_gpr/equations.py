@@ -220,18 +220,23 @@ class KernelRows:
         self.expansions = {}
         tasks = task_ranges(observation_rows(data, spec),
                             self.task_rows or 2 * (len(sparse.numbers) + 1), self.chunk_size)
-        subsets = (data.subset(np.arange(a, b)) for a, b in tasks)
         client = getattr(executor, "_client", None)
-        start = time.perf_counter()
         if client is not None:
-            parts = _tree_on_dask(client, self, subsets, spec, sparse, len(tasks))
+            # what every task shares goes to the cluster once, as a task's result (a
+            # worker that dies takes nothing dask cannot compute again); arguments as
+            # pickles, as dask would look inside plain data for futures and tasks
+            shared = client.submit(pickle.loads, pickle.dumps((self, spec, sparse)),
+                                   pure=False)
+            calls = [(_shared_chunk_factors, shared, pickle.dumps(data.subset(np.arange(a, b))))
+                     for a, b in tasks]
         else:
-            total = TreeSum(_merge)
-            for k, part in _in_flight(executor, [(_chunk_factors, self, subset, spec, sparse)
-                                                 for subset in subsets],
-                                      desc="kernel rows (tasks)"):
-                total.add(k, part)
-            parts = total.result()
+            calls = [(_chunk_factors, self, data.subset(np.arange(a, b)), spec, sparse)
+                     for a, b in tasks]
+        total = TreeSum(_merge)
+        start = time.perf_counter()
+        for k, part in _in_flight(executor, calls, desc="kernel rows (tasks)"):
+            total.add(k, part)
+        parts = total.result()
         self.timings = {"tasks": len(tasks), "seconds": time.perf_counter() - start}
         values, forces, stress = (part.square() for part in parts)
         return ObservationTerms(self.kernel.environment_values(sparse, sparse), values,
@@ -272,35 +277,16 @@ def _chunk_factors(rows: KernelRows, data: Dataset, spec: TargetSpec,
 
 
 def _merge(a: tuple, b: tuple) -> tuple:
-    """Two tasks' factors merged, type by type (values, forces, stress)."""
-    return tuple(x + y for x, y in zip(a, b, strict=True))
-
-
-def _tree_on_dask(client, rows: KernelRows, subsets, spec: TargetSpec,
-                  sparse: AtomicEnvironments, n_tasks: int) -> tuple:
-    """The tree on a dask cluster: tasks and merges run on the workers, which pass the
-    triangles to each other; only the root comes here. What every task shares (the
-    kernel-row builder, the target, the sparse environments) is one task's result, so
-    a worker that dies takes nothing that dask cannot compute again."""
-    from distributed import as_completed
-
-    # arguments as pickles: dask would look inside plain data for futures and tasks
-    shared = client.submit(pickle.loads, pickle.dumps((rows, spec, sparse)), pure=False)
-    total = TreeSum(lambda a, b: client.submit(_merge, a, b, pure=False))
-    futures = []
-    for k, subset in enumerate(subsets):
-        futures.append(client.submit(_shared_chunk_factors, shared, pickle.dumps(subset),
-                                     pure=False))
-        total.add(k, futures[-1])
-    root = total.result()
-    for _ in tqdm(as_completed(futures), total=n_tasks, desc="kernel rows (tasks)",
-                  unit="task", disable=None, leave=False):
-        pass
-    del futures
-    return root.result()
+    """Two tasks' factors merged, type by type (values, forces, stress), into ``a``'s (a
+    partial sum of the tree, used once)."""
+    for x, y in zip(a, b, strict=True):
+        x += y
+    return a
 
 
 def _shared_chunk_factors(shared: tuple, subset: bytes):
+    """:func:`_chunk_factors` of a dask task: the shared inputs and this task's pickled
+    structures."""
     rows, spec, sparse = shared
     return _chunk_factors(rows, pickle.loads(subset), spec, sparse)
 
