@@ -240,7 +240,11 @@ def paper(runs: list[dict], n_sparse: int) -> list[str]:
         for task_rows in sizes:
             tasks = -(-N2 // task_rows)
             map_s = -(-tasks // workers) * task_rows * row2
-            merges = max(map_s, tasks * merge_here) - map_s + merge_here
+            # a task of p <= M rows is a trapezoid: its merge costs 3x - 3x^2 + x^3 of a
+            # triangle's (x = p / M, the triangular-pentagonal QR's flops)
+            x = min(1.0, task_rows / (M2 + 1))
+            each = merge_here * (3 * x - 3 * x**2 + x**3)
+            merges = max(map_s, tasks * each) - map_s + each
             held = (math.ceil(math.log2(max(tasks, 2))) + 2) * tri
             label = f"{nodes}" + ("" if task_rows == default else
                                   f", task_rows {task_rows:,}")
@@ -312,7 +316,15 @@ def main(argv=None) -> int:
     p.add_argument("--label-frames", type=int, default=8)
     p.add_argument("--ddp-epochs", type=int, default=5)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results_scale.txt"))
+    p.add_argument("--paper-from", default=None, metavar="LOG",
+                   help="only the on-paper table, from the fits' JSON lines in LOG (the "
+                        "standard error of an earlier run)")
     args = p.parse_args(argv)
+    if args.paper_from:
+        runs = [json.loads(line) for line in Path(args.paper_from).read_text().splitlines()
+                if line.startswith('{"frames"')]
+        print("\n".join(paper(runs, args.n_sparse)))
+        return 0
     parts = args.parts.split(",")
     n_frames = -(-args.force_components // 27)
     lines = []

@@ -61,13 +61,14 @@ def task_bytes(chunk: Sequence[ase.Atoms], *, n_sparse: int, n_features: int,
                with_forces: bool, resident: float) -> float:
     """Estimated peak memory of one task of a tree fit in bytes: its two triangles (values
     and forces, (M+1)^2 each, updated in place), one chunk's rows and descriptors, the
-    sparse environments it receives, and ``resident``, what the worker holds before it."""
+    sparse environments it receives (and their serialized copy while they travel to or
+    from a worker), and ``resident``, what the worker holds before it."""
     M, D = n_sparse, n_features
     atoms = sum(len(a) for a in chunk)
     pairs = gradient_pairs(chunk) if with_forces else 0
     rows = len(chunk) + 3 * atoms * with_forces
     floats = (2 * (M + 1) ** 2         # value and force triangles
-              + M * D                  # sparse environments
+              + 2 * M * D              # sparse environments, and their copy in transit
               + rows * (M + 1) * 2     # the chunk's rows and their noise-scaled copy
               + 3 * pairs * D * 2.5    # featomic gradients, dense copy, stacked view
               + 3 * pairs * M * 2      # derivative rows before and after summation
