@@ -180,8 +180,8 @@ def fit_from_config(options: Options, train_override: str | None = None, *,
                     executor=None, distributed=None) -> FitResult:
     """Read data, fit the configured model, evaluate it on the held-out set; a sparse GP
     builds its kernel rows as tasks of ``executor`` when one is given, a network trains
-    data-parallel on the ranks of ``distributed`` (:class:`atomlearn.nn.distributed.
-    Distributed`; rank 0 alone evaluates)."""
+    data-parallel on the ranks of ``distributed``
+    (:class:`atomlearn.distributed.Distributed`; rank 0 alone evaluates)."""
     # validates the options, targets and data source before any data is read
     model = build_model(options, checkpoint=checkpoint, resume=resume)
     if distributed is not None:

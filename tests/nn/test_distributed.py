@@ -78,8 +78,8 @@ def test_two_ranks_give_one_process_loss_and_gradients(tmp_path):
 
 
 def test_every_frame_is_in_exactly_one_share():
+    from atomlearn.distributed import Distributed, batches
     from atomlearn.errors import ConfigError
-    from atomlearn.nn.distributed import Distributed, batches
 
     for n, size, world in [(10, 4, 2), (11, 4, 3), (7, 3, 3), (5, 5, 5), (9, 4, 4)]:
         shares = [batches(n, size, Distributed(r, world)) for r in range(world)]
@@ -148,8 +148,8 @@ def test_a_stopped_and_resumed_ddp_run_ends_where_an_uninterrupted_one_does(tmp_
 
 
 def test_ddp_without_its_environment_is_refused(tmp_path):
+    from atomlearn.distributed import Distributed
     from atomlearn.errors import ConfigError
-    from atomlearn.nn.distributed import Distributed
 
     options = tmp_path / "o.yaml"
     _write_options(options, 1)
@@ -184,7 +184,7 @@ def test_ddp_without_its_environment_is_refused(tmp_path):
 
 
 if __name__ == "__main__":        # a rank of test_two_ranks_give_one_process_loss_...
-    from atomlearn.nn.distributed import Distributed
+    from atomlearn.distributed import Distributed
 
     ranks = Distributed.required()
     ranks.start()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from .. import executors, threads
 from ..config import dump_options, load_options
+from ..distributed import Distributed
 from ..metrics import parity_plot
-from ..nn.distributed import Distributed
 from ..workflows import fit_from_config
 
 log = logging.getLogger(__name__)

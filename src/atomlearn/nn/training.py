@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..distributed import Distributed
 from ..errors import AtomlearnError, DataError
 from .batch import AtomicBatch
-from .distributed import Distributed
 from .model import AtomisticNetwork
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
     weights are restored and the last checkpoint is left as it was.
 
     With ``distributed`` (several ranks), ``train_set`` and ``validation_set`` hold this
-    rank's share of every batch (:func:`atomlearn.nn.distributed.batches`): each term is
+    rank's share of every batch (:func:`atomlearn.distributed.batches`): each term is
     normalised by the label counts of the whole batch, the gradients are summed by
     ``DistributedDataParallel``, rank 0's validation loss and time decide for all ranks,
     and rank 0 writes the checkpoints. The weights then follow one process's training on

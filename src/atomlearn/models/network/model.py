@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...distributed import Distributed, batches
 from ...errors import ConfigError, DataError, check_choice
 from ...nn import AtomisticNetwork, PaiNN, SymmetryFunctions, make_batch, make_head, train
-from ...nn.distributed import Distributed, batches
 from ...nn.training import Checkpoint, Labels, LossTerm
 from ...structures.io import where
 from ...targets import Dataset

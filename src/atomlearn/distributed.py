@@ -15,11 +15,14 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..errors import ConfigError
+from .errors import ConfigError
+
+if TYPE_CHECKING:        # PyTorch loads only when a rank starts: GP fits never need it
+    import torch
 
 #: What ``torchrun`` sets; SLURM's ``srun`` sets SLURM_PROCID / SLURM_NTASKS /
 #: SLURM_LOCALID, and the job script exports MASTER_ADDR and MASTER_PORT.
@@ -96,6 +99,7 @@ class Distributed:
 
     def start(self, device: str = "cpu", timeout: float = 600.0) -> None:
         """Join the process group (gloo on CPU, NCCL on CUDA) unless already joined."""
+        import torch
         import torch.distributed as dist
 
         if dist.is_initialized():
