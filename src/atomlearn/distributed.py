@@ -61,24 +61,24 @@ class Distributed:
         """
         env = os.environ if environ is None else environ
         if "WORLD_SIZE" in env or "RANK" in env:
-            names = TORCHRUN
-            missing = [k for k in names if not env.get(k)]
+            missing = [k for k in TORCHRUN if not env.get(k)]
             if missing:
                 raise ConfigError(
                     "Data-parallel training needs the variables torchrun sets; "
                     f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. "
                     "Launch with 'torchrun --nproc_per_node N -m atomlearn fit CONFIG ...'.")
             return cls(_int(env, "RANK"), _int(env, "WORLD_SIZE"), _int(env, "LOCAL_RANK"))
-        if int(env.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_PROCID" in env:
+        procid, ntasks, localid = SLURM
+        if int(env.get(ntasks, "1") or 1) > 1 and procid in env:
             missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not env.get(k)]
             if missing:
                 raise ConfigError(
-                    f"This process runs as one of {env['SLURM_NTASKS']} SLURM tasks, and "
+                    f"This process runs as one of {env[ntasks]} SLURM tasks, and "
                     f"data-parallel training needs {' and '.join(missing)} to reach rank 0: "
                     "in the job script, 'export MASTER_ADDR=$(scontrol show hostnames "
                     "$SLURM_JOB_NODELIST | head -n 1) MASTER_PORT=29500' before srun.")
-            return cls(_int(env, "SLURM_PROCID"), _int(env, "SLURM_NTASKS"),
-                       _int(env, "SLURM_LOCALID") if "SLURM_LOCALID" in env else 0)
+            return cls(_int(env, procid), _int(env, ntasks),
+                       _int(env, localid) if localid in env else 0)
         return None
 
     @classmethod
