@@ -69,20 +69,18 @@ class AtomicOrbitals:
 
 def to_featomic_order(block: np.ndarray, l1: int, l2: int) -> np.ndarray:
     """A (2 l1 + 1, 2 l2 + 1) block with PySCF's m order in featomic's (p reordered)."""
-    if l1 == 1:
-        block = block[P_TO_FEATOMIC]
-    if l2 == 1:
-        block = block[:, P_TO_FEATOMIC]
-    return block
+    return _reorder_p(block, l1, l2, P_TO_FEATOMIC)
 
 
 def to_pyscf_order(block: np.ndarray, l1: int, l2: int) -> np.ndarray:
     """Inverse of :func:`to_featomic_order`."""
+    return _reorder_p(block, l1, l2, P_FROM_FEATOMIC)
+
+
+def _reorder_p(block: np.ndarray, l1: int, l2: int, order: np.ndarray) -> np.ndarray:
     if l1 == 1:
-        block = block[P_FROM_FEATOMIC]
-    if l2 == 1:
-        block = block[:, P_FROM_FEATOMIC]
-    return block
+        block = block[order]
+    return block[:, order] if l2 == 1 else block
 
 
 @lru_cache(maxsize=None)
