@@ -122,3 +122,25 @@ def test_symmetry_adapted_kernel_rotates_and_composes(ethanol):
     np.testing.assert_allclose(Kr.reshape(3, 3, 3, 3), rotated_blocks, atol=1e-10)
     np.testing.assert_allclose((al.ConstantKernel(4.0) * k)(env(frames)), 4.0 * K)
     assert len(env(frames)) == 9
+
+
+def test_environments_from_misaligned_buffers_are_realigned():
+    """dask hands arrays over as views into its message buffers, sometimes at odd byte
+    offsets; NumPy's products then leave BLAS (other round-off than a local fit)."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    env = AtomicEnvironments.from_values(rng.normal(size=(6, 5)), np.array([1, 1, 6, 6, 8, 8]),
+                                         np.array([0, 0, 0, 1, 1, 1]))
+    buffers = []
+    data = pickle.dumps(env, protocol=5, buffer_callback=buffers.append)
+    shifted = []
+    for b in buffers:
+        raw = b.raw()
+        store = bytearray(len(raw) + 3)
+        store[3:] = raw                                   # 3 bytes off: misaligned
+        shifted.append(memoryview(store)[3:])
+    back = pickle.loads(data, buffers=shifted)
+    for name in ("unit", "norm", "numbers", "structure"):
+        assert getattr(back, name).flags.aligned
+        np.testing.assert_array_equal(getattr(back, name), getattr(env, name))

@@ -134,7 +134,7 @@ def test_parts_merged_as_they_arrive_form_the_fixed_tree():
 
 
 def test_tasks_split_by_rows_alone(ethanol):
-    from atomlearn.models.sparse_gpr.equations import observation_rows, task_ranges
+    from atomlearn.models.sparse_gpr.equations import fit_tasks, observation_rows, task_ranges
     from atomlearn.targets import Dataset
 
     data = Dataset.read(ethanol[:18], [energy(forces=True)])
@@ -143,6 +143,9 @@ def test_tasks_split_by_rows_alone(ethanol):
     # whole chunks of 4 until 182 rows (twice 91 sparse points): 8 structures per task
     assert task_ranges(rows, 182, 4) == [(0, 8), (8, 16), (16, 18)]
     assert task_ranges(rows, 20, 4) == [(0, 4), (4, 8), (8, 12), (12, 16), (16, 18)]
+    assert fit_tasks(data, energy(forces=True), 90, 4) == task_ranges(rows, 182, 4)
+    assert fit_tasks(data, energy(forces=True), 90, 4, task_rows=20) == \
+        task_ranges(rows, 20, 4)
 
 
 def test_a_worker_that_dies_mid_fit_is_replaced_and_the_fit_completes(ethanol, tmp_path):
@@ -161,9 +164,14 @@ def test_a_worker_that_dies_mid_fit_is_replaced_and_the_fit_completes(ethanol, t
     scale = np.abs(serial.solution_.weights).max()
     np.testing.assert_allclose(model.solution_.weights, serial.solution_.weights, rtol=0,
                                atol=1e-10 * scale)
-    # a local process pool cannot replace a dead worker: it says so
     executor = make_executor("process", workers=2)
     try:
+        pooled = _model(chunk_size=4)
+        pooled.executor = executor
+        pooled.fit(ethanol[:18])
+        # the same tasks and tree on dask (its transport's arrays realigned) and a pool
+        np.testing.assert_array_equal(model.solution_.weights, pooled.solution_.weights)
+        # a local process pool cannot replace a dead worker: it says so
         model = _model(chunk_size=4)
         model.executor = DyingExecutor(executor, tmp_path / "died-too", at=2)
         with pytest.raises(ConfigError, match="A worker of the process pool died during task "

@@ -110,10 +110,7 @@ class RowFactor:
         s = 1.0 / np.sqrt(sigma2)
         rows = np.hstack([K * s[:, None], (y * s if y.ndim == 1 else y * s[:, None]
                                            ).reshape(len(K), -1)])
-        R = self.square().R
-        if not (R.flags.f_contiguous and R.flags.writeable):
-            R = np.asfortranarray(R).copy(order="F")
-        self.R = update_triangle(R, rows)
+        self.R = update_triangle(self._own_triangle(), rows)
         self.logdet_sigma += float(np.sum(np.log(sigma2)))
         self.n += len(K)
 
@@ -132,11 +129,20 @@ class RowFactor:
         R[: len(self.R)] = self.R
         return RowFactor(R, self.n_sparse, self.logdet_sigma, self.n)
 
+    def _own_triangle(self) -> np.ndarray:
+        """This factor's square triangle as an array LAPACK may overwrite (Fortran order,
+        writeable, aligned), copied only when it is not one."""
+        R = self.square().R
+        if not (R.flags.f_contiguous and R.flags.writeable and R.flags.aligned):
+            R = np.array(R, order="F")
+        return R
+
     def __add__(self, other: RowFactor) -> RowFactor:
         """The factor of the rows of both (a tree reduction's merge)."""
-        return RowFactor(stack_triangle(self.square().R, other.R[: min(other.n, len(other.R))]),
-                         self.n_sparse, self.logdet_sigma + other.logdet_sigma,
-                         self.n + other.n)
+        out = RowFactor(np.array(self.square().R, order="F"), self.n_sparse,
+                        self.logdet_sigma, self.n)
+        out += other
+        return out
 
     def __iadd__(self, other: RowFactor) -> RowFactor:
         """:meth:`__add__` in place: this factor's triangle takes ``other``'s rows (upper
@@ -144,10 +150,7 @@ class RowFactor:
         with no copy of this triangle."""
         rows = other.R[: min(other.n, len(other.R))]
         if len(rows):
-            R = self.square().R
-            if not (R.flags.f_contiguous and R.flags.writeable and R.flags.aligned):
-                R = np.array(R, order="F")
-            self.R = update_triangle(R, rows, trapezoidal=True)
+            self.R = update_triangle(self._own_triangle(), rows, trapezoidal=True)
         self.logdet_sigma += other.logdet_sigma
         self.n += other.n
         return self

@@ -299,7 +299,7 @@ def train(net: AtomisticNetwork, train_set: list[tuple[AtomicBatch, Labels]],
                     f"{k}; the last good weights were restored.{kept} Lower 'learning_rate' "
                     "or check that batch's labels.")
             # DistributedDataParallel averages the ranks' gradients: scaled, they sum
-            (loss * world).backward() if world > 1 else loss.backward()
+            (loss * world).backward()
             opt.step()
             total += float(whole)
         history.train_loss.append(total / max(1, len(train_set)))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import operator
 import pickle
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -218,13 +217,13 @@ class KernelRows:
     def _accumulate_tree(self, data: Dataset, spec: TargetSpec, sparse: AtomicEnvironments,
                          sigma_stress: float, executor) -> ObservationTerms:
         self.expansions = {}
-        tasks = task_ranges(observation_rows(data, spec),
-                            self.task_rows or 2 * (len(sparse.numbers) + 1), self.chunk_size)
+        tasks = fit_tasks(data, spec, len(sparse.numbers), self.chunk_size, self.task_rows)
         client = getattr(executor, "_client", None)
         if client is not None:
-            # what every task shares goes to the cluster once, as a task's result (a
-            # worker that dies takes nothing dask cannot compute again); arguments as
-            # pickles, as dask would look inside plain data for futures and tasks
+            # what every task shares goes to the cluster once, as a task's result (data
+            # scattered to a worker dies with it; a result dask computes again); each
+            # task's structures travel in its call, pickled, so that they arrive as
+            # aligned copies rather than views into dask's message buffers
             shared = client.submit(pickle.loads, pickle.dumps((self, spec, sparse)),
                                    pure=False)
             calls = [(_shared_chunk_factors, shared, pickle.dumps(data.subset(np.arange(a, b))))
@@ -233,11 +232,9 @@ class KernelRows:
             calls = [(_chunk_factors, self, data.subset(np.arange(a, b)), spec, sparse)
                      for a, b in tasks]
         total = TreeSum(_merge)
-        start = time.perf_counter()
         for k, part in _in_flight(executor, calls, desc="kernel rows (tasks)"):
             total.add(k, part)
         parts = total.result()
-        self.timings = {"tasks": len(tasks), "seconds": time.perf_counter() - start}
         values, forces, stress = (part.square() for part in parts)
         return ObservationTerms(self.kernel.environment_values(sparse, sparse), values,
                                 forces, stress, sigma_stress)
@@ -302,6 +299,14 @@ def observation_rows(data: Dataset, spec: TargetSpec) -> np.ndarray:
     return rows
 
 
+def fit_tasks(data: Dataset, spec: TargetSpec, n_sparse: int, chunk_size: int,
+              task_rows: int | None = None) -> list[tuple[int, int]]:
+    """:func:`task_ranges` of a fit's structures with ``n_sparse`` sparse points
+    (``task_rows`` by default twice the triangle's width, M + 1)."""
+    return task_ranges(observation_rows(data, spec), task_rows or 2 * (n_sparse + 1),
+                       chunk_size)
+
+
 def task_ranges(rows: np.ndarray, task_rows: int, chunk_size: int) -> list[tuple[int, int]]:
     """Structures ``[a, b)`` of each task of a tree fit: whole chunks until the task has
     at least ``task_rows`` rows (by default twice the triangle's width, so that a merge of
@@ -359,8 +364,7 @@ class TreeSum:
     Parameters
     ----------
     merge : callable, optional
-        ``merge(left, right)`` (default ``left + right``); it may return a future of a
-        merge that runs elsewhere.
+        ``merge(left, right)`` (default ``left + right``; a fit merges in place).
     """
 
     def __init__(self, merge=operator.add) -> None:

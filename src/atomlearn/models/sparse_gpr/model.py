@@ -337,7 +337,7 @@ class SparseGPRModel(StructureModel):
         up front when a worker has less memory than one task needs, with a chunk size
         that fits."""
         from ...executors import slots
-        from .equations import observation_rows, task_ranges
+        from .equations import fit_tasks
 
         h = self.hypers
         M = len(self.sparse_.numbers)
@@ -352,9 +352,9 @@ class SparseGPRModel(StructureModel):
                                      n_features=self.descriptor_.n_features,
                                      with_forces=forces, resident=resident)
 
-        tasks = task_ranges(observation_rows(data, spec), h.task_rows or 2 * (M + 1),
-                            h.chunk_size)
-        held = (np.log2(max(2, len(tasks))) + 2 * slots(executor)) * 2 * (M + 1) ** 2 * 8
+        tasks = fit_tasks(data, spec, M, h.chunk_size, h.task_rows)
+        # the tree's open levels and the arrivals waiting for their turn, two triangles each
+        held = (np.ceil(np.log2(max(2, len(tasks)))) + 2 * slots(executor)) * 2 * (M + 1) ** 2 * 8
         log.info("fit on %d tasks (chunks of %d structures): about %.2f GB per task on a "
                  "worker (limit %.2f GB), %.2f GB in all at once on %d workers; the merges "
                  "hold up to %.2f GB here", len(tasks), h.chunk_size, need(h.chunk_size) / 2**30,
