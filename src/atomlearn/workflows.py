@@ -16,7 +16,7 @@ import numpy as np
 
 from . import datasets, threads
 from .config import Options
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .metrics import calibration_report, error_report, learning_curve
 from .models import StructureModel, model_class
 from .structures import KeySpec, read_structures, split_indices
@@ -27,14 +27,16 @@ log = logging.getLogger(__name__)
 
 _LOADERS = {"ethanol": datasets.load_ethanol, "silicon": datasets.load_silicon,
             "silicon_bands": datasets.load_silicon_bands,
-            "ethanol_tda": datasets.load_ethanol_excitations}
+            "ethanol_tda": datasets.load_ethanol_excitations,
+            "ethanol_fock": datasets.load_ethanol_hamiltonians}
 #: Shipped sources that are a selection of another's file.
-_FILES = {"ethanol_tda": "ethanol"}
+_FILES = {"ethanol_tda": "ethanol", "ethanol_fock": "ethanol"}
 
 
 def read_data(source: str, index: str = ":") -> list[ase.Atoms]:
     """Structures from a file path or a shipped dataset name (``ethanol``, ``silicon``,
-    ``silicon_bands``, ``ethanol_tda``: the ethanol frames with TDA excitations)."""
+    ``silicon_bands``, ``ethanol_tda``: the ethanol frames with TDA excitations,
+    ``ethanol_fock``: those with Kohn-Sham matrices)."""
     if source in _LOADERS and not Path(source).exists():
         return _LOADERS[source](index)
     return read_structures(source, index=index)
@@ -112,6 +114,23 @@ def read_labels(model: StructureModel, structures, options: Options) -> Dataset:
     (converted from ``data.units``); forces and stress where the structures have them."""
     return Dataset.read(structures, model.target_specs, keys=keys_of(options),
                         units=options.data.units, missing_gradients="allow")
+
+
+def derived_labels(model: StructureModel, structures, options: Options
+                   ) -> dict[str, np.ndarray]:
+    """Labels of what the model derives from its targets (a Hamiltonian's orbital
+    energies, HOMO, LUMO and gap), for each such output every structure has."""
+    own = {s.name for s in model.target_specs} | {"forces", "stress"}
+    out = {}
+    for name, spec in model.supported_targets.items():
+        if name in own:
+            continue
+        try:
+            out[name] = spec.read(structures, keys_of(options),
+                                  unit=(options.data.units or {}).get(name))
+        except DataError:
+            continue
+    return out
 
 
 @dataclass
@@ -205,7 +224,8 @@ def fit_from_config(options: Options, train_override: str | None = None, *,
     structures = read_data(source, options.data.index)
     train, test = split_data(options, structures)
     # every label the run needs, test set included, is checked before the fit
-    test_labels = read_labels(model, test, options).labels if test else None
+    test_labels = ({**derived_labels(model, test, options),
+                    **read_labels(model, test, options).labels} if test else None)
     train_labels = read_labels(model, train, options).labels
     log.info("fitting %s on %d structures with %s", options.model.type, len(train),
              threads.describe())

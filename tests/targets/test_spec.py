@@ -41,7 +41,8 @@ def test_unknown_kind_and_target():
         TargetSpec("x", "tensor")
     with pytest.raises(ConfigError, match=re.escape(
             "Target 'enrgy' is not predefined (those are ['absorption', 'dipole', 'dos', "
-            "'energy', 'excitation_energies', 'oscillator_strengths', 'polarizability']); "
+            "'energy', 'excitation_energies', 'hamiltonian', 'oscillator_strengths', "
+            "'polarizability']); "
             "declare its layout") + ".*Did you mean 'energy'"):
         target_from_options("enrgy")
 

@@ -3,6 +3,8 @@
 * :func:`load_ethanol`: 1600 ethanol MD frames, PySCF PBE/def2-SVP labels.
 * :func:`load_ethanol_excitations`: the 350 of them with TDA excitation energies and
   oscillator strengths in their info.
+* :func:`load_ethanol_hamiltonians`: the 800 of them with their Kohn-Sham matrices
+  (def2-SVP, eV) in their info.
 * :func:`load_silicon`: 82 strained, rattled 64-atom silicon cells, GFN1-xTB labels.
 * :func:`load_silicon_bands`: 65 strained 2-atom silicon cells, PySCF LDA band energies.
 
@@ -22,7 +24,8 @@ import numpy as np
 
 from ..structures.io import read_structures
 
-__all__ = ["data_path", "load_ethanol", "load_ethanol_excitations", "load_extra",
+__all__ = ["data_path", "load_ethanol", "load_ethanol_excitations",
+           "load_ethanol_hamiltonians", "load_extra",
            "load_silicon", "load_silicon_bands"]
 
 _NAMES = ("ethanol", "silicon", "silicon_bands")
@@ -114,6 +117,28 @@ def load_ethanol_excitations(index: str | slice | int = ":") -> list[ase.Atoms]:
         atoms = frames[int(extra["tda_frames"][k])]
         atoms.info["excitation_energies"] = extra["exc_energies"][k]
         atoms.info["oscillator_strengths"] = extra["osc_strengths"][k]
+        out.append(atoms)
+    return out
+
+
+def load_ethanol_hamiltonians(index: str | slice | int = ":") -> list[ase.Atoms]:
+    """The 800 ethanol frames (every second one) with their converged Kohn-Sham matrix:
+    ``hamiltonian`` in the info, (72, 72) in eV, def2-SVP in PySCF's AO order (same SCF
+    settings as the labels; ``index`` selects among them), beside everything
+    :func:`load_ethanol` gives."""
+    from ase.units import Hartree
+
+    path = data_path("ethanol").with_name("ethanol-fock.npz")
+    with np.load(path, allow_pickle=False) as npz:
+        frames, upper, n_ao = npz["frames"], npz["fock_upper"], int(npz["n_ao"])
+    all_frames = _load("ethanol", ":")
+    iu = np.triu_indices(n_ao)
+    out = []
+    for k in _rows(index, len(frames)):
+        H = np.zeros((n_ao, n_ao))
+        H[iu] = upper[k] * Hartree
+        atoms = all_frames[int(frames[k])]
+        atoms.info["hamiltonian"] = H + np.triu(H, 1).T
         out.append(atoms)
     return out
 

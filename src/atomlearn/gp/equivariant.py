@@ -65,37 +65,63 @@ class SymmetryAdaptedGPR:
         return SymmetryAdaptedKernel(self.zeta)
 
     def fit(self, X: EquivariantEnvironments, y: np.ndarray) -> SymmetryAdaptedGPR:
-        """Fit to targets ``y`` of shape (n_structures, 2 lambda + 1) (spherical)."""
+        """Fit to targets ``y`` of shape (n_structures, 2 lambda + 1) (spherical), or
+        (n_structures, 2 lambda + 1, n_outputs) for outputs that share the kernel and the
+        noise (the radial channels of a density, the shell pairs of a Hamiltonian)."""
+        y = np.asarray(y, float)
+        self.start(X, y.shape[2] if y.ndim == 3 else None)
+        return self.add(X, y).finish()
+
+    def start(self, candidates: EquivariantEnvironments, n_outputs: int | None = None
+              ) -> SymmetryAdaptedGPR:
+        """Begin a fit streamed over chunks (:meth:`add`, then :meth:`finish`): choose the
+        sparse environments among ``candidates``; ``n_outputs`` None for one output
+        without its own axis."""
         check_choice(self.hyperparameters, HYPERPARAMETERS, "hyperparameters")
+        self.o3_lambda = candidates.o3_lambda
+        self.n_outputs_ = n_outputs
+        counts = sparse_counts(candidates.numbers, self.n_sparse)
+        self.sparse_ = candidates.points(select_per_element(
+            candidates.scalar, candidates.numbers, counts, "fps",
+            random_state=self.random_state))
+        self.K_MM_ = self.kernel(self.sparse_)
+        self.factor_ = RowFactor.zeros(len(self.K_MM_), n_outputs)
+        self._sum_squares = 0.0
+        return self
+
+    def add(self, X: EquivariantEnvironments, y: np.ndarray) -> SymmetryAdaptedGPR:
+        """Add structures and their targets to the triangular factor of [K_NM | y], in
+        chunks of ``chunk_size`` (memory O(chunk * d * M * d))."""
         d = X.values.shape[1]
         y = np.asarray(y, float)
-        if y.ndim != 2 or y.shape != (X.n_structures, d):
-            raise DataError(
-                f"A lambda={X.o3_lambda} GPR needs targets of shape ({X.n_structures}, {d}); "
-                f"got {y.shape}.")
-        self.o3_lambda = X.o3_lambda
-        counts = sparse_counts(X.numbers, self.n_sparse)
-        self.sparse_ = X.points(select_per_element(X.scalar, X.numbers, counts, "fps",
-                                                   random_state=self.random_state))
-        kernel = self.kernel
-        self.K_MM_ = kernel(self.sparse_)
-        # the triangular factor of [K_NM | y], updated over chunks of structures (memory
-        # O(chunk * d * M * d) instead of O(N * d * M * d))
-        factor = RowFactor.zeros(len(self.K_MM_))
+        shape = (X.n_structures, d) + (() if self.n_outputs_ is None else (self.n_outputs_,))
+        if y.shape != shape:
+            raise DataError(f"A lambda={X.o3_lambda} GPR needs targets of shape {shape}; "
+                            f"got {y.shape}.")
         for start in range(0, X.n_structures, self.chunk_size):
             part = np.arange(start, min(start + self.chunk_size, X.n_structures))
-            factor.add(kernel.rows(X.subset(part), self.sparse_), y[part].ravel(),
-                       np.ones(part.size * d))
-        self.factor_ = factor
+            labels = y[part].reshape(part.size * d, -1)
+            self.factor_.add(self.kernel.rows(X.subset(part), self.sparse_),
+                             labels[:, 0] if self.n_outputs_ is None else labels,
+                             np.ones(part.size * d))
+        self._sum_squares += float(np.sum(y**2))
+        return self
+
+    def finish(self) -> SymmetryAdaptedGPR:
+        """Hyperparameters (if searched) and weights from the rows added."""
         if self.hyperparameters == "likelihood":
-            self.delta_, self.sigma_ = self._maximise_likelihood(y)
+            spread = np.sqrt(self._sum_squares / max(self.factor_.n * max(
+                self.factor_.n_columns, 1), 1))
+            self.delta_, self.sigma_ = self._maximise_likelihood(spread)
         else:
             self.delta_, self.sigma_ = float(self.delta), float(self.sigma)
         self.solution_ = self._solve(self.delta_, self.sigma_)
+        if self.n_outputs_ is not None:      # one output keeps its column
+            self.solution_.weights = self.solution_.weights.reshape(-1, self.n_outputs_)
         self.log_marginal_likelihood_value_ = self.solution_.log_marginal_likelihood
         return self
 
-    def _maximise_likelihood(self, y: np.ndarray) -> tuple[float, float]:
+    def _maximise_likelihood(self, spread: float) -> tuple[float, float]:
         """L-BFGS-B in (log delta, log sigma) with the analytic gradient, from the given
         values, within four decades of the targets' spread either way."""
         def obj_func(theta, eval_gradient=True):
@@ -104,7 +130,7 @@ class SymmetryAdaptedGPR:
                                            self._jitter)
             return (-value, -grad) if eval_gradient else -value
 
-        spread = max(float(np.sqrt(np.mean(y**2))), 1e-12)
+        spread = max(float(spread), 1e-12)
         bounds = np.log([[1e-4 * spread, 1e4 * spread], [1e-6 * spread, 10.0 * spread]])
         start = np.clip(np.log([self.delta, self.sigma]), bounds[:, 0], bounds[:, 1])
         theta, _ = optimize_theta(obj_func, start, bounds)
@@ -118,15 +144,16 @@ class SymmetryAdaptedGPR:
         return solve_factored(self.K_MM_, [(self.factor_, sigma)], delta, self._jitter)
 
     def predict(self, X: EquivariantEnvironments, *, return_cov: bool = False):
-        """Mean (n_structures, d) and, with ``return_cov``, the latent covariance of each
-        structure's components, (n_structures, d, d)."""
+        """Mean (n_structures, d) (or (n_structures, d, n_outputs)) and, with
+        ``return_cov``, the latent covariance of each structure's components, (n_structures,
+        d, d), the same for every output."""
         if X.o3_lambda != self.o3_lambda:
             raise ConfigError(f"This GPR is of lambda={self.o3_lambda}; got "
                               f"lambda={X.o3_lambda} features.")
         d, n = X.values.shape[1], X.n_structures
         s2 = self.delta_**2
         K = s2 * self.kernel.rows(X, self.sparse_)
-        mean = (K @ self.solution_.weights).reshape(n, d)
+        mean = (K @ self.solution_.weights).reshape(n, d, *self.solution_.weights.shape[1:])
         if not return_cov:
             return mean
         sol = self.solution_

@@ -112,4 +112,180 @@ def uncouple(parts: dict[int, np.ndarray], l1: int, l2: int) -> np.ndarray:
                for lam in range(abs(l1 - l2), l1 + l2 + 1))
 
 
-__all__ = ["AtomicOrbitals", "couple", "to_featomic_order", "to_pyscf_order", "uncouple"]
+def molecule(atoms, basis: str):
+    """PySCF's molecule of ``atoms`` (Å) in ``basis``, charge from ``info["charge"]``
+    (default 0), lowest spin."""
+    from pyscf import gto
+
+    charge = int(atoms.info.get("charge", 0))
+    n_electrons = int(atoms.numbers.sum()) - charge
+    return gto.M(atom=[(int(z), tuple(p)) for z, p in zip(atoms.numbers, atoms.positions,
+                                                         strict=True)],
+                 unit="Angstrom", basis=basis, charge=charge, spin=n_electrons % 2)
+
+
+def overlap_matrices(structures, basis: str) -> list[np.ndarray]:
+    """The exact overlap matrix of each structure in ``basis`` (PySCF's AO order)."""
+    return [molecule(a, basis).intor("int1e_ovlp") for a in structures]
+
+
+def orbital_energies(matrices, structures, basis: str) -> np.ndarray:
+    """Generalised eigenvalues (ascending, in the matrices' unit) of Hamiltonians ``(n,
+    n_ao, n_ao)`` with the structures' exact overlaps."""
+    from scipy.linalg import eigh
+
+    return np.array([eigh(H, S, eigvals_only=True) for H, S in
+                     zip(matrices, overlap_matrices(structures, basis), strict=True)])
+
+
+#: A block channel: ``("atom", z, lambda, sigma)`` for the on-site blocks of element z,
+#: ``("pair", z_i, z_j, lambda, sigma)`` for the blocks of ordered pairs i != j.
+BlockKey = tuple
+
+
+def parity(l1: int, l2: int, lam: int) -> int:
+    """featomic's ``o3_sigma`` of the lambda part of an (l1, l2) block: under inversion
+    the part changes by (-1)^(l1 + l2) = sigma (-1)^lambda."""
+    return 1 if (l1 + l2 + lam) % 2 == 0 else -1
+
+
+@dataclass(frozen=True)
+class BlockSamples:
+    """Which blocks of which structures a channel's rows are.
+
+    Attributes
+    ----------
+    structure, first, second : ndarray [n_samples]
+        Structure and atom indices (``first == second`` for on-site blocks).
+    """
+
+    structure: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+
+
+class OperatorLayout:
+    """How the matrices of an operator split into equivariant channels.
+
+    A channel gathers every block of one kind (on-site blocks of one element, blocks of
+    one ordered pair of elements) and one (lambda, sigma): its targets have shape
+    ``(n_samples, 2 lambda + 1, n_outputs)``, one output per shell pair (a, b) whose
+    coupling has that (lambda, sigma). On-site blocks are symmetric, so only a <= b is
+    learned and the parts of a block with itself that would be antisymmetric (sigma =
+    -1) are zero and skipped. Pair blocks are learned for both orders (H_ji = H_ij^T) and
+    predictions averaged as H_ij = (B_ij + B_ji^T) / 2, so an assembled matrix is
+    symmetric and follows permutations of the atoms.
+
+    Parameters
+    ----------
+    orbitals : AtomicOrbitals
+    """
+
+    def __init__(self, orbitals: AtomicOrbitals) -> None:
+        self.orbitals = orbitals
+
+    def outputs(self, kind: str, z1: int, z2: int) -> dict[tuple[int, int], tuple]:
+        """``{(lambda, sigma): ((a, b), ...)}`` of on-site blocks (``kind="atom"``,
+        z1 == z2) or pair blocks (``"pair"``)."""
+        return _outputs(kind, self.orbitals.shells[z1], self.orbitals.shells[z2])
+
+    def keys(self, numbers) -> list[BlockKey]:
+        """Every channel of a structure of atoms ``numbers`` (pairs of one element only
+        where it has two atoms)."""
+        zs, counts = np.unique(np.asarray(numbers, int), return_counts=True)
+        many = dict(zip(zs.tolist(), (counts > 1).tolist(), strict=True))
+        keys = [("atom", z, *ls) for z in many for ls in self.outputs("atom", z, z)]
+        keys += [("pair", z1, z2, *ls) for z1 in many for z2 in many
+                 if z1 != z2 or many[z1] for ls in self.outputs("pair", z1, z2)]
+        return keys
+
+    def samples(self, structures_numbers: list[np.ndarray], key: BlockKey) -> BlockSamples:
+        """The blocks of ``key`` in structures of the given atomic numbers, in (structure,
+        first atom, second atom) order."""
+        parts = []
+        for s, numbers in enumerate(structures_numbers):
+            numbers = np.asarray(numbers)
+            if key[0] == "atom":
+                i = np.flatnonzero(numbers == key[1])
+                parts.append(np.stack([np.full(len(i), s), i, i], axis=1))
+            else:
+                i = np.flatnonzero(numbers == key[1])
+                j = np.flatnonzero(numbers == key[2])
+                ii, jj = np.meshgrid(i, j, indexing="ij")
+                keep = ii != jj
+                parts.append(np.stack([np.full(keep.sum(), s), ii[keep], jj[keep]], axis=1))
+        rows = np.concatenate(parts) if parts else np.zeros((0, 3), int)
+        return BlockSamples(*(rows[:, k].astype(int) for k in range(3)))
+
+    def decompose(self, matrices: np.ndarray, numbers) -> dict[BlockKey, np.ndarray]:
+        """The channels of operators ``(n, n_ao, n_ao)`` (PySCF order) of ``n`` structures
+        with the same atoms ``numbers``: ``{key: (n * n_blocks, 2 lambda + 1, n_outputs)}``,
+        rows in the order of :meth:`samples`."""
+        numbers = np.asarray(numbers)
+        matrices = np.asarray(matrices, float)
+        slices = self.orbitals.shell_slices(numbers)
+        out = {}
+        for key in self.keys(numbers):
+            lam, sigma = key[-2:]
+            pairs = self._atom_pairs(numbers, key)
+            channels = self.outputs(key[0], key[1], key[-3])[(lam, sigma)]
+            values = np.empty((len(matrices), len(pairs), 2 * lam + 1, len(channels)))
+            for p, (i, j) in enumerate(pairs):
+                for t, (a, b) in enumerate(channels):
+                    (l1, s1), (l2, s2) = slices[i][a], slices[j][b]
+                    block = to_featomic_order(matrices[:, s1, s2].transpose(1, 2, 0), l1, l2)
+                    values[:, p, :, t] = np.einsum("abf,abm->fm", block,
+                                                   clebsch_gordan(l1, l2, lam))
+            out[key] = values.reshape(-1, 2 * lam + 1, len(channels))
+        return out
+
+    def assemble(self, parts: dict[BlockKey, np.ndarray], numbers, n: int) -> np.ndarray:
+        """Inverse of :meth:`decompose` (``n`` structures with atoms ``numbers``), pair
+        blocks symmetrised; channels missing from ``parts`` count as zero."""
+        numbers = np.asarray(numbers)
+        slices = self.orbitals.shell_slices(numbers)
+        n_ao = sum(self.orbitals.n_functions(int(z)) for z in numbers)
+        H = np.zeros((n, n_ao, n_ao))
+        for key, values in parts.items():
+            lam, sigma = key[-2:]
+            pairs = self._atom_pairs(numbers, key)
+            channels = self.outputs(key[0], key[1], key[-3])[(lam, sigma)]
+            values = values.reshape(n, len(pairs), 2 * lam + 1, len(channels))
+            weight = 1.0 if key[0] == "atom" else 0.5
+            for p, (i, j) in enumerate(pairs):
+                for t, (a, b) in enumerate(channels):
+                    (l1, s1), (l2, s2) = slices[i][a], slices[j][b]
+                    block = weight * to_pyscf_order(np.einsum(
+                        "fm,abm->abf", values[:, p, :, t], clebsch_gordan(l1, l2, lam)),
+                        l1, l2).transpose(2, 0, 1)
+                    H[:, s1, s2] += block
+                    if key[0] == "pair" or a != b:
+                        H[:, s2, s1] += block.transpose(0, 2, 1)
+        return H
+
+    @staticmethod
+    def _atom_pairs(numbers: np.ndarray, key: BlockKey) -> list[tuple[int, int]]:
+        if key[0] == "atom":
+            return [(i, i) for i in np.flatnonzero(numbers == key[1])]
+        return [(i, j) for i in np.flatnonzero(numbers == key[1])
+                for j in np.flatnonzero(numbers == key[2]) if i != j]
+
+
+@lru_cache(maxsize=None)
+def _outputs(kind: str, shells1: tuple, shells2: tuple) -> dict[tuple[int, int], tuple]:
+    out: dict[tuple[int, int], list] = {}
+    for a, l1 in enumerate(shells1):
+        for b, l2 in enumerate(shells2):
+            if kind == "atom" and b < a:
+                continue
+            for lam in range(abs(l1 - l2), l1 + l2 + 1):
+                sigma = parity(l1, l2, lam)
+                if kind == "atom" and a == b and sigma < 0:
+                    continue
+                out.setdefault((lam, sigma), []).append((a, b))
+    return {k: tuple(v) for k, v in sorted(out.items())}
+
+
+__all__ = ["AtomicOrbitals", "BlockSamples", "OperatorLayout", "couple", "molecule",
+           "orbital_energies", "overlap_matrices", "parity",
+           "to_featomic_order", "to_pyscf_order", "uncouple"]

@@ -24,13 +24,15 @@ from ..structures.io import get_label, where
 from ..structures.keys import KeySpec
 from ..structures.units import convert
 
-Kind = Literal["scalar", "vector", "rank2_symmetric", "spectrum", "density_coefficients"]
-KINDS = ("scalar", "vector", "rank2_symmetric", "spectrum", "density_coefficients")
+Kind = Literal["scalar", "vector", "rank2_symmetric", "spectrum", "density_coefficients",
+               "operator"]
+KINDS = ("scalar", "vector", "rank2_symmetric", "spectrum", "density_coefficients",
+         "operator")
 #: Derivative observations of a per-structure scalar, with their output layout.
 GRADIENTS = ("forces", "stress")
 #: The shape every value of a kind has (None: any, given by the spec).
 _KIND_SHAPES = {"scalar": (), "vector": (3,), "rank2_symmetric": (3, 3), "spectrum": None,
-                "density_coefficients": None}
+                "density_coefficients": None, "operator": None}
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,11 @@ class TargetSpec:
     name : str
         Property name, used for the label keys (``REF_<name>``, ``<name>``), predictions
         (``pred_<name>``) and metrics.
-    kind : {"scalar", "vector", "rank2_symmetric", "spectrum", "density_coefficients"}
+    kind : {"scalar", "vector", "rank2_symmetric", "spectrum", "density_coefficients", \
+"operator"}
         How the target transforms under rotations (scalar and spectrum values are
-        invariant, vectors rotate as R v, rank-2 tensors as R A R^T).
+        invariant, vectors rotate as R v, rank-2 tensors as R A R^T, an operator in an
+        atom-centred basis block by block with the Wigner matrices of its shells).
     per_atom : bool
         One value per atom (``(n_atoms, *shape)``) instead of one per structure.
     unit : str
@@ -85,6 +89,12 @@ class TargetSpec:
                 f"Target {self.name!r} of kind {self.kind!r} has shape {required} per "
                 f"{'atom' if self.per_atom else 'structure'}; got shape {self.shape}. Remove "
                 "'shape' or choose kind 'spectrum' for arrays of other shapes.")
+        if self.kind == "operator" and (len(self.shape) != 2 or self.shape[0] != self.shape[1]
+                                        or "basis" not in self.metadata):
+            raise ConfigError(
+                f"Target {self.name!r} of kind 'operator' needs its square 'shape' (basis "
+                f"functions per structure, e.g. [72, 72]) and its 'basis' (PySCF's name); "
+                f"got shape {self.shape} and basis {self.metadata.get('basis')!r}.")
         if self.kind == "spectrum" and not self.shape:
             raise ConfigError(
                 f"Target {self.name!r} of kind 'spectrum' needs its 'shape' (e.g. [72] for "
@@ -155,7 +165,7 @@ class TargetSpec:
                           frame=i, expected=what)
                 for i, a in enumerate(structures)]
         values = np.concatenate(rows) if self.per_atom else np.stack(rows)
-        if self.kind == "rank2_symmetric":
+        if self.kind in ("rank2_symmetric", "operator"):
             values = _symmetrised(values, self.name, structures)
         return convert(values, unit, self.unit) if unit else values
 
@@ -214,6 +224,26 @@ def orbital_energies(n_orbitals: int, unit: str = "eV") -> TargetSpec:
     """Kohn-Sham orbital energies (eV), sorted, ``n_orbitals`` per structure."""
     return TargetSpec(K.ORBITAL_ENERGIES, "spectrum", unit=unit, shape=(n_orbitals,),
                       extensive=False)
+
+
+def hamiltonian(n_ao: int, basis: str = "def2-svp", unit: str = "eV",
+                weight: float = 1.0) -> TargetSpec:
+    """The Kohn-Sham matrix (eV) in the atom-centred ``basis`` (PySCF's name and AO order:
+    atoms in file order, shells in basis order, p as x, y, z, l >= 2 as m = -l..l),
+    ``n_ao`` functions per structure. Models of it also predict the orbital energies,
+    HOMO, LUMO and gap of the generalised eigenproblem with the exact overlap
+    (:func:`operator_outputs`)."""
+    return TargetSpec(K.HAMILTONIAN, "operator", unit=unit, shape=(n_ao, n_ao),
+                      extensive=False, weight=weight, metadata={"basis": str(basis)})
+
+
+def operator_outputs(spec: TargetSpec) -> list[TargetSpec]:
+    """What follows from a predicted Hamiltonian: its orbital energies (all, ascending)
+    and the HOMO, LUMO and gap, in its unit."""
+    levels = TargetSpec(K.ORBITAL_ENERGIES, "spectrum", unit=spec.unit,
+                        shape=(spec.shape[0],), extensive=False)
+    return [levels, *(TargetSpec(name, "scalar", unit=spec.unit, extensive=False)
+                      for name in (K.HOMO, K.LUMO, K.GAP))]
 
 
 def band_energies(n_kpoints: int, n_bands: int, unit: str = "eV") -> TargetSpec:
@@ -338,7 +368,8 @@ def companions(specs: Sequence[TargetSpec]) -> list[TargetSpec]:
 
 _FACTORIES = {"energy": energy, "dipole": dipole, "polarizability": polarizability,
               "dos": dos, "excitation_energies": excitation_energies,
-              "oscillator_strengths": oscillator_strengths, "absorption": absorption}
+              "oscillator_strengths": oscillator_strengths, "absorption": absorption,
+              "hamiltonian": hamiltonian}
 #: Options of a target declared by its layout in YAML.
 GENERIC_OPTIONS = ("kind", "unit", "shape", "per_atom", "extensive", "weight", "forces",
                    "stress")
@@ -349,7 +380,7 @@ OPTION_TYPES = {"kind": str, "unit": str, "shape": list[int], "per_atom": bool,
                 "reference": str, "normalization": str, "spin": float,
                 "alignment_iterations": int, "alignment_folds": int, "electrons": str,
                 "n_states": int, "width": float, "line": str, "baseline": str,
-                "levels": str, "order": str}
+                "levels": str, "order": str, "n_ao": int, "basis": str}
 
 
 def target_from_options(name: str, options: Mapping[str, Any] | None = None) -> TargetSpec:

@@ -2,6 +2,7 @@
 conformance checks every model family passes (:mod:`atomlearn.testing.conformance`)."""
 
 from .finite_difference import check_network_forces, numeric_gradient
-from .rotations import random_rotation, rotate
+from .rotations import orbital_rotation, random_rotation, rotate
 
-__all__ = ["check_network_forces", "numeric_gradient", "random_rotation", "rotate"]
+__all__ = ["check_network_forces", "numeric_gradient", "orbital_rotation", "random_rotation",
+           "rotate"]

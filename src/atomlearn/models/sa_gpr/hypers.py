@@ -44,19 +44,50 @@ class SymmetryAdaptedKernelOptions:
 
 
 @dataclass
+class OperatorOptions:
+    """Options of operator targets (a Kohn-Sham matrix), learned block by block.
+
+    Attributes
+    ----------
+    pair_cutoff : float
+        Largest distance (Å) of an atom pair whose block is learned; farther blocks are
+        zero.
+    pair_n_max, pair_l_max : int
+        Radial and angular basis of the bond-vector expansion of pair features.
+    orthogonal : bool
+        Learn the Löwdin-orthogonalised matrix :math:`S^{-1/2}HS^{-1/2}` instead of H
+        (errors then move eigenvalues by at most their size; see
+        :mod:`atomlearn.models.sa_gpr.operator`).
+    n_candidates : int
+        Training structures whose blocks are the candidates of the sparse points.
+    chunk_structures : int
+        Structures per chunk of features while fitting and predicting.
+    """
+
+    pair_cutoff: float = 5.0
+    pair_n_max: int = 4
+    pair_l_max: int = 4
+    orthogonal: bool = False
+    n_candidates: int = 100
+    chunk_structures: int = 25
+
+
+@dataclass
 class SymmetryAdaptedGPRHypers:
-    """Symmetry-adapted sparse GPR of vectors and symmetric rank-2 tensors.
+    """Symmetry-adapted sparse GPR of vectors, symmetric rank-2 tensors and operators in
+    an atom-centred basis.
 
     Attributes
     ----------
     descriptor : LambdaSoapOptions
     kernel : SymmetryAdaptedKernelOptions
+        For operators ``delta`` is relative to each block channel's rms.
     n_sparse : int or dict
         Sparse environments of each lambda-GPR per element, one count for every element
         or a count per element symbol (capped at the environments there are).
     sigma : float
         Noise per spherical component, in the target's unit (a start value with
-        ``likelihood``).
+        ``likelihood``); for operators relative to each block channel's rms.
     hyperparameters : {"fixed", "likelihood"}
         ``likelihood``: sigma and delta of every lambda by maximum (sparse) marginal
         likelihood.
@@ -76,6 +107,7 @@ class SymmetryAdaptedGPRHypers:
     chunk_size : int
         Structures per chunk of kernel rows.
     random_state : int
+    operator : OperatorOptions
     """
 
     descriptor: LambdaSoapOptions = field(default_factory=LambdaSoapOptions)
@@ -89,7 +121,9 @@ class SymmetryAdaptedGPRHypers:
     jitter: float = 1e-10
     chunk_size: int = 200
     random_state: int = 0
+    operator: OperatorOptions = field(default_factory=OperatorOptions)
 
 
 HYPERS = {"sa_gpr": SymmetryAdaptedGPRHypers}
-LAYOUTS = {"sa_gpr": frozenset({("vector", False), ("rank2_symmetric", False)})}
+LAYOUTS = {"sa_gpr": frozenset({("vector", False), ("rank2_symmetric", False),
+                                 ("operator", False)})}

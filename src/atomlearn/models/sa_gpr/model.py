@@ -12,7 +12,8 @@ from ...gp.equivariant import HYPERPARAMETERS, SymmetryAdaptedGPR
 from ...gp.selection import check_n_sparse
 from ...gp.solver import SparseSolution
 from ...kernels import EquivariantEnvironments
-from ...targets import Dataset, dipole
+from ...targets import Dataset, dipole, operator_outputs
+from ...targets.operators import orbital_energies
 from ...targets.spherical import (
     spherical_basis,
     spherical_to_tensor,
@@ -33,13 +34,16 @@ LAMBDAS = {"vector": (1,), "rank2_symmetric": (0, 2)}
 class SymmetryAdaptedGPRModel(StructureModel):
     """Structure-level tensors by SA-GPR: a vector as lambda = 1, a symmetric rank-2
     tensor as lambda = 0 (trace) plus lambda = 2 (symmetric traceless part), recombined
-    into Cartesian components; every prediction rotates exactly with the structure.
+    into Cartesian components; every prediction rotates exactly with the structure. An
+    ``operator`` target (a Kohn-Sham matrix) is learned block by block
+    (:mod:`~atomlearn.models.sa_gpr.operator`), and its orbital energies, HOMO, LUMO and
+    gap follow from the predicted matrix with the exact overlap.
 
     Parameters
     ----------
     targets : TargetSpec
-        A ``vector`` or ``rank2_symmetric`` per-structure target, e.g. ``dipole()`` (the
-        default) or ``polarizability()``.
+        A ``vector``, ``rank2_symmetric`` or ``operator`` per-structure target, e.g.
+        ``dipole()`` (the default), ``polarizability()`` or ``hamiltonian(72)``.
     keys : KeySpec, optional
     **hypers
         See :class:`~atomlearn.models.sa_gpr.hypers.SymmetryAdaptedGPRHypers`.
@@ -53,11 +57,49 @@ class SymmetryAdaptedGPRModel(StructureModel):
         return [dipole()]
 
     def _held_out_size(self, n_structures: int) -> int:
+        if self._is_operator:        # no predictive std to calibrate
+            return 0
         return self._calibration_held_out(n_structures)
 
     @property
     def _spec(self):
         return self.target_specs[0]
+
+    @property
+    def _is_operator(self) -> bool:
+        return self._spec.kind == "operator"
+
+    @property
+    def supported_targets(self):
+        out = super().supported_targets
+        if self._is_operator:
+            out.update({s.name: s for s in operator_outputs(self._spec)})
+        return out
+
+    @property
+    def provides_uncertainty(self) -> bool:
+        return not self._is_operator
+
+    def _no_uncertainty_message(self) -> str:
+        return ("SA-GPR of an operator target predicts matrices without standard "
+                "deviations; predict without return_std (or learn the orbital energies "
+                "directly with a GP family for their std).")
+
+    def _operator_model(self):
+        from ...descriptors.pair_soap import PairLambdaSoap
+        from .operator import OperatorGPR
+
+        h, o = self.hypers, self.hypers.operator
+        descriptor = PairLambdaSoap(**dataclasses.asdict(h.descriptor),
+                                    pair_cutoff=o.pair_cutoff, pair_n_max=o.pair_n_max,
+                                    pair_l_max=o.pair_l_max)
+        gpr = {"zeta": h.kernel.zeta, "n_sparse": h.n_sparse, "sigma": h.sigma,
+               "delta": h.kernel.delta, "hyperparameters": h.hyperparameters,
+               "jitter": h.jitter, "chunk_size": h.chunk_size,
+               "random_state": h.random_state}
+        return OperatorGPR(self._spec.metadata["basis"], descriptor, gpr,
+                           orthogonal=o.orthogonal, n_candidates=o.n_candidates,
+                           chunk_structures=o.chunk_structures)
 
     def _keys(self) -> list:
         """Sub-models: spherical orders, or Cartesian components for the naive model."""
@@ -96,6 +138,9 @@ class SymmetryAdaptedGPRModel(StructureModel):
         check_positive(h.chunk_size, "model.chunk_size")
         check_positive(h.jitter, "model.jitter", strict=False)
         check_n_sparse(h.n_sparse)
+        if self._is_operator and not h.symmetry_adapted:
+            raise ConfigError("An operator target is learned block by block with "
+                              "symmetry-adapted kernels; remove 'symmetry_adapted: false'.")
         need = max(LAMBDAS.get(self._spec.kind, (0,))) if h.symmetry_adapted else 0
         if h.descriptor.l_max < need:
             raise ConfigError(
@@ -105,6 +150,10 @@ class SymmetryAdaptedGPRModel(StructureModel):
 
     def _fit(self, data: Dataset, held_out):
         h = self.hypers
+        if self._is_operator:
+            self.operator_ = self._operator_model().fit(data.structures,
+                                                        data.labels[self._spec.name])
+            return None
         self.descriptor_ = LambdaSoap(**dataclasses.asdict(h.descriptor))
         envs = self._environments(data.structures)
         y = data.labels[self._spec.name]
@@ -132,12 +181,29 @@ class SymmetryAdaptedGPRModel(StructureModel):
 
     # -- prediction -------------------------------------------------------------------
     def _predict(self, structures, names, return_std):
+        if self._is_operator:
+            return self._predict_operator(structures, names), {}
         out = self._predict_environments(self._environments(structures), len(structures),
                                          return_std)
         name = self._spec.name
         if not return_std:
             return {name: out}, {}
         return {name: out[0]}, {name: out[1]}
+
+    def _predict_operator(self, structures, names) -> dict[str, np.ndarray]:
+        """The matrices and, if asked for, their levels with the exact overlap (closed
+        shells: n_electrons / 2 occupied)."""
+        H = self.operator_.predict(structures)
+        out = {self._spec.name: H}
+        if set(names) - {self._spec.name}:
+            levels = orbital_energies(H, structures, self._spec.metadata["basis"])
+            n_occ = np.array([(int(a.numbers.sum()) - int(a.info.get("charge", 0))) // 2
+                              for a in structures])
+            rows = np.arange(len(structures))
+            out.update({"orbital_energies": levels, "homo": levels[rows, n_occ - 1],
+                        "lumo": levels[rows, n_occ]})
+            out["gap"] = out["lumo"] - out["homo"]
+        return {name: out[name] for name in names}
 
     def _predict_environments(self, envs, n: int, return_std: bool):
         means, covs = {}, {}
@@ -175,6 +241,9 @@ class SymmetryAdaptedGPRModel(StructureModel):
 
     # -- state ------------------------------------------------------------------------
     def _state(self):
+        if self._is_operator:
+            fitted, arrays = self.operator_.state()
+            return {"operator": fitted}, arrays
         arrays, fitted = {}, {}
         for key, m in self.models_.items():
             p = f"gpr/{key}/"
@@ -189,6 +258,9 @@ class SymmetryAdaptedGPRModel(StructureModel):
 
     def _restore(self, fitted, arrays) -> None:
         h = self.hypers
+        if self._is_operator:
+            self.operator_ = self._operator_model().restore(fitted["operator"], arrays)
+            return
         self.descriptor_ = LambdaSoap(**dataclasses.asdict(h.descriptor))
         self.models_ = {}
         for key, info in fitted.items():

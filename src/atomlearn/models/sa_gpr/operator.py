@@ -1,0 +1,266 @@
+"""Operators in an atom-centred basis (Kohn-Sham Hamiltonians) by SA-GPR, block by block.
+
+Every channel of :class:`~atomlearn.targets.operators.OperatorLayout` (on-site blocks of
+one element, or blocks of one ordered pair of elements, and one (lambda, sigma)) is one
+sparse symmetry-adapted GP on atom or pair lambda-SOAP of that parity, with all the shell
+pairs of that (lambda, sigma) as outputs sharing kernel and noise (SALTED's design for
+density coefficients, applied to matrix blocks). lambda = 0 outputs are learned about
+their training mean. Features are computed chunk by chunk of structures and the fit
+streams over them, so memory does not grow with the training set.
+
+With ``orthogonal`` the matrices learned are the Löwdin-orthogonalised
+:math:`S^{-1/2} H S^{-1/2}` (same block structure, same rotations): an error there moves
+an eigenvalue by at most its size, while in the atomic-orbital basis the diffuse virtual
+orbitals amplify block errors (their coefficients are large), which pushes the LUMO down
+at second order. Predictions are returned as H in the atomic-orbital basis either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import ase
+import numpy as np
+from tqdm.auto import tqdm
+
+from ...descriptors.pair_soap import BlockFeatures, PairLambdaSoap
+from ...errors import DataError
+from ...gp.equivariant import SymmetryAdaptedGPR
+from ...kernels import EquivariantEnvironments
+from ...structures.io import where
+from ...targets.operators import AtomicOrbitals, OperatorLayout, overlap_matrices
+
+log = logging.getLogger(__name__)
+
+
+def _key_name(key) -> str:
+    return "_".join(str(k) for k in key)
+
+
+def _key_of(name: str) -> tuple:
+    kind, *rest = name.split("_")
+    return (kind, *(int(v) for v in rest))
+
+
+class OperatorGPR:
+    """Block-wise SA-GPR of an operator in an atom-centred basis.
+
+    Parameters
+    ----------
+    basis : str
+        PySCF's name of the basis the matrices are in.
+    descriptor : PairLambdaSoap
+    gpr : dict
+        Options of every channel's :class:`~atomlearn.gp.equivariant.SymmetryAdaptedGPR`;
+        ``sigma`` and ``delta`` are relative to each channel's rms.
+    orthogonal : bool
+        Learn :math:`S^{-1/2} H S^{-1/2}` (see the module docstring).
+    n_candidates : int
+        Structures whose blocks are the candidates of the sparse points.
+    chunk_structures : int
+        Structures per chunk of features.
+    """
+
+    def __init__(self, basis: str, descriptor: PairLambdaSoap, gpr: dict, *,
+                 orthogonal: bool = False, n_candidates: int = 100,
+                 chunk_structures: int = 25) -> None:
+        self.basis = basis
+        self.descriptor = descriptor
+        self.gpr = dict(gpr)
+        self.orthogonal = orthogonal
+        self.n_candidates = n_candidates
+        self.chunk_structures = chunk_structures
+
+    # -- helpers ----------------------------------------------------------------------
+    def _layout(self, numbers) -> OperatorLayout:
+        if not hasattr(self, "layout_"):
+            self.layout_ = OperatorLayout(AtomicOrbitals.from_pyscf(self.basis, numbers))
+        missing = sorted({int(z) for z in numbers} - set(self.layout_.orbitals.shells))
+        if missing:
+            raise DataError(f"The operator model knows the {self.basis} shells of elements "
+                            f"{sorted(self.layout_.orbitals.shells)}; got {missing}. Refit "
+                            "with these elements in the training set.")
+        return self.layout_
+
+    def _feature_keys(self, keys) -> list[tuple]:
+        return sorted({(k[0], *k[-2:]) for k in keys}
+                      | {("atom", 0, 1), ("pair", 0, 1)})
+
+    def _environments(self, features: dict, layout: OperatorLayout, structures, key
+                      ) -> EquivariantEnvironments:
+        samples = layout.samples([a.numbers for a in structures], key)
+        x = features[(key[0], *key[-2:])].rows(samples.structure, samples.first,
+                                                samples.second)
+        x0 = features[(key[0], 0, 1)].rows(samples.structure, samples.first,
+                                            samples.second)[:, 0, :]
+        n = len(x)
+        return EquivariantEnvironments(x, x0, np.full(n, key[1]), np.arange(n), n)
+
+    def _learned(self, structures, matrices: np.ndarray) -> np.ndarray:
+        """The matrices as learned (orthogonalised with ``orthogonal``)."""
+        if not self.orthogonal:
+            return matrices
+        out = np.empty_like(matrices)
+        for k, S in enumerate(overlap_matrices(structures, self.basis)):
+            w, v = np.linalg.eigh(S)
+            X = (v / np.sqrt(w)) @ v.T
+            out[k] = X @ matrices[k] @ X
+        return out
+
+    def _channels(self, structures, matrices) -> dict:
+        """Training targets of every channel, structures grouped by their atoms."""
+        layout = self._layout(np.concatenate([a.numbers for a in structures]))
+        out: dict = {}
+        for numbers, rows in _groups(structures):
+            for key, values in layout.decompose(matrices[rows], numbers).items():
+                out.setdefault(key, []).append((rows, values))
+        return out
+
+    # -- fitting ----------------------------------------------------------------------
+    def fit(self, structures: Sequence[ase.Atoms], matrices: np.ndarray) -> OperatorGPR:
+        """Fit to the matrices ``(n, n_ao, n_ao)`` (PySCF's AO order) of ``structures``."""
+        structures = list(structures)
+        matrices = self._learned(structures, np.asarray(matrices, float))
+        layout = self._layout(np.concatenate([a.numbers for a in structures]))
+        numbers = [a.numbers for a in structures]
+        targets, starts = {}, {}
+        for key, parts in self._channels(structures, matrices).items():
+            samples = layout.samples(numbers, key)
+            starts[key] = np.searchsorted(samples.structure, np.arange(len(structures) + 1))
+            targets[key] = _in_sample_order(parts, starts[key])
+        self.offsets_, self.models_ = {}, {}
+        for key, y in targets.items():
+            self.offsets_[key] = y.mean(axis=0) if key[-2] == 0 else np.zeros(y.shape[1:])
+        fkeys = self._feature_keys(targets)
+        rng = np.random.default_rng(self.gpr.get("random_state", 0))
+        chosen = np.sort(rng.permutation(len(structures))[: self.n_candidates])
+        candidates = [structures[i] for i in chosen]
+        features = self.descriptor.compute_blocks(candidates, fkeys)
+        for key, y in targets.items():
+            rms = float(np.sqrt(np.mean((y - self.offsets_[key]) ** 2))) or 1.0
+            gpr = SymmetryAdaptedGPR(**{**self.gpr, "sigma": self.gpr["sigma"] * rms,
+                                        "delta": self.gpr["delta"] * rms})
+            self.models_[key] = gpr.start(self._environments(features, layout, candidates,
+                                                             key), y.shape[2])
+        del features
+        chunks = range(0, len(structures), self.chunk_structures)
+        for start in tqdm(chunks, desc="operator blocks", unit="chunk", disable=None,
+                          leave=False):
+            part = structures[start: start + self.chunk_structures]
+            features = self.descriptor.compute_blocks(part, fkeys)
+            for key, gpr in self.models_.items():
+                rows = slice(starts[key][start], starts[key][start + len(part)])
+                gpr.add(self._environments(features, layout, part, key),
+                        targets[key][rows] - self.offsets_[key])
+        for key, gpr in self.models_.items():
+            gpr.finish()
+            log.debug("operator channel %s: %d sparse, delta %.3g, sigma %.3g", key,
+                      len(gpr.sparse_.numbers), gpr.delta_, gpr.sigma_)
+        return self
+
+    # -- prediction -------------------------------------------------------------------
+    def predict(self, structures: Sequence[ase.Atoms]) -> np.ndarray:
+        """Matrices ``(n, n_ao, n_ao)`` of ``structures`` (all with the same number of
+        basis functions), in the unit of the training matrices, PySCF's AO order."""
+        structures = list(structures)
+        layout = self._layout(np.concatenate([a.numbers for a in structures]))
+        sizes = {sum(layout.orbitals.n_functions(int(z)) for z in a.numbers)
+                 for a in structures}
+        if len(sizes) > 1:
+            raise DataError(f"Predicted operators are stacked: give structures with the same "
+                            f"number of basis functions (got {sorted(sizes)}).")
+        out = None
+        for start in range(0, len(structures), self.chunk_structures):
+            part = structures[start: start + self.chunk_structures]
+            features = self.descriptor.compute_blocks(part, self._feature_keys(self.models_))
+            for numbers, rows in _groups(part):
+                subset = [part[i] for i in rows]
+                sub_features = {k: _subset(f, rows) for k, f in features.items()}
+                parts = {}
+                for key in layout.keys(numbers):
+                    if key not in self.models_:
+                        raise DataError(
+                            f"{where(subset[0], start + int(rows[0]))} has blocks "
+                            f"{key[:-2]} of (lambda, sigma) = {key[-2:]} that no training "
+                            "structure had; refit with such structures.")
+                    env = self._environments(sub_features, layout, subset, key)
+                    parts[key] = self.models_[key].predict(env) + self.offsets_[key]
+                H = layout.assemble(parts, numbers, len(rows))
+                if out is None:
+                    out = np.empty((len(structures), *H.shape[1:]))
+                out[start + rows] = H
+        return self._unlearned(structures, out)
+
+    def _unlearned(self, structures, matrices: np.ndarray) -> np.ndarray:
+        if not self.orthogonal:
+            return matrices
+        for k, S in enumerate(overlap_matrices(structures, self.basis)):
+            w, v = np.linalg.eigh(S)
+            Y = (v * np.sqrt(w)) @ v.T
+            matrices[k] = Y @ matrices[k] @ Y
+        return matrices
+
+    # -- state ------------------------------------------------------------------------
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        arrays, fitted = {}, {"shells": {str(z): list(s) for z, s in
+                                         self.layout_.orbitals.shells.items()},
+                              "channels": {}}
+        for key, m in self.models_.items():
+            p = f"operator/{_key_name(key)}/"
+            sol = m.solution_
+            arrays.update({p + "values": m.sparse_.values, p + "scalar": m.sparse_.scalar,
+                           p + "weights": sol.weights, p + "offset": self.offsets_[key]})
+            fitted["channels"][_key_name(key)] = {"delta": m.delta_, "sigma": m.sigma_}
+        return fitted, arrays
+
+    def restore(self, fitted: dict, arrays: dict) -> OperatorGPR:
+        from ...gp.solver import SparseSolution
+
+        shells = {int(z): tuple(s) for z, s in fitted["shells"].items()}
+        self.layout_ = OperatorLayout(AtomicOrbitals(self.basis, shells))
+        self.models_, self.offsets_ = {}, {}
+        for name, info in fitted["channels"].items():
+            key, p = _key_of(name), f"operator/{name}/"
+            m = SymmetryAdaptedGPR(zeta=self.gpr["zeta"])
+            values = arrays[p + "values"]
+            m.sparse_ = EquivariantEnvironments(values, arrays[p + "scalar"],
+                                                np.full(len(values), key[1]),
+                                                np.arange(len(values)), len(values))
+            m.o3_lambda = key[-2]
+            m.delta_, m.sigma_ = float(info["delta"]), float(info["sigma"])
+            m.solution_ = SparseSolution(arrays[p + "weights"], None, None, 0.0)
+            self.models_[key] = m
+            self.offsets_[key] = arrays[p + "offset"]
+        return self
+
+
+def _groups(structures) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Structures with the same atoms in the same order: ``(numbers, rows)``."""
+    groups: dict[tuple, list[int]] = {}
+    for k, a in enumerate(structures):
+        groups.setdefault(tuple(int(z) for z in a.numbers), []).append(k)
+    return [(np.array(z), np.array(rows)) for z, rows in groups.items()]
+
+
+def _in_sample_order(parts, starts: np.ndarray) -> np.ndarray:
+    """A channel's targets from its groups of structures, in the order of
+    :meth:`OperatorLayout.samples` (structure ``s`` at rows ``starts[s]:starts[s+1]``)."""
+    out = np.empty((starts[-1], *parts[0][1].shape[1:]))
+    for rows, values in parts:
+        per = len(values) // len(rows)
+        for r, s in enumerate(rows):
+            out[starts[s]:starts[s + 1]] = values[r * per:(r + 1) * per]
+    return out
+
+
+def _subset(features: BlockFeatures, rows: np.ndarray) -> BlockFeatures:
+    """The features of structures ``rows`` of a chunk, renumbered 0..len(rows)-1."""
+    lookup = np.full(int(features.structure.max(initial=-1)) + 1, -1)
+    lookup[rows] = np.arange(len(rows))
+    keep = lookup[features.structure] >= 0 if len(features.structure) else np.zeros(0, bool)
+    return BlockFeatures(features.values[keep], lookup[features.structure[keep]],
+                         features.first[keep], features.second[keep])
+
+
+__all__ = ["OperatorGPR"]

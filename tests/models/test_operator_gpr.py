@@ -1,0 +1,111 @@
+"""Kohn-Sham matrices by block-wise SA-GPR: predictions rotate as D^T H D (PySCF's own
+Wigner matrices), change by (-1)^l per shell under inversion, follow permutations of
+atoms, are symmetric, survive the model file; the layout's decomposition is exact and
+the reference matrices give the data's orbital energies with the exact overlap."""
+
+import numpy as np
+import pytest
+
+from atomlearn.datasets import load_ethanol_hamiltonians, load_extra
+from atomlearn.errors import ConfigError, DataError
+from atomlearn.models import StructureModel, SymmetryAdaptedGPRModel
+from atomlearn.targets import hamiltonian
+from atomlearn.targets.operators import AtomicOrbitals, OperatorLayout, orbital_energies
+from atomlearn.testing import orbital_rotation, random_rotation, rotate
+
+OPTIONS = {"descriptor": {"cutoff": 3.5, "n_max": 3, "l_max": 2, "atom_width": 0.3},
+           "operator": {"pair_cutoff": 4.0, "pair_n_max": 3, "pair_l_max": 2},
+           "n_sparse": 8, "sigma": 1e-3, "hyperparameters": "fixed"}
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return load_ethanol_hamiltonians(":8")
+
+
+@pytest.fixture(scope="module")
+def model(frames):
+    return SymmetryAdaptedGPRModel(hamiltonian(72), **OPTIONS).fit(frames[:6])
+
+
+def test_layout_round_trip_and_reference_levels(frames):
+    H = np.stack([a.info["hamiltonian"] for a in frames])
+    numbers = frames[0].numbers
+    layout = OperatorLayout(AtomicOrbitals.from_pyscf("def2-svp", numbers))
+    parts = layout.decompose(H, numbers)
+    np.testing.assert_allclose(layout.assemble(parts, numbers, len(H)), H, atol=1e-12)
+    # pair blocks in both orders, on-site blocks once: their upper triangles
+    sizes = [layout.orbitals.n_functions(int(z)) for z in numbers]
+    assert sum(v.size for v in parts.values()) == len(H) * (
+        72 * 72 - sum(n * (n - 1) // 2 for n in sizes))
+    # the data's orbital energies are the generalised eigenvalues with the exact overlap
+    levels = orbital_energies(H, frames, "def2-svp")
+    rows = np.arange(0, 16, 2)[:8]
+    np.testing.assert_allclose(levels, load_extra("ethanol")["mo_energies"][rows],
+                               atol=3e-3)
+
+
+def test_predictions_rotate_invert_and_permute(model, frames):
+    a = frames[7]
+    numbers = a.numbers
+    H = model.predict([a], targets=["hamiltonian"])["hamiltonian"][0]
+    np.testing.assert_array_equal(H, H.T)
+    orbitals = AtomicOrbitals.from_pyscf("def2-svp", numbers)
+    R = random_rotation(5)
+    D = orbital_rotation(orbitals, numbers, R)
+    rotated = model.predict([rotate(a, R)], targets=["hamiltonian"])["hamiltonian"][0]
+    np.testing.assert_allclose(rotated, D.T @ H @ D, atol=1e-9 * np.abs(H).max())
+    # inversion: every function of angular momentum l changes by (-1)^l
+    inverted = a.copy()
+    inverted.positions = -a.positions
+    sign = np.concatenate([np.full(2 * ell + 1, (-1.0) ** ell) for z in numbers
+                           for ell in orbitals.shells[int(z)]])
+    H_inv = model.predict([inverted], targets=["hamiltonian"])["hamiltonian"][0]
+    np.testing.assert_allclose(H_inv, sign[:, None] * H * sign[None, :],
+                               atol=1e-9 * np.abs(H).max())
+    # swapping two hydrogen atoms swaps their functions
+    order = np.arange(len(a))
+    order[[3, 5]] = order[[5, 3]]
+    swapped = a[order]
+    slices = [s for atom in orbitals.shell_slices(numbers) for s in atom]
+    per_atom = np.split(np.arange(72), np.cumsum([orbitals.n_functions(int(z))
+                                                  for z in numbers])[:-1])
+    ao = np.concatenate([per_atom[i] for i in order])
+    H_swap = model.predict([swapped], targets=["hamiltonian"])["hamiltonian"][0]
+    np.testing.assert_allclose(H_swap, H[np.ix_(ao, ao)], atol=1e-9 * np.abs(H).max())
+    assert len(slices) == 2 * 6 + 6 * 3 + 6
+
+
+def test_levels_follow_the_matrix_and_the_file_round_trip(model, frames, tmp_path):
+    out = model.predict(frames[6:])
+    levels = orbital_energies(out["hamiltonian"], frames[6:], "def2-svp")
+    np.testing.assert_allclose(out["orbital_energies"], levels)
+    np.testing.assert_allclose(out["gap"], levels[:, 13] - levels[:, 12])
+    np.testing.assert_allclose(out["homo"], levels[:, 12])
+    # fitted to 6 frames, the matrix is already far closer than the training mean
+    ref = np.stack([a.info["hamiltonian"] for a in frames[6:]])
+    mean = np.mean([a.info["hamiltonian"] for a in frames[:6]], axis=0)
+    assert np.abs(out["hamiltonian"] - ref).mean() < 0.2 * np.abs(mean - ref).mean()
+    model.save(tmp_path / "h.alm")
+    again = StructureModel.load(tmp_path / "h.alm").predict(frames[6:])
+    for name, value in out.items():
+        np.testing.assert_array_equal(again[name], value)
+    with pytest.raises(NotImplementedError, match="without standard deviations"):
+        model.predict(frames[6:], return_std=True)
+
+
+def test_bad_operator_input(model, frames):
+    with pytest.raises(ConfigError, match="basis"):
+        from atomlearn.targets import TargetSpec
+
+        TargetSpec("hamiltonian", "operator", shape=(72, 72))
+    water = frames[0][[2, 3, 4]]
+    water.numbers = [8, 1, 7]
+    with pytest.raises(DataError, match="not trained on"):
+        model.predict([water], targets=["hamiltonian"])
+    two_oxygens = frames[0].copy()
+    two_oxygens.numbers[1] = 8          # an O-O pair: blocks no training frame had
+    with pytest.raises(DataError, match=r"frame 0\) has blocks \('pair', 8, 8\)"):
+        model.predict([two_oxygens], targets=["hamiltonian"])
+    with pytest.raises(ConfigError, match="symmetry_adapted"):
+        SymmetryAdaptedGPRModel(hamiltonian(72), symmetry_adapted=False).fit(frames[:2])
