@@ -1,0 +1,186 @@
+"""Orbital energies and band structures: direct eigenvalue models beside learned
+Kohn-Sham Hamiltonians (ethanol), and band energies of held-out silicon cells.
+
+    python benchmarks/bench_electronic.py [--sizes 100 200 400 700] [--n-sparse 400]
+                                          [--skip-silicon] [--skip-ethanol]
+
+Ethanol: the 800 shipped frames with Kohn-Sham matrices (PBE/def2-SVP), 100 held out
+(seed 0), the rest for training; every route sees the same frames. Routes:
+
+* per-orbital training mean (the baseline of the issue) and the training-mean
+  Hamiltonian diagonalised with each frame's exact overlap (QH9's baseline);
+* direct: sparse GPR (SOAP, zeta 2) of the lowest 14 orbital energies (13 occupied and
+  the LUMO) as one spectrum target, and of the gap on its own;
+* Hamiltonian: block-wise SA-GPR of the 72 x 72 matrix (atom and pair lambda-SOAP), in
+  the atomic-orbital basis and Löwdin-orthogonalised, diagonalised with the exact overlap.
+
+Metrics on the held-out frames: MAE of the 13 occupied levels, HOMO, LUMO and gap (meV),
+of the Hamiltonian's elements (µHa) where one is predicted, fit time and prediction time
+per structure (one process, the threads given). Published anchors (not run here: no
+GPU, not installable): QHNet, ~25,000 MD17 ethanol frames: Hamiltonian 21 µHa, occupied
+levels 81 µHa (2.2 meV); SchNOrb: Hamiltonian 187 µHa.
+
+Silicon (2-atom cells, LDA/GTH-SZV): 13 cells carry band paths; each of them is held out
+in turn (13 folds) with its mesh, the model trained on the other 64 cells' meshes and the
+other 12 paths. Band energies on the mesh and along the path, aligned at each cell's
+valence-band maximum, and the gap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+HARTREE = 27.211386245988      # eV
+N_OCC = 13
+
+
+def ethanol_split(n_test: int = 100, seed: int = 0):
+    from atomlearn.datasets import load_ethanol_hamiltonians
+
+    frames = load_ethanol_hamiltonians(":")
+    order = np.random.default_rng(seed).permutation(len(frames))
+    return [frames[i] for i in order[n_test:]], [frames[i] for i in order[:n_test]]
+
+
+def level_errors(levels: np.ndarray, reference: np.ndarray) -> dict:
+    """meV errors of occupied levels, HOMO, LUMO and gap from (n, >= 14) levels (eV)."""
+    gap, ref_gap = (levels[:, N_OCC] - levels[:, N_OCC - 1],
+                    reference[:, N_OCC] - reference[:, N_OCC - 1])
+    return {"occupied": 1e3 * np.mean(np.abs(levels[:, :N_OCC] - reference[:, :N_OCC])),
+            "homo": 1e3 * np.mean(np.abs(levels[:, N_OCC - 1] - reference[:, N_OCC - 1])),
+            "lumo": 1e3 * np.mean(np.abs(levels[:, N_OCC] - reference[:, N_OCC])),
+            "gap": 1e3 * np.mean(np.abs(gap - ref_gap))}
+
+
+def hamiltonian_model(n_sparse: int, orthogonal: bool):
+    from atomlearn.models import SymmetryAdaptedGPRModel
+    from atomlearn.targets import hamiltonian
+
+    return SymmetryAdaptedGPRModel(
+        hamiltonian(72), descriptor={"cutoff": 4.0, "n_max": 4, "l_max": 4,
+                                     "atom_width": 0.3},
+        operator={"pair_cutoff": 5.0, "pair_n_max": 4, "pair_l_max": 4,
+                  "orthogonal": orthogonal, "n_candidates": 200},
+        kernel={"zeta": 2, "delta": 1.0}, n_sparse=n_sparse, sigma=1e-3,
+        hyperparameters="fixed", chunk_size=2000)
+
+
+def direct_models(n_sparse: int):
+    from atomlearn.models import SparseGPRModel
+    from atomlearn.targets import TargetSpec
+
+    options = dict(descriptor={"cutoff": 5.0, "cutoff_width": 0.5, "n_max": 8, "l_max": 6,
+                               "atom_width": 0.5},
+                   kernel={"type": "soap", "zeta": 2}, n_sparse=n_sparse,
+                   hyperparameters="validation")
+    levels = TargetSpec("low_levels", "spectrum", unit="eV", shape=(N_OCC + 1,),
+                        extensive=False)
+    gap = TargetSpec("gap", "scalar", unit="eV", extensive=False)
+    return SparseGPRModel(levels, **options), SparseGPRModel(gap, **options)
+
+
+def ethanol_rows(sizes, n_sparse: int) -> list[dict]:
+    from atomlearn.targets.operators import orbital_energies
+
+    train_all, test = ethanol_split()
+    H_test = np.stack([a.info["hamiltonian"] for a in test])
+    reference = np.stack([a.info["orbital_energies"] for a in test])
+    for a in train_all + test:
+        a.info["low_levels"] = a.info["orbital_energies"][: N_OCC + 1]
+    rows = []
+    for n in sizes:
+        train = train_all[:n]
+        H_train = np.stack([a.info["hamiltonian"] for a in train])
+        levels_train = np.stack([a.info["orbital_energies"] for a in train])
+        mean_levels = np.tile(levels_train.mean(axis=0), (len(test), 1))
+        rows.append({"route": "per-orbital mean", "n": n, **level_errors(
+            mean_levels, reference)})
+        mean_H = np.repeat(H_train.mean(axis=0)[None], len(test), axis=0)
+        rows.append({"route": "mean Hamiltonian", "n": n,
+                     "h_mae": 1e6 * np.mean(np.abs(mean_H - H_test)) / HARTREE,
+                     **level_errors(orbital_energies(mean_H, test, "def2-svp"), reference)})
+        t = time.perf_counter()
+        levels_model, gap_model = direct_models(min(n_sparse, 200))
+        levels_model.fit(train)
+        gap_model.fit(train)
+        fit = time.perf_counter() - t
+        t = time.perf_counter()
+        levels = levels_model.predict(test)["low_levels"]
+        gap = gap_model.predict(test)["gap"]
+        per = (time.perf_counter() - t) / len(test)
+        errors = level_errors(levels, reference)
+        errors["gap"] = 1e3 * np.mean(np.abs(gap - (reference[:, N_OCC]
+                                                    - reference[:, N_OCC - 1])))
+        rows.append({"route": "direct sparse GPR", "n": n, "fit": fit, "predict": per,
+                     **errors})
+        levels_by_basis = {}
+        for orthogonal in (False, True):
+            t = time.perf_counter()
+            model = hamiltonian_model(n_sparse, orthogonal).fit(train)
+            fit = time.perf_counter() - t
+            t = time.perf_counter()
+            out = model.predict(test)
+            per = (time.perf_counter() - t) / len(test)
+            rows.append({"route": "Hamiltonian SA-GPR" + (" (Löwdin)" if orthogonal
+                                                          else ""),
+                         "n": n, "fit": fit, "predict": per,
+                         "h_mae": 1e6 * np.mean(np.abs(out["hamiltonian"] - H_test)) / HARTREE,
+                         **level_errors(out["orbital_energies"], reference)})
+            levels_by_basis[orthogonal] = out["orbital_energies"]
+            print(_format([rows[-1]]), flush=True)
+        # occupied levels from the atomic-orbital model, virtual ones from the Löwdin one
+        hybrid = np.concatenate([levels_by_basis[False][:, :N_OCC],
+                                 levels_by_basis[True][:, N_OCC:]], axis=1)
+        rows.append({"route": "Hamiltonian occ AO + virt Löwdin", "n": n,
+                     **level_errors(hybrid, reference)})
+    return rows
+
+
+def _format(rows) -> str:
+    def cell(row, key, fmt):
+        return format(row[key], fmt) if key in row else "-"
+    lines = []
+    for r in rows:
+        lines.append(f"{r['route']:<30}{r['n']:>6}{cell(r, 'occupied', '10.1f')}"
+                     f"{cell(r, 'homo', '>9.1f')}{cell(r, 'lumo', '>9.1f')}"
+                     f"{cell(r, 'gap', '>9.1f')}{cell(r, 'h_mae', '>10.0f')}"
+                     f"{cell(r, 'fit', '>9.1f')}{cell(r, 'predict', '>10.3f')}")
+    return "\n".join(lines)
+
+
+HEADER = (f"{'route':<30}{'n':>6}{'occ meV':>10}{'HOMO':>9}{'LUMO':>9}{'gap':>9}"
+          f"{'H µHa':>10}{'fit s':>9}{'s/struct':>10}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 400, 700])
+    parser.add_argument("--n-sparse", type=int, default=400)
+    parser.add_argument("--skip-ethanol", action="store_true")
+    parser.add_argument("--skip-silicon", action="store_true")
+    parser.add_argument("-o", "--output", default=str(ROOT / "results_electronic.txt"))
+    args = parser.parse_args(argv)
+    from atomlearn import threads
+
+    lines = [f"bench_electronic.py, {threads.describe()}"]
+    if not args.skip_ethanol:
+        rows = ethanol_rows(args.sizes, args.n_sparse)
+        lines += ["", "ethanol: 100 held-out frames of the 800 with Kohn-Sham matrices "
+                  f"(seed 0); Hamiltonian SA-GPR with {args.n_sparse} sparse blocks per "
+                  "channel", HEADER, "-" * len(HEADER), _format(rows)]
+    if not args.skip_silicon:
+        lines += ["", "silicon: not measured yet (band models of issue 17 not on main)"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.output).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
