@@ -62,6 +62,13 @@ class OperatorOptions:
         Training structures whose blocks are the candidates of the sparse points.
     chunk_structures : int
         Structures per chunk of features while fitting and predicting.
+    metric_weight : float
+        Re-solve the channels' weights jointly with this weight on the Löwdin-basis error
+        of ``metric_structures`` training structures (0: channel by channel only); it is
+        what brings the virtual levels (LUMO, gap) close (see
+        :mod:`atomlearn.models.sa_gpr.metric`).
+    metric_structures : int
+        Training structures in that term (their kernel rows are held in memory).
     """
 
     pair_cutoff: float = 5.0
@@ -70,6 +77,8 @@ class OperatorOptions:
     orthogonal: bool = False
     n_candidates: int = 100
     chunk_structures: int = 25
+    metric_weight: float = 1.0
+    metric_structures: int = 100
 
 
 @dataclass

@@ -99,7 +99,9 @@ class SymmetryAdaptedGPRModel(StructureModel):
                "random_state": h.random_state}
         return OperatorGPR(self._spec.metadata["basis"], descriptor, gpr,
                            orthogonal=o.orthogonal, n_candidates=o.n_candidates,
-                           chunk_structures=o.chunk_structures)
+                           chunk_structures=o.chunk_structures,
+                           metric_weight=o.metric_weight,
+                           metric_structures=o.metric_structures)
 
     def _keys(self) -> list:
         """Sub-models: spherical orders, or Cartesian components for the naive model."""
@@ -136,6 +138,10 @@ class SymmetryAdaptedGPRModel(StructureModel):
         for name in ("delta", "zeta"):
             check_positive(getattr(h.kernel, name), f"model.kernel.{name}")
         check_positive(h.chunk_size, "model.chunk_size")
+        o = h.operator
+        check_positive(o.metric_weight, "model.operator.metric_weight", strict=False)
+        for name in ("pair_cutoff", "n_candidates", "chunk_structures", "metric_structures"):
+            check_positive(getattr(o, name), f"model.operator.{name}")
         check_positive(h.jitter, "model.jitter", strict=False)
         check_n_sparse(h.n_sparse)
         if self._is_operator and not h.symmetry_adapted:

@@ -60,17 +60,25 @@ class OperatorGPR:
         Structures whose blocks are the candidates of the sparse points.
     chunk_structures : int
         Structures per chunk of features.
+    metric_weight : float
+        With a positive weight (and ``orthogonal`` off) the channels' weights are re-solved
+        jointly with this weight on the Löwdin-basis error of ``metric_structures``
+        training structures (:mod:`~atomlearn.models.sa_gpr.metric`).
+    metric_structures : int
     """
 
     def __init__(self, basis: str, descriptor: PairLambdaSoap, gpr: dict, *,
                  orthogonal: bool = False, n_candidates: int = 100,
-                 chunk_structures: int = 25) -> None:
+                 chunk_structures: int = 25, metric_weight: float = 0.0,
+                 metric_structures: int = 100) -> None:
         self.basis = basis
         self.descriptor = descriptor
         self.gpr = dict(gpr)
         self.orthogonal = orthogonal
         self.n_candidates = n_candidates
         self.chunk_structures = chunk_structures
+        self.metric_weight = metric_weight
+        self.metric_structures = metric_structures
 
     # -- helpers ----------------------------------------------------------------------
     def _layout(self, numbers) -> OperatorLayout:
@@ -119,9 +127,26 @@ class OperatorGPR:
 
     # -- fitting ----------------------------------------------------------------------
     def fit(self, structures: Sequence[ase.Atoms], matrices: np.ndarray) -> OperatorGPR:
-        """Fit to the matrices ``(n, n_ao, n_ao)`` (PySCF's AO order) of ``structures``."""
+        """Fit to the matrices ``(n, n_ao, n_ao)`` (PySCF's AO order) of ``structures``:
+        channel by channel, then (``metric_weight``) jointly in the Löwdin metric."""
         structures = list(structures)
         matrices = self._learned(structures, np.asarray(matrices, float))
+        self.fit_channels(structures, matrices)
+        if self.metric_weight > 0 and not self.orthogonal:
+            from .metric import refine_in_metric
+
+            rng = np.random.default_rng(self.gpr.get("random_state", 0) + 1)
+            chosen = np.sort(rng.permutation(len(structures))[: self.metric_structures])
+            self.metric_report_ = refine_in_metric(
+                self, [structures[i] for i in chosen], matrices[chosen],
+                weight=self.metric_weight)
+        for gpr in self.models_.values():        # the factors are the fit's, not the model's
+            del gpr.factor_
+        return self
+
+    def fit_channels(self, structures: list, matrices: np.ndarray) -> OperatorGPR:
+        """Every channel's GP on its own (matrices as learned); their factors are kept
+        for a joint re-solve."""
         layout = self._layout(np.concatenate([a.numbers for a in structures]))
         numbers = [a.numbers for a in structures]
         targets, starts = {}, {}
@@ -132,15 +157,20 @@ class OperatorGPR:
         self.offsets_, self.models_ = {}, {}
         for key, y in targets.items():
             self.offsets_[key] = y.mean(axis=0) if key[-2] == 0 else np.zeros(y.shape[1:])
+        # channels that vanish identically (the antisymmetric on-site parts of a local
+        # potential) stay zero instead of fitting rounding noise
+        spread = {key: float(np.sqrt(np.mean((y - self.offsets_[key]) ** 2)))
+                  for key, y in targets.items()}
+        self.zero_ = sorted(k for k, v in spread.items() if v <= 1e-10 * max(spread.values()))
+        targets = {k: y for k, y in targets.items() if k not in self.zero_}
         fkeys = self._feature_keys(targets)
         rng = np.random.default_rng(self.gpr.get("random_state", 0))
         chosen = np.sort(rng.permutation(len(structures))[: self.n_candidates])
         candidates = [structures[i] for i in chosen]
         features = self.descriptor.compute_blocks(candidates, fkeys)
         for key, y in targets.items():
-            rms = float(np.sqrt(np.mean((y - self.offsets_[key]) ** 2))) or 1.0
-            gpr = SymmetryAdaptedGPR(**{**self.gpr, "sigma": self.gpr["sigma"] * rms,
-                                        "delta": self.gpr["delta"] * rms})
+            gpr = SymmetryAdaptedGPR(**{**self.gpr, "sigma": self.gpr["sigma"] * spread[key],
+                                        "delta": self.gpr["delta"] * spread[key]})
             self.models_[key] = gpr.start(self._environments(features, layout, candidates,
                                                              key), y.shape[2])
         del features
@@ -179,6 +209,8 @@ class OperatorGPR:
                 sub_features = {k: _subset(f, rows) for k, f in features.items()}
                 parts = {}
                 for key in layout.keys(numbers):
+                    if key in self.zero_:
+                        continue
                     if key not in self.models_:
                         raise DataError(
                             f"{where(subset[0], start + int(rows[0]))} has blocks "
@@ -212,6 +244,7 @@ class OperatorGPR:
             arrays.update({p + "values": m.sparse_.values, p + "scalar": m.sparse_.scalar,
                            p + "weights": sol.weights, p + "offset": self.offsets_[key]})
             fitted["channels"][_key_name(key)] = {"delta": m.delta_, "sigma": m.sigma_}
+        fitted["zero_channels"] = [_key_name(k) for k in self.zero_]
         return fitted, arrays
 
     def restore(self, fitted: dict, arrays: dict) -> OperatorGPR:
@@ -220,6 +253,7 @@ class OperatorGPR:
         shells = {int(z): tuple(s) for z, s in fitted["shells"].items()}
         self.layout_ = OperatorLayout(AtomicOrbitals(self.basis, shells))
         self.models_, self.offsets_ = {}, {}
+        self.zero_ = [_key_of(name) for name in fitted["zero_channels"]]
         for name, info in fitted["channels"].items():
             key, p = _key_of(name), f"operator/{name}/"
             m = SymmetryAdaptedGPR(zeta=self.gpr["zeta"])
