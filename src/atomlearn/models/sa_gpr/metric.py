@@ -150,7 +150,9 @@ def _kernel_rows(model, structures) -> dict:
                 continue
             gpr = model.models_[k]
             env = model._environments(sub, layout, subset, k)
-            out[k][tuple(members)] = gpr.kernel.rows(env, gpr.sparse_)
+            # single precision halves the largest array of the re-solve; value and
+            # gradient use the same rows, so the objective stays exactly quadratic
+            out[k][tuple(members)] = gpr.kernel.rows(env, gpr.sparse_).astype(np.float32)
     return out
 
 

@@ -140,8 +140,9 @@ class OperatorGPR:
             self.metric_report_ = refine_in_metric(
                 self, [structures[i] for i in chosen], matrices[chosen],
                 weight=self.metric_weight)
-        for gpr in self.models_.values():        # the factors are the fit's, not the model's
-            del gpr.factor_
+        for gpr in self.models_.values():    # what predictions do not need
+            del gpr.factor_, gpr.K_MM_
+            gpr.solution_.R_S = None
         return self
 
     def fit_channels(self, structures: list, matrices: np.ndarray) -> OperatorGPR:
@@ -185,6 +186,8 @@ class OperatorGPR:
                         targets[key][rows] - self.offsets_[key])
         for key, gpr in self.models_.items():
             gpr.finish()
+            # no predictive variance for operators: drop its factors (most of the memory)
+            gpr.solution_.L = gpr.solution_.R = None
             log.debug("operator channel %s: %d sparse, delta %.3g, sigma %.3g", key,
                       len(gpr.sparse_.numbers), gpr.delta_, gpr.sigma_)
         return self
