@@ -280,3 +280,38 @@ def test_stress_example_fits_and_predicts_stress(tmp_path, capsys):
     assert main(["predict", str(model), str(cells), "-o", str(pred)]) == 0
     frame = read_structures(pred)[0]
     assert np.shape(frame.info["pred_stress"]) in ((3, 3), (9,), (6,))
+
+
+def test_hamiltonian_example_fits_and_predicts_levels(tmp_path, capsys):
+    """examples/ethanol_hamiltonian_sagpr.yaml made small: the fit reports the matrix and
+    the levels that follow from it; predict writes them; a source without Kohn-Sham
+    matrices is refused naming the key."""
+    from pathlib import Path
+
+    from ase.io import read, write
+
+    from atomlearn.datasets import load_ethanol_hamiltonians
+
+    example = Path(__file__).parents[2] / "examples" / "ethanol_hamiltonian_sagpr.yaml"
+    small = ["--set", "data.n_train=6", "--set", "data.test_fraction=0.005",
+             "--set", "model.n_sparse=8", "--set", "model.descriptor.n_max=3",
+             "--set", "model.descriptor.l_max=2", "--set", "model.operator.pair_l_max=2",
+             "--set", "model.operator.pair_n_max=3", "--set",
+             "model.operator.metric_structures=3"]
+    model = tmp_path / "h.alm"
+    assert main(["fit", str(example), "-o", str(model), *small]) == 0
+    out = capsys.readouterr().out
+    for name in ("hamiltonian", "orbital_energies", "homo", "lumo", "gap"):
+        assert f"  {name}: MAE" in out
+    frames = tmp_path / "frames.xyz"
+    write(frames, load_ethanol_hamiltonians("0:2"))
+    assert main(["predict", str(model), str(frames), "-o", str(tmp_path / "p.xyz")]) == 0
+    predicted = read(tmp_path / "p.xyz", ":")
+    levels = np.asarray(predicted[0].info["pred_orbital_energies"])
+    assert levels.shape == (72,) and np.all(np.diff(levels) >= 0)
+    assert predicted[1].info["pred_gap"] == pytest.approx(
+        predicted[1].info["pred_lumo"] - predicted[1].info["pred_homo"])
+    assert np.asarray(predicted[0].info["pred_hamiltonian"]).size == 72 * 72
+    assert main(["fit", str(example), "-o", str(model), *small,
+                 "--set", "data.train=ethanol"]) == 2
+    assert "No label 'hamiltonian'" in capsys.readouterr().err

@@ -5,7 +5,8 @@ family (``type``)       learns (kind, per structure/atom)    uncertainty
 ======================  ==================================  ===========================
 ``sparse_gpr``          scalar (+ forces, stress), spectrum;  DTC variance, calibrated
                         scalar and spectrum per atom
-``sa_gpr``              vector, rank2_symmetric               DTC variance, calibrated
+``sa_gpr``              vector, rank2_symmetric, operator     DTC variance, calibrated
+                        (a Kohn-Sham matrix, with its levels) (none for operators)
 ``bpnn``                scalar (+ forces), spectrum,          committees (``n_models``)
                         vector; scalar/spectrum per atom
 ``mpnn``                as bpnn, and rank2_symmetric          committees (``n_models``)
