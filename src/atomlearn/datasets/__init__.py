@@ -6,7 +6,9 @@
 * :func:`load_ethanol_hamiltonians`: the 800 of them with their Kohn-Sham matrices
   (def2-SVP, eV) in their info.
 * :func:`load_silicon`: 82 strained, rattled 64-atom silicon cells, GFN1-xTB labels.
-* :func:`load_silicon_bands`: 65 strained 2-atom silicon cells, PySCF LDA band energies.
+* :func:`load_silicon_bands`: 65 strained 2-atom silicon cells, PySCF LDA band energies
+  (``kpoints``: the 27 fractional mesh k-points; 13 cells also carry ``path_kpoints`` and
+  ``path_band_energies`` along L-G-X-W-K-G).
 
 Each frame carries its eigenvalues (eV) in ``atoms.info``: ``orbital_energies`` (ethanol's
 72 Kohn-Sham levels, silicon's 576 Gamma-point levels) or ``band_energies`` (silicon_bands:
@@ -83,7 +85,12 @@ def _add_levels(name: str, frames: list[ase.Atoms], index) -> None:
         else:
             info["band_energies"] = extra["band_energies"][row].reshape(-1)
             info["n_kpoints"] = extra["band_energies"].shape[1]
+            info["kpoints"] = extra["kpts_frac"].reshape(-1)
             info["n_electrons"] = 2 * int(info["n_occ"])
+            path = np.flatnonzero(extra["path_frames"] == row)
+            if len(path):
+                info["path_kpoints"] = extra["path_kpts_frac"].reshape(-1)
+                info["path_band_energies"] = extra["path_band_energies"][path[0]].reshape(-1)
 
 
 def load_ethanol(index: str | slice | int = ":") -> list[ase.Atoms]:

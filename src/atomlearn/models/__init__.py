@@ -7,6 +7,8 @@ family (``type``)       learns (kind, per structure/atom)    uncertainty
                         scalar and spectrum per atom
 ``sa_gpr``              vector, rank2_symmetric, operator     DTC variance, calibrated
                         (a Kohn-Sham matrix, with its levels) (none for operators)
+``band_gpr``            band energies (n_k, n_bands) of       exact GP variance
+                        crystals, at any k-point
 ``bpnn``                scalar (+ forces), spectrum,          committees (``n_models``)
                         vector; scalar/spectrum per atom
 ``mpnn``                as bpnn, and rank2_symmetric          committees (``n_models``)
@@ -35,6 +37,7 @@ MODEL_REGISTRY: dict[str, type[StructureModel]] = {}
 #: its hyperparameter dataclass (importable without PyTorch).
 FAMILIES: dict[str, str] = {"sparse_gpr": "atomlearn.models.sparse_gpr",
                             "sa_gpr": "atomlearn.models.sa_gpr",
+                            "band_gpr": "atomlearn.models.band_gpr",
                             "bpnn": "atomlearn.models.network",
                             "mpnn": "atomlearn.models.network"}
 #: Families whose module imports PyTorch: registered when first needed.
@@ -90,8 +93,7 @@ def load_model(path: str | os.PathLike) -> StructureModel:
         model = model_class(name)._from_file(meta, arrays)
         # arrays of consistent shapes can still disagree with the options (a descriptor
         # size, an activation): predict one small structure before anyone relies on it
-        model.predict([_probe(model.species_, model.target_specs)],
-                      return_std=model.provides_uncertainty)
+        model.predict([model._probe_structure()], return_std=model.provides_uncertainty)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError,
             RecursionError, ZeroDivisionError) as err:
         what = f"missing entry {err}" if isinstance(err, KeyError) else (
@@ -115,6 +117,7 @@ def _probe(species, specs) -> ase.Atoms:
     return probe
 
 
+from .band_gpr import BandGPRModel  # noqa: E402
 from .sa_gpr import SymmetryAdaptedGPRModel  # noqa: E402
 from .sparse_gpr import SparseGPRModel  # noqa: E402
 
@@ -129,7 +132,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["FAMILIES", "LAZY_MODELS", "MODEL_REGISTRY", "BehlerParrinelloModel",
+__all__ = ["FAMILIES", "LAZY_MODELS", "MODEL_REGISTRY", "BandGPRModel", "BehlerParrinelloModel",
            "MessagePassingModel", "NetworkModel", "SparseGPRModel", "StructureModel",
            "SymmetryAdaptedGPRModel", "family_hypers", "load_model", "model_class",
            "model_types", "register"]

@@ -72,6 +72,8 @@ class StructureModel:
     missing_gradients: ClassVar[str] = "error"
     #: Whether training state is checkpointed (``checkpoint=``/``resume=`` arguments).
     checkpoints: ClassVar[bool] = False
+    #: The family describes periodic cells only (its tests use crystals, not molecules).
+    periodic_only: ClassVar[bool] = False
     #: Set on the per-target members of a family without joint targets (no companions).
     _is_member: ClassVar[bool] = False
 
@@ -446,6 +448,13 @@ class StructureModel:
         if "stress" in targets and not periodic:
             raise DataError("Stress needs fully periodic cells; some structures are not.")
         return list(dict.fromkeys(targets))
+
+    def _probe_structure(self) -> ase.Atoms:
+        """A small structure the model predicts when its file is loaded (a check that
+        arrays and options agree)."""
+        from . import _probe
+
+        return _probe(self.species_, self.target_specs)
 
     # -- files ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
