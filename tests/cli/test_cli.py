@@ -315,3 +315,38 @@ def test_hamiltonian_example_fits_and_predicts_levels(tmp_path, capsys):
     assert main(["fit", str(example), "-o", str(model), *small,
                  "--set", "data.train=ethanol"]) == 2
     assert "No label 'hamiltonian'" in capsys.readouterr().err
+
+
+def test_band_model_predicts_any_kpoints_and_draws_the_path(tmp_path, capsys):
+    """examples/silicon_bands_gpr.yaml made small: fit, predict at k-points from a file,
+    draw a cell's path against its reference; bad k-point files and models are named."""
+    from pathlib import Path
+
+    from ase.io import read, write
+
+    from atomlearn.datasets import load_silicon_bands
+
+    example = Path(__file__).parents[2] / "examples" / "silicon_bands_gpr.yaml"
+    model = tmp_path / "b.alm"
+    assert main(["fit", str(example), "-o", str(model), "--set", "data.n_train=20"]) == 0
+    assert "band_energies: MAE" in capsys.readouterr().out
+    cell = tmp_path / "cell.xyz"
+    write(cell, load_silicon_bands("0:1"))           # frame 0 carries a band path
+    kpts = tmp_path / "k.txt"
+    np.savetxt(kpts, [[0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, 0.0, 0.5]])
+    out = tmp_path / "p.xyz"
+    assert main(["predict", str(model), str(cell), "--kpoints", str(kpts), "-o",
+                 str(out)]) == 0
+    predicted = read(out, ":")[0]
+    assert np.asarray(predicted.info["pred_band_energies"]).size == 3 * 8
+    assert np.asarray(predicted.info["pred_band_energies_std"]).size == 3 * 8
+    png = tmp_path / "bands.png"
+    assert main(["bands", str(model), str(cell), "--path", "LGXWKG", "-o", str(png)]) == 0
+    assert "path bands vs reference (aligned at the VBM): MAE" in capsys.readouterr().out
+    assert png.stat().st_size > 10000 and png.with_suffix(".csv").exists()
+    np.savetxt(kpts, [[0.0, 0.0], [0.5, 0.5]])
+    assert main(["predict", str(model), str(cell), "--kpoints", str(kpts), "-o",
+                 str(out)]) == 2
+    assert "has 2 columns" in capsys.readouterr().err
+    assert main(["bands", str(model), str(cell), "--path", "LGQ", "-o", str(png)]) == 2
+    assert "unknown: ['Q']" in capsys.readouterr().err

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 from .. import threads
 from ..errors import AtomlearnError, ConfigError
-from . import dos, fit, info, label, learn, learning_curve, md, predict, spectrum
+from . import bands, dos, fit, info, label, learn, learning_curve, md, predict, spectrum
 
 COMMANDS = {"fit": fit, "predict": predict, "learning-curve": learning_curve, "info": info,
-            "md": md, "spectrum": spectrum, "dos": dos, "learn": learn, "label": label}
+            "md": md, "spectrum": spectrum, "dos": dos, "bands": bands, "learn": learn,
+            "label": label}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import threads
 from ..electronic import dos_spec, structure_observables
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..metrics import error_report
 from ..models import load_model
 from ..structures import KeySpec, read_structures, write_predictions
@@ -23,6 +23,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, help="extended XYZ to write")
     parser.add_argument("--no-std", action="store_true",
                         help="skip the predictive standard deviations")
+    parser.add_argument("--kpoints", metavar="K.txt",
+                        help="band models: fractional k-points (n_k rows of 3 numbers) at "
+                             "which pred_band_energies is written (default: the model's own)")
 
 
 def run(args) -> int:
@@ -30,7 +33,10 @@ def run(args) -> int:
     structures = read_structures(args.structures)
     log.info("predicting %d structures with %s", len(structures), threads.describe())
     std = None
-    if args.no_std or not model.provides_uncertainty:
+    with_std = not args.no_std and model.provides_uncertainty
+    if args.kpoints is not None:
+        pred, std = _at_kpoints(model, structures, args.kpoints, with_std)
+    elif not with_std:
         pred = model.predict(structures)
     else:
         pred, std = model.predict(structures, return_std=True)
@@ -48,7 +54,8 @@ def run(args) -> int:
                       per_atom={n: s.per_atom for n, s in specs.items()})
     print(f"Wrote predictions of {sorted(pred)} for {len(structures)} structures to "
           f"{args.output}")
-    reference = _reference(model, structures)
+    # labels sit at the structures' own k-points, not at --kpoints
+    reference = {} if args.kpoints is not None else _reference(model, structures)
     for name, ref in reference.items():
         if name not in pred:
             continue
@@ -59,6 +66,24 @@ def run(args) -> int:
             print(f"  {name} vs reference: MAE {err['mae']:.4g} {unit}, "
                   f"RMSE {err['rmse']:.4g} {unit}")
     return 0
+
+
+def _at_kpoints(model, structures, path: str, with_std: bool):
+    """Band energies at the k-points of file ``path``."""
+    if not hasattr(model, "predict_bands"):
+        raise ConfigError(f"--kpoints needs a band model (band_gpr); this is a "
+                          f"{model.registry_name} model.")
+    try:
+        kpoints = np.loadtxt(path, ndmin=2)
+    except ValueError as err:
+        raise DataError(f"{path}: not a table of numbers ({err}); write n_k rows of three "
+                        "fractional coordinates.") from err
+    if kpoints.shape[1] != 3:
+        raise DataError(f"{path} has {kpoints.shape[1]} columns; write n_k rows of three "
+                        "fractional coordinates (k1 k2 k3).")
+    name = model.target_specs[0].name
+    out = model.predict_bands(structures, kpoints, return_std=with_std)
+    return ({name: out[0]}, {name: out[1]}) if with_std else ({name: out}, None)
 
 
 def _reference(model, structures) -> dict:

@@ -3,6 +3,7 @@
 from .errors import METRICS, calibration_report, error_report, mae, max_error, r2, rmse
 from .learning_curve import LearningCurve, learning_curve
 from .plots import (
+    band_structure_plot,
     dos_plot,
     learning_curve_plot,
     learning_curves_plot,
@@ -35,6 +36,7 @@ __all__ = [
     "rmse",
     "Spectrum",
     "autocorrelation",
+    "band_structure_plot",
     "dos_plot",
     "quantum_correction",
     "spectrum_plot",

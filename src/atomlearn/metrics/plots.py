@@ -243,3 +243,31 @@ def on_the_fly_plot(log_csv, path, *, lower: float | None = None,
     for ax in (ax1, ax2, ax3):
         ax.grid(True, alpha=0.3)
     return _save(fig, path)
+
+
+def band_structure_plot(x, bands, path, *, ticks, labels, std=None, reference=None,
+                        title: str = "", ylabel: str = "E - VBM (eV)") -> Path:
+    """Bands ``(n_k, n_bands)`` against the path coordinate ``x`` (1/Å), with ±2σ bands,
+    the high-symmetry points ``ticks``/``labels`` and ``reference`` ``(x_ref, bands_ref)``
+    as markers."""
+    fig = _figure(5.2, 4.4)
+    ax = fig.add_subplot()
+    for b in range(bands.shape[1]):
+        ax.plot(x, bands[:, b], color="C0", lw=1.4, label="predicted" if b == 0 else None)
+        if std is not None:
+            ax.fill_between(x, bands[:, b] - 2 * std[:, b], bands[:, b] + 2 * std[:, b],
+                            color="C0", alpha=0.2, lw=0, label="±2σ" if b == 0 else None)
+    if reference is not None:
+        x_ref, e_ref = reference
+        for b in range(e_ref.shape[1]):
+            ax.plot(x_ref, e_ref[:, b], "o", ms=3, color="k",
+                    label="reference" if b == 0 else None)
+    for t in ticks:
+        ax.axvline(t, color="0.7", lw=0.8)
+    ax.axhline(0.0, color="0.7", lw=0.8, ls="--")
+    ax.set_xticks(ticks, labels)
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", fontsize=8)
+    return _save(fig, path)

@@ -16,11 +16,12 @@ teach the k-dependence between mesh points to all.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import ase
 import numpy as np
 
-from ...errors import ConfigError, DataError
+from ...errors import ConfigError, ConvergenceWarning, DataError
 from ...gp.exact import GaussianProcessRegressor
 from ...kernels import RBF, ConstantKernel, WhiteKernel
 from ...structures.io import where
@@ -159,7 +160,14 @@ class BandGPRModel(StructureModel):
                                             n_restarts_optimizer=h.restarts,
                                             random_state=h.random_state)
         self.y_scale_ = float(np.std(y - self.y_mean_)) or 1.0
-        self.gp_.fit((x - self.x_mean_) / self.x_std_, (y - self.y_mean_) / self.y_scale_)
+        with warnings.catch_warnings():
+            # DFT bands are noise-free: the noise search ends at its floor (1e-5 of the
+            # spread), which is a choice, not a failure to converge
+            warnings.filterwarnings("ignore", message=".*noise_level is close to the "
+                                    "specified lower bound", category=ConvergenceWarning)
+            self.gp_.fit((x - self.x_mean_) / self.x_std_,
+                         (y - self.y_mean_) / self.y_scale_)
+        log.info("band_gpr: %s", self.gp_.kernel_)
         return None
 
     # -- prediction -------------------------------------------------------------------
