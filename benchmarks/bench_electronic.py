@@ -277,18 +277,18 @@ def silicon_lines() -> list[str]:
 
 
 def _format(rows) -> str:
-    def cell(row, key, fmt):
-        return format(row[key], fmt) if key in row else "-"
+    def cell(row, key, width, digits):
+        return (f"{row[key]:>{width}.{digits}f}" if key in row else f"{'-':>{width}}")
     lines = []
     for r in rows:
-        lines.append(f"{r['route']:<30}{r['n']:>6}{cell(r, 'occupied', '10.1f')}"
-                     f"{cell(r, 'homo', '>9.1f')}{cell(r, 'lumo', '>9.1f')}"
-                     f"{cell(r, 'gap', '>9.1f')}{cell(r, 'h_mae', '>10.0f')}"
-                     f"{cell(r, 'fit', '>9.1f')}{cell(r, 'predict', '>10.3f')}")
+        lines.append(f"{r['route']:<36}{r['n']:>6}{cell(r, 'occupied', 10, 1)}"
+                     f"{cell(r, 'homo', 9, 1)}{cell(r, 'lumo', 9, 1)}"
+                     f"{cell(r, 'gap', 9, 1)}{cell(r, 'h_mae', 10, 0)}"
+                     f"{cell(r, 'fit', 9, 1)}{cell(r, 'predict', 10, 3)}")
     return "\n".join(lines)
 
 
-HEADER = (f"{'route':<30}{'n':>6}{'occ meV':>10}{'HOMO':>9}{'LUMO':>9}{'gap':>9}"
+HEADER = (f"{'route':<36}{'n':>6}{'occ meV':>10}{'HOMO':>9}{'LUMO':>9}{'gap':>9}"
           f"{'H µHa':>10}{'fit s':>9}{'s/struct':>10}")
 
 
