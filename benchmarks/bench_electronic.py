@@ -201,6 +201,33 @@ def hamiltonian_rows(train, test, n: int, n_sparse: int, H_test, reference,
     return rows
 
 
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """Held-out MAE of the occupied levels and of the gap against training frames, for
+    every route measured at more than one size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.9))
+    routes = dict.fromkeys(r["route"] for r in rows)
+    for k, route in enumerate(routes):
+        points = sorted((r["n"], r["occupied"], r["gap"]) for r in rows
+                        if r["route"] == route)
+        if len(points) < 2 or "mean Hamiltonian" in route:
+            continue
+        n, occupied, gap = zip(*points, strict=True)
+        for ax, values in zip(axes, (occupied, gap), strict=True):
+            ax.loglog(n, values, "o-", color=f"C{k}", label=route)
+    for ax, what in zip(axes, ("13 occupied levels", "HOMO-LUMO gap"), strict=True):
+        ax.set(xlabel="training frames", ylabel=f"{what}: MAE (meV)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=7)
+    fig.suptitle("Ethanol PBE/def2-SVP, 100 held-out frames", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def silicon_lines() -> list[str]:
     """Leave one path cell out (13 folds): band energies on the held-out cell's mesh and
     path, aligned at its valence-band maximum, and its gap on the mesh."""
@@ -308,6 +335,7 @@ def main(argv=None) -> int:
     lines = [f"bench_electronic.py, {threads.describe()}"]
     if not args.skip_ethanol:
         rows = ethanol_rows(args.sizes, args.n_sparse, args.hamiltonian_sizes)
+        plot_curves(rows, Path(args.output).with_suffix(".png"))
         lines += ["", "ethanol: 100 held-out frames of the 800 with Kohn-Sham matrices "
                   f"(seed 0); Hamiltonian SA-GPR with {args.n_sparse} sparse blocks per "
                   "channel", HEADER, "-" * len(HEADER), _format(rows)]
