@@ -62,9 +62,6 @@ class LambdaSoap(SoapPowerSpectrum):
         super().__init__(cutoff=cutoff, cutoff_width=cutoff_width, n_max=n_max, l_max=l_max,
                          atom_width=atom_width, species=species)
 
-    def __repr__(self) -> str:
-        return "Lambda" + super().__repr__()
-
     def get_params(self) -> dict:
         params = super().get_params()
         params.pop("angular_decay")        # the equivariant features are featomic's own

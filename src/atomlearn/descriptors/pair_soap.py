@@ -81,12 +81,6 @@ class PairLambdaSoap(LambdaSoap):
         self.pair_n_max = pair_n_max
         self.pair_l_max = pair_l_max
 
-    def __repr__(self) -> str:
-        return (f"PairLambdaSoap(cutoff={self.cutoff}, n_max={self.n_max}, "
-                f"l_max={self.l_max}, atom_width={self.atom_width}, "
-                f"pair_cutoff={self.pair_cutoff}, pair_n_max={self.pair_n_max}, "
-                f"pair_l_max={self.pair_l_max})")
-
     def get_params(self) -> dict:
         return {**super().get_params(), "pair_cutoff": self.pair_cutoff,
                 "pair_n_max": self.pair_n_max, "pair_l_max": self.pair_l_max}

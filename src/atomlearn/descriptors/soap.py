@@ -77,9 +77,8 @@ class SoapPowerSpectrum:
         self.angular_decay = angular_decay
 
     def __repr__(self) -> str:
-        return (f"SoapPowerSpectrum(cutoff={self.cutoff}, cutoff_width={self.cutoff_width}, "
-                f"n_max={self.n_max}, l_max={self.l_max}, atom_width={self.atom_width}, "
-                f"species={self.species}, angular_decay={self.angular_decay})")
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
 
     def __getstate__(self) -> dict:
         # featomic's calculator holds C pointers: a copy (a worker's) builds its own
