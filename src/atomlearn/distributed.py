@@ -142,6 +142,23 @@ class Distributed:
                                        find_unused_parameters=True)
 
 
+def leave_process_group(barrier: bool = True) -> None:
+    """Leave torch.distributed's process group, if this process joined one: DDP wrappers
+    are collected first (a reducer that outlives its group aborts the process at exit:
+    "terminate called without an active exception"), then, after work that ended well
+    on every rank (``barrier``), a barrier, so no rank tears down while another still
+    communicates."""
+    import gc
+
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        gc.collect()
+        if barrier:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def batches(n: int, batch_size: int, distributed: Distributed | None = None, *,
             allow_empty: bool = False) -> list[np.ndarray]:
     """Consecutive batches of ``n`` structures, each as this rank's share of it.
@@ -176,4 +193,4 @@ def _int(env, name: str) -> int:
                           ) from None
 
 
-__all__ = ["Distributed", "batches"]
+__all__ = ["Distributed", "batches", "leave_process_group"]

@@ -196,6 +196,6 @@ if __name__ == "__main__":        # a rank of test_two_ranks_give_one_process_lo
     if ranks.is_main:
         np.savez(sys.argv[2], loss=loss, shares=shares.numpy().astype(int),
                  **{f"g{k}": g for k, g in enumerate(grads)})
-    import torch.distributed as dist
+    from atomlearn.distributed import leave_process_group
 
-    dist.destroy_process_group()
+    leave_process_group()

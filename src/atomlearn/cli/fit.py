@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import executors, threads
 from ..config import dump_options, load_options
-from ..distributed import Distributed
+from ..distributed import Distributed, leave_process_group
 from ..metrics import parity_plot
 from ..workflows import fit_from_config
 
@@ -32,13 +32,6 @@ def add_arguments(parser) -> None:
                              "which is otherwise detected from its environment")
 
 
-def _leave_process_group() -> None:
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.destroy_process_group()
-
-
 def run(args) -> int:
     options = load_options(args.options, args.overrides)
     output = Path(args.output)
@@ -53,13 +46,14 @@ def run(args) -> int:
         threads.configure(max(1, threads.available_cores()
                               // int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
     executor = executors.from_arguments(args)
+    result = None
     try:
         result = fit_from_config(options, train_override=args.train, checkpoint=checkpoint,
                                  resume=args.resume, executor=executor, distributed=ranks)
     finally:
         executors.close(executor)
         if ranks is not None:
-            _leave_process_group()
+            leave_process_group(barrier=result is not None)
     if ranks is not None and not ranks.is_main:
         return 0                       # rank 0 writes the model, metrics and plots
     result.model.save(output)
