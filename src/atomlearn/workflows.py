@@ -261,7 +261,8 @@ def learning_curve_from_config(options: Options, train_sizes, repeats: int = 1,
         raise ConfigError("A learning curve needs a test set: set 'data.test_fraction' > 0 "
                           "or 'data.test'.")
     template = build_model(options)
-    test_labels = read_labels(template, test, options).labels
+    test_labels = {**derived_labels(template, test, options),
+                   **read_labels(template, test, options).labels}
     specs = template.supported_targets
     units = {name: specs[name].unit for name in test_labels if name in specs}
     log.info("learning curve of %s with %s", options.model.type, threads.describe())
@@ -290,9 +291,12 @@ class FitPredict:
     def __call__(self, idx):
         train = [self.pool[i] for i in idx]
         model = build_model(self.options)
-        train_labels = read_labels(model, train, self.options).labels
-        model.fit(train, train_labels)
-        names = [n for n in self.test_labels if n in model.supported_targets]
+        labels = read_labels(model, train, self.options).labels
+        model.fit(train, labels)
+        # what the model derives from its targets (a Hamiltonian's levels) is scored too
+        train_labels = {**derived_labels(model, train, self.options), **labels}
+        names = [n for n in self.test_labels if n in model.supported_targets
+                 and n in train_labels]
         p_train = model.predict(train, targets=names)
         p_test = model.predict(self.test, targets=names)
         return ({k: _finite(p_train[k], train_labels[k]) for k in names},

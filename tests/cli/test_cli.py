@@ -315,6 +315,14 @@ def test_hamiltonian_example_fits_and_predicts_levels(tmp_path, capsys):
     assert main(["fit", str(example), "-o", str(model), *small,
                  "--set", "data.train=ethanol"]) == 2
     assert "No label 'hamiltonian'" in capsys.readouterr().err
+    # the learning curve scores the levels that follow from the matrix, too
+    csv = tmp_path / "curve.csv"
+    assert main(["learning-curve", str(example), *small, "--set", "data.n_train=null",
+                 "--set", "data.test_fraction=0.01", "--train-sizes", "4", "8",
+                 "-o", str(csv)]) == 0
+    out = capsys.readouterr().out
+    for name in ("hamiltonian", "orbital_energies", "gap"):
+        assert f"{name} test MAE" in out
 
 
 def test_band_model_predicts_any_kpoints_and_draws_the_path(tmp_path, capsys):
