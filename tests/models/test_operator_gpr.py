@@ -135,3 +135,27 @@ def test_metric_re_solve_gradient_and_descent(frames):
     report = refine_in_metric(op, frames[:3], H[:3], weight=1.0, max_iter=50)
     assert report["lowdin_rms_after"] < 0.7 * report["lowdin_rms_before"]
     assert report["objective_after"] < report["objective_before"]
+
+
+def test_lowdin_route(frames):
+    """S^-1/2 S S^-1/2 = 1 and (S^1/2)^2 = S; a model of the orthogonalised matrix still
+    returns H in the atomic-orbital basis, symmetric and rotating as D^T H D."""
+    from atomlearn.targets.operators import overlap_matrices, overlap_powers
+
+    S, = overlap_matrices(frames[:1], "def2-svp")
+    X, = overlap_powers(frames[:1], "def2-svp", -0.5)
+    Y, = overlap_powers(frames[:1], "def2-svp", 0.5)
+    np.testing.assert_allclose(X @ S @ X, np.eye(72), atol=1e-9)
+    np.testing.assert_allclose(Y @ Y, S, atol=1e-12)
+    model = SymmetryAdaptedGPRModel(hamiltonian(72), **{
+        **OPTIONS, "operator": {**OPTIONS["operator"], "orthogonal": True}}).fit(frames[:6])
+    a = frames[7]
+    H = model.predict([a], targets=["hamiltonian"])["hamiltonian"][0]
+    np.testing.assert_allclose(H, H.T, atol=1e-10 * np.abs(H).max())
+    R = random_rotation(6)
+    D = orbital_rotation(AtomicOrbitals.from_pyscf("def2-svp", a.numbers), a.numbers, R)
+    rotated = model.predict([rotate(a, R)], targets=["hamiltonian"])["hamiltonian"][0]
+    np.testing.assert_allclose(rotated, D.T @ H @ D, atol=1e-8 * np.abs(H).max())
+    ref = a.info["hamiltonian"]
+    mean = np.mean([f.info["hamiltonian"] for f in frames[:6]], axis=0)
+    assert np.abs(H - ref).mean() < 0.5 * np.abs(mean - ref).mean()

@@ -14,6 +14,14 @@ from . import _featomic
 from .soap import SoapPowerSpectrum
 
 
+def normalised(values: np.ndarray) -> np.ndarray:
+    """lambda-features ``(n, 2 lambda + 1, n_features)`` scaled in place so each sample's
+    matrix ``x x^T`` has unit Frobenius norm (SA-GPR's normalisation)."""
+    norm = np.linalg.norm(np.einsum("iap,ibp->iab", values, values), axis=(1, 2))
+    values /= np.sqrt(np.maximum(norm, 1e-300))[:, None, None]
+    return values
+
+
 @dataclass
 class EquivariantFeatures:
     """lambda-SOAP of every environment for one lambda.
@@ -116,7 +124,5 @@ class LambdaSoap(SoapPowerSpectrum):
                 if values is None:
                     values = np.zeros((offsets[-1], 2 * lam + 1, block.values.shape[2]))
                 values[rows] = block.values
-            norm = np.linalg.norm(np.einsum("iap,ibp->iab", values, values), axis=(1, 2))
-            values /= np.sqrt(np.maximum(norm, 1e-300))[:, None, None]
-            out[lam] = EquivariantFeatures(lam, values, numbers, structure)
+            out[lam] = EquivariantFeatures(lam, normalised(values), numbers, structure)
         return out

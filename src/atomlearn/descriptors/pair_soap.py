@@ -19,7 +19,7 @@ import ase
 import numpy as np
 
 from . import _featomic
-from .lambda_soap import LambdaSoap
+from .lambda_soap import LambdaSoap, normalised
 
 #: ``(kind, lambda, sigma)`` with kind "atom" or "pair"
 FeatureKey = tuple
@@ -138,15 +138,15 @@ def _gathered(tensor, lam: int, sigma: int, kind: str) -> BlockFeatures:
         s = block.samples
         if kind == "atom":
             idx = np.stack([s.column("system"), s.column("atom"), s.column("atom")], axis=1)
-        else:
+            keep = slice(None)
+        else:            # molecules: no periodic images; a pair is i != j
             shift = np.stack([s.column(c) for c in ("cell_shift_a", "cell_shift_b",
                                                     "cell_shift_c")], axis=1)
             keep = ~np.any(shift != 0, axis=1) & (s.column("first_atom")
                                                   != s.column("second_atom"))
             idx = np.stack([s.column("system"), s.column("first_atom"),
                             s.column("second_atom")], axis=1)[keep]
-            block_values = block.values[keep]
-        values.append(block.values if kind == "atom" else block_values)
+        values.append(block.values[keep])
         samples.append(np.asarray(idx, int))
         width = max(width, block.values.shape[2])
     if not values:
@@ -157,9 +157,7 @@ def _gathered(tensor, lam: int, sigma: int, kind: str) -> BlockFeatures:
     values = np.concatenate([np.pad(v, ((0, 0), (0, 0), (0, width - v.shape[2])))
                              for v in values])
     samples = np.concatenate(samples)
-    norm = np.linalg.norm(np.einsum("iap,ibp->iab", values, values), axis=(1, 2))
-    values /= np.sqrt(np.maximum(norm, 1e-300))[:, None, None]
-    return BlockFeatures(values, samples[:, 0], samples[:, 1], samples[:, 2])
+    return BlockFeatures(normalised(values), samples[:, 0], samples[:, 1], samples[:, 2])
 
 
 __all__ = ["BlockFeatures", "PairLambdaSoap"]

@@ -37,17 +37,16 @@ class PySCFLabeler(Labeler):
         self.elements = frozenset(range(1, 87))
 
     def compute(self, atoms: ase.Atoms) -> dict[str, np.ndarray]:
-        from pyscf import dft, gto
+        from pyscf import dft
+
+        from ..targets.operators import molecule
 
         if atoms.pbc.any():
             raise LabelError(f"{self.method} labels molecules; this structure is periodic.")
-        charge = int(round(float(atoms.info.get("charge", 0))))
-        if (int(atoms.numbers.sum()) - charge) % 2:
+        mol = molecule(atoms, self.basis)
+        if mol.spin:
             raise LabelError(f"{self.method} is restricted (closed shell); the structure "
                              "has an odd number of electrons (set info 'charge').")
-        mol = gto.M(atom=[(int(z), p) for z, p in zip(atoms.numbers, atoms.positions,
-                                                      strict=True)],
-                    unit="Angstrom", basis=self.basis, charge=charge, verbose=0)
         mf = dft.RKS(mol).density_fit(auxbasis=self.auxbasis)
         mf.xc, mf.grids.level = self.xc, self.grid_level
         mf.conv_tol, mf.max_cycle = self.conv_tol, self.max_cycle

@@ -32,6 +32,7 @@ from ..errors import ConfigError, DataError, check_choice
 from ..options import parse
 from ..structures.io import where
 from .energy_grid import EnergyGrid
+from .operators import electron_count
 
 LINES = ("gaussian", "lorentzian")
 #: Baselines of Delta-learned excitation energies.
@@ -95,9 +96,7 @@ def orbital_differences(structures: Sequence[ase.Atoms], n_states: int,
                 "orbital-energy model ('atomlearn predict' writes pred_orbital_energies) "
                 "and set the target's 'levels' to that key.")
         energies = np.sort(np.asarray(atoms.info[levels], float).ravel())
-        electrons = atoms.info.get("n_electrons",
-                                   atoms.numbers.sum() - atoms.info.get("charge", 0))
-        n_occ = int(round(float(electrons) / 2))
+        n_occ = electron_count(atoms) // 2
         virtual = energies[n_occ:]
         if not np.all(np.isfinite(energies)) or n_occ < 1 or (
                 n_occ * len(virtual) < n_states):

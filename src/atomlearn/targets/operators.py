@@ -112,21 +112,41 @@ def uncouple(parts: dict[int, np.ndarray], l1: int, l2: int) -> np.ndarray:
                for lam in range(abs(l1 - l2), l1 + l2 + 1))
 
 
+def electron_count(atoms) -> int:
+    """Electrons of a structure: ``n_electrons`` (or ``2 n_occ``) from its info, else the
+    atomic numbers less ``info["charge"]``."""
+    info = atoms.info
+    if "n_electrons" in info:
+        return int(round(float(info["n_electrons"])))
+    if "n_occ" in info:
+        return 2 * int(info["n_occ"])
+    return int(atoms.numbers.sum()) - int(round(float(info.get("charge", 0))))
+
+
 def molecule(atoms, basis: str):
     """PySCF's molecule of ``atoms`` (Å) in ``basis``, charge from ``info["charge"]``
     (default 0), lowest spin."""
     from pyscf import gto
 
-    charge = int(atoms.info.get("charge", 0))
-    n_electrons = int(atoms.numbers.sum()) - charge
+    charge = int(round(float(atoms.info.get("charge", 0))))
+    spin = (int(atoms.numbers.sum()) - charge) % 2
     return gto.M(atom=[(int(z), tuple(p)) for z, p in zip(atoms.numbers, atoms.positions,
                                                          strict=True)],
-                 unit="Angstrom", basis=basis, charge=charge, spin=n_electrons % 2)
+                 unit="Angstrom", basis=basis, charge=charge, spin=spin, verbose=0)
 
 
 def overlap_matrices(structures, basis: str) -> list[np.ndarray]:
     """The exact overlap matrix of each structure in ``basis`` (PySCF's AO order)."""
     return [molecule(a, basis).intor("int1e_ovlp") for a in structures]
+
+
+def overlap_powers(structures, basis: str, power: float) -> list[np.ndarray]:
+    """S^power of each structure's exact overlap (-1/2: Löwdin's orthogonalisation)."""
+    out = []
+    for S in overlap_matrices(structures, basis):
+        w, v = np.linalg.eigh(S)
+        out.append((v * w**power) @ v.T)
+    return out
 
 
 def orbital_energies(matrices, structures, basis: str) -> np.ndarray:
@@ -204,16 +224,8 @@ class OperatorLayout:
         first atom, second atom) order."""
         parts = []
         for s, numbers in enumerate(structures_numbers):
-            numbers = np.asarray(numbers)
-            if key[0] == "atom":
-                i = np.flatnonzero(numbers == key[1])
-                parts.append(np.stack([np.full(len(i), s), i, i], axis=1))
-            else:
-                i = np.flatnonzero(numbers == key[1])
-                j = np.flatnonzero(numbers == key[2])
-                ii, jj = np.meshgrid(i, j, indexing="ij")
-                keep = ii != jj
-                parts.append(np.stack([np.full(keep.sum(), s), ii[keep], jj[keep]], axis=1))
+            pairs = np.array(self._atom_pairs(np.asarray(numbers), key), int).reshape(-1, 2)
+            parts.append(np.column_stack([np.full(len(pairs), s), pairs]))
         rows = np.concatenate(parts) if parts else np.zeros((0, 3), int)
         return BlockSamples(*(rows[:, k].astype(int) for k in range(3)))
 
@@ -286,6 +298,6 @@ def _outputs(kind: str, shells1: tuple, shells2: tuple) -> dict[tuple[int, int],
     return {k: tuple(v) for k, v in sorted(out.items())}
 
 
-__all__ = ["AtomicOrbitals", "BlockSamples", "OperatorLayout", "couple", "molecule",
-           "orbital_energies", "overlap_matrices", "parity",
+__all__ = ["AtomicOrbitals", "BlockSamples", "OperatorLayout", "couple", "electron_count",
+           "molecule", "orbital_energies", "overlap_matrices", "overlap_powers", "parity",
            "to_featomic_order", "to_pyscf_order", "uncouple"]

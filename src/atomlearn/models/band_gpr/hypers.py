@@ -20,8 +20,6 @@ class BandGPRHypers:
     max_points : int
         Largest number of (cell, k-point) training points (an exact GP: memory grows as
         its square); more is refused with the number to lower.
-    validation_fraction : float
-        Share of the training cells held out to calibrate the std (0: none).
     baseline : str
         Composition baseline of the shared layer (``"none"``: the GP learns about the
         mean of each band).
@@ -32,7 +30,6 @@ class BandGPRHypers:
     length_scale: float = 3.0
     restarts: int = 0
     max_points: int = 8000
-    validation_fraction: float = 0.0
     baseline: str = "none"
     random_state: int = 0
 

@@ -60,18 +60,23 @@ class MetricProblem:
     starting point ``z0`` (the channel-wise solution) and ``store(z)``."""
 
     def __init__(self, model, structures, matrices, weight: float) -> None:
-        from .operator import _groups, overlap_matrices
+        from ...targets.operators import overlap_powers
 
         self.model, self.weight = model, float(weight)
         self.matrices = np.asarray(matrices, float)
         self.keys = list(model.models_)
-        self.rows = _kernel_rows(model, structures)
-        X = []
-        for S in overlap_matrices(structures, model.basis):
-            w, v = np.linalg.eigh(S)
-            X.append((v / np.sqrt(w)) @ v.T)
-        self.X = np.stack(X)
-        self.groups = _groups(structures)
+        self.X = np.stack(overlap_powers(structures, model.basis, -0.5))
+        # each channel's kernel rows against its sparse points, per group of structures
+        # with the same atoms; single precision halves the largest array of the
+        # re-solve, and value and gradient use the same rows, so the objective stays
+        # exactly quadratic
+        self.rows, self.groups = {k: {} for k in self.keys}, []
+        for numbers, members, envs in model.channel_environments(list(structures)):
+            self.groups.append((numbers, members))
+            for k, env in envs.items():
+                gpr = model.models_[k]
+                self.rows[k][tuple(members)] = gpr.kernel.rows(env, gpr.sparse_).astype(
+                    np.float32)
         gprs = [model.models_[k] for k in self.keys]
         self.shapes = [g.solution_.weights.shape for g in gprs]
         self.whiten = [g.solution_.R_S for g in gprs]
@@ -129,31 +134,6 @@ class MetricProblem:
         grad = [solve_triangular(R, grads[k], trans="T", check_finite=False).ravel()
                 for k, R in zip(self.keys, self.whiten, strict=True)]
         return value, np.concatenate(grad), metric_value
-
-
-def _kernel_rows(model, structures) -> dict:
-    """Each channel's kernel rows against its sparse points, per structure group:
-    ``{key: {members: (n_samples * d, M * d)}}`` (a group is keyed by its member tuple)."""
-    from .operator import _groups
-
-    layout = model.layout_
-    out: dict = {k: {} for k in model.models_}
-    features = model.descriptor.compute_blocks(structures,
-                                               model._feature_keys(model.models_))
-    from .operator import _subset
-
-    for numbers, members in _groups(structures):
-        subset = [structures[i] for i in members]
-        sub = {k: _subset(f, members) for k, f in features.items()}
-        for k in layout.keys(numbers):
-            if k not in model.models_:
-                continue
-            gpr = model.models_[k]
-            env = model._environments(sub, layout, subset, k)
-            # single precision halves the largest array of the re-solve; value and
-            # gradient use the same rows, so the objective stays exactly quadratic
-            out[k][tuple(members)] = gpr.kernel.rows(env, gpr.sparse_).astype(np.float32)
-    return out
 
 
 __all__ = ["MetricProblem", "refine_in_metric"]

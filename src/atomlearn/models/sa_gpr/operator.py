@@ -29,7 +29,7 @@ from ...errors import DataError
 from ...gp.equivariant import SymmetryAdaptedGPR
 from ...kernels import EquivariantEnvironments
 from ...structures.io import where
-from ...targets.operators import AtomicOrbitals, OperatorLayout, overlap_matrices
+from ...targets.operators import AtomicOrbitals, OperatorLayout, overlap_powers
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +109,8 @@ class OperatorGPR:
         """The matrices as learned (orthogonalised with ``orthogonal``)."""
         if not self.orthogonal:
             return matrices
-        out = np.empty_like(matrices)
-        for k, S in enumerate(overlap_matrices(structures, self.basis)):
-            w, v = np.linalg.eigh(S)
-            X = (v / np.sqrt(w)) @ v.T
-            out[k] = X @ matrices[k] @ X
-        return out
+        X = overlap_powers(structures, self.basis, -0.5)
+        return np.stack([x @ m @ x for x, m in zip(X, matrices, strict=True)])
 
     def _channels(self, structures, matrices) -> dict:
         """Training targets of every channel, structures grouped by their atoms."""
@@ -206,35 +202,44 @@ class OperatorGPR:
         out = None
         for start in range(0, len(structures), self.chunk_structures):
             part = structures[start: start + self.chunk_structures]
-            features = self.descriptor.compute_blocks(part, self._feature_keys(self.models_))
-            for numbers, rows in _groups(part):
-                subset = [part[i] for i in rows]
-                sub_features = {k: _subset(f, rows) for k, f in features.items()}
-                parts = {}
-                for key in layout.keys(numbers):
-                    if key in self.zero_:
-                        continue
-                    if key not in self.models_:
-                        raise DataError(
-                            f"{where(subset[0], start + int(rows[0]))} has blocks "
-                            f"{key[:-2]} of (lambda, sigma) = {key[-2:]} that no training "
-                            "structure had; refit with such structures.")
-                    env = self._environments(sub_features, layout, subset, key)
-                    parts[key] = self.models_[key].predict(env) + self.offsets_[key]
+            for numbers, rows, envs in self.channel_environments(part, first=start):
+                parts = {key: self.models_[key].predict(env) + self.offsets_[key]
+                         for key, env in envs.items()}
                 H = layout.assemble(parts, numbers, len(rows))
                 if out is None:
                     out = np.empty((len(structures), *H.shape[1:]))
                 out[start + rows] = H
         return self._unlearned(structures, out)
 
+    def channel_environments(self, structures: list, first: int = 0) -> list:
+        """``(numbers, rows, {key: environments})`` of every group of ``structures`` with
+        the same atoms, for every channel that is not zero (``first``: the index of
+        ``structures[0]`` in the caller's list, for messages)."""
+        layout = self.layout_
+        features = self.descriptor.compute_blocks(structures,
+                                                  self._feature_keys(self.models_))
+        out = []
+        for numbers, rows in _groups(structures):
+            subset = [structures[i] for i in rows]
+            sub_features = {k: _subset(f, rows) for k, f in features.items()}
+            envs = {}
+            for key in layout.keys(numbers):
+                if key in self.zero_:
+                    continue
+                if key not in self.models_:
+                    raise DataError(
+                        f"{where(subset[0], first + int(rows[0]))} has blocks "
+                        f"{key[:-2]} of (lambda, sigma) = {key[-2:]} that no training "
+                        "structure had; refit with such structures.")
+                envs[key] = self._environments(sub_features, layout, subset, key)
+            out.append((numbers, rows, envs))
+        return out
+
     def _unlearned(self, structures, matrices: np.ndarray) -> np.ndarray:
         if not self.orthogonal:
             return matrices
-        for k, S in enumerate(overlap_matrices(structures, self.basis)):
-            w, v = np.linalg.eigh(S)
-            Y = (v * np.sqrt(w)) @ v.T
-            matrices[k] = Y @ matrices[k] @ Y
-        return matrices
+        Y = overlap_powers(structures, self.basis, 0.5)
+        return np.stack([y @ m @ y for y, m in zip(Y, matrices, strict=True)])
 
     # -- state ------------------------------------------------------------------------
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
