@@ -28,15 +28,17 @@ log = logging.getLogger(__name__)
 _LOADERS = {"ethanol": datasets.load_ethanol, "silicon": datasets.load_silicon,
             "silicon_bands": datasets.load_silicon_bands,
             "ethanol_tda": datasets.load_ethanol_excitations,
-            "ethanol_fock": datasets.load_ethanol_hamiltonians}
+            "ethanol_fock": datasets.load_ethanol_hamiltonians,
+            "ethanol_density": datasets.load_ethanol_densities}
 #: Shipped sources that are a selection of another's file.
-_FILES = {"ethanol_tda": "ethanol", "ethanol_fock": "ethanol"}
+_FILES = {"ethanol_tda": "ethanol", "ethanol_fock": "ethanol", "ethanol_density": "ethanol"}
 
 
 def read_data(source: str, index: str = ":") -> list[ase.Atoms]:
     """Structures from a file path or a shipped dataset name (``ethanol``, ``silicon``,
     ``silicon_bands``, ``ethanol_tda``: the ethanol frames with TDA excitations,
-    ``ethanol_fock``: those with Kohn-Sham matrices)."""
+    ``ethanol_fock``: those with Kohn-Sham matrices, ``ethanol_density``: every frame
+    with its density-fitting coefficients)."""
     if source in _LOADERS and not Path(source).exists():
         return _LOADERS[source](index)
     return read_structures(source, index=index)

@@ -358,3 +358,50 @@ def test_band_model_predicts_any_kpoints_and_draws_the_path(tmp_path, capsys):
     assert "has 2 columns" in capsys.readouterr().err
     assert main(["bands", str(model), str(cell), "--path", "LGQ", "-o", str(png)]) == 2
     assert "unknown: ['Q']" in capsys.readouterr().err
+
+
+def test_density_example_fits_predicts_and_writes_cubes(tmp_path, capsys):
+    """examples/ethanol_density_sagpr.yaml made small: the fit reports the coefficients
+    and the dipole of the predicted densities; predict writes the coefficients in PySCF's
+    order with their std; 'atomlearn density' writes the cube, the error cube and a
+    slice; bad input exits 2 with the reason."""
+    from pathlib import Path
+
+    from ase.io import read, write
+    from ase.io.cube import read_cube_data
+
+    from atomlearn.datasets import load_ethanol_densities
+
+    example = Path(__file__).parents[2] / "examples" / "ethanol_density_sagpr.yaml"
+    small = ["--set", "data.n_train=12", "--set", "data.test_fraction=0.003",
+             "--set", "model.n_sparse=8", "--set", "model.descriptor.n_max=3",
+             "--set", "model.descriptor.l_max=2", "--set",
+             "model.density.metric_iterations=20"]
+    model = tmp_path / "d.alm"
+    assert main(["fit", str(example), "-o", str(model), *small]) == 0
+    out = capsys.readouterr().out
+    for name in ("density_coefficients", "dipole"):
+        assert f"  {name}: MAE" in out
+    frames = tmp_path / "frames.xyz"
+    write(frames, load_ethanol_densities("0:2"))
+    assert main(["predict", str(model), str(frames), "-o", str(tmp_path / "p.xyz")]) == 0
+    predicted = read(tmp_path / "p.xyz", ":")
+    assert np.asarray(predicted[0].info["pred_density_coefficients"]).shape == (335,)
+    assert np.all(np.asarray(predicted[0].info["pred_density_coefficients_std"]) > 0)
+    assert predicted[1].info["pred_density_electrons"] == pytest.approx(26.0, abs=1e-9)
+    cube = tmp_path / "rho.cube"
+    png = tmp_path / "rho.png"
+    assert main(["density", str(model), str(frames), "--index", "1", "--cube", str(cube),
+                 "--points", "20", "--png", str(png)]) == 0
+    assert "error in the Coulomb metric" in capsys.readouterr().out
+    values, atoms = read_cube_data(str(cube))
+    error, _ = read_cube_data(str(tmp_path / "rho_error.cube"))
+    assert values.shape == error.shape == (20, 20, 20) and len(atoms) == 9
+    assert values.max() > 1.0 and 0 < np.abs(error).max() < values.max()
+    assert png.stat().st_size > 10000
+    assert main(["density", str(model), str(frames), "--index", ":", "--cube",
+                 str(cube)]) == 2
+    assert "give one frame" in capsys.readouterr().err
+    assert main(["fit", str(example), "-o", str(model), *small,
+                 "--set", "data.train=ethanol"]) == 2
+    assert "No label 'density_coefficients'" in capsys.readouterr().err

@@ -26,8 +26,11 @@ def test_predefined_specs():
     assert band_energies(27, 8).shape == (27, 8)
     assert excitation_energies(5).shape == (5,)
     assert orbital_energies(72).kind == "spectrum"
-    d = density_coefficients({"H": [0, 0, 1], "C": [0, 1, 2]})
-    assert d.per_atom and d.shape == (9,)
+    d = density_coefficients(335)
+    assert not d.per_atom and d.shape == (335,)
+    assert d.metadata["basis"] == "def2-universal-jkfit"
+    with pytest.raises(ConfigError, match="needs its 'shape'"):
+        TargetSpec("density_coefficients", "density_coefficients", shape=(335,))
 
 
 def test_roundtrip_dict():
@@ -40,7 +43,8 @@ def test_unknown_kind_and_target():
     with pytest.raises(ConfigError, match=re.escape("Unknown target kind 'tensor'")):
         TargetSpec("x", "tensor")
     with pytest.raises(ConfigError, match=re.escape(
-            "Target 'enrgy' is not predefined (those are ['absorption', 'dipole', 'dos', "
+            "Target 'enrgy' is not predefined (those are ['absorption', 'density_coefficients', "
+            "'dipole', 'dos', "
             "'energy', 'excitation_energies', 'hamiltonian', 'oscillator_strengths', "
             "'polarizability']); "
             "declare its layout") + ".*Did you mean 'energy'"):

@@ -9,11 +9,23 @@ from collections.abc import Sequence
 
 from .. import threads
 from ..errors import AtomlearnError, ConfigError
-from . import bands, dos, fit, info, label, learn, learning_curve, md, predict, spectrum
+from . import (
+    bands,
+    density,
+    dos,
+    fit,
+    info,
+    label,
+    learn,
+    learning_curve,
+    md,
+    predict,
+    spectrum,
+)
 
 COMMANDS = {"fit": fit, "predict": predict, "learning-curve": learning_curve, "info": info,
             "md": md, "spectrum": spectrum, "dos": dos, "bands": bands, "learn": learn,
-            "label": label}
+            "label": label, "density": density}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,7 @@ import numpy as np
 from ..structures.io import read_structures
 
 __all__ = ["data_path", "load_ethanol", "load_ethanol_excitations",
-           "load_ethanol_hamiltonians", "load_extra",
+           "load_ethanol_densities", "load_ethanol_hamiltonians", "load_extra",
            "load_silicon", "load_silicon_bands"]
 
 _NAMES = ("ethanol", "silicon", "silicon_bands")
@@ -148,6 +148,18 @@ def load_ethanol_hamiltonians(index: str | slice | int = ":") -> list[ase.Atoms]
         atoms.info["hamiltonian"] = H + np.triu(H, 1).T
         out.append(atoms)
     return out
+
+
+def load_ethanol_densities(index: str | slice | int = ":") -> list[ase.Atoms]:
+    """The ethanol frames with the coefficients of their PBE density fitted in
+    def2-universal-jkfit (Coulomb metric): ``density_coefficients`` in the info, (335,) in
+    atomic units, PySCF's order (see :mod:`atomlearn.targets.density`), beside everything
+    :func:`load_ethanol` gives."""
+    frames = _load("ethanol", index)
+    extra = load_extra("ethanol")
+    for atoms, row in zip(frames, _rows(index, len(extra["density_coeffs"])), strict=True):
+        atoms.info["density_coefficients"] = extra["density_coeffs"][row]
+    return frames
 
 
 def load_silicon(index: str | slice | int = ":") -> list[ase.Atoms]:

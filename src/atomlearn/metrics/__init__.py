@@ -4,6 +4,7 @@ from .errors import METRICS, calibration_report, error_report, mae, max_error, r
 from .learning_curve import LearningCurve, learning_curve
 from .plots import (
     band_structure_plot,
+    density_slice_plot,
     dos_plot,
     learning_curve_plot,
     learning_curves_plot,
@@ -37,6 +38,7 @@ __all__ = [
     "Spectrum",
     "autocorrelation",
     "band_structure_plot",
+    "density_slice_plot",
     "dos_plot",
     "quantum_correction",
     "spectrum_plot",

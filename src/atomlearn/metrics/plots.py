@@ -271,3 +271,48 @@ def band_structure_plot(x, bands, path, *, ticks, labels, std=None, reference=No
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=8)
     return _save(fig, path)
+
+
+def density_slice_plot(u, v, density, path, *, atoms_uv=None, symbols=None, error=None,
+                       title: str = "") -> Path:
+    """A density on a plane (electrons/bohr^3, log colour scale) and, when given, an error
+    density beside it (symmetric linear scale).
+
+    Parameters
+    ----------
+    u, v : ndarray
+        Plane coordinates of the grid's columns and rows, Å.
+    density : ndarray [len(v), len(u)]
+    path : str or path-like
+        PNG to write.
+    atoms_uv : ndarray [n_atoms, 2], optional
+        The atoms projected on the plane, Å, labelled with ``symbols``.
+    error : ndarray [len(v), len(u)], optional
+        Predicted minus reference density.
+    """
+    from matplotlib.colors import LogNorm
+
+    panels = 1 if error is None else 2
+    fig = _figure(4.6 * panels, 4.2)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    image = axes[0].pcolormesh(u, v, np.maximum(density, 1e-4), norm=LogNorm(1e-4, 1e2),
+                               cmap="viridis", shading="auto")
+    fig.colorbar(image, ax=axes[0], label="ρ (e/bohr³)")
+    axes[0].set_title(title or "predicted density")
+    if error is not None:
+        scale = float(np.abs(error).max()) or 1.0
+        image = axes[1].pcolormesh(u, v, error, cmap="RdBu_r", vmin=-scale, vmax=scale,
+                                   shading="auto")
+        fig.colorbar(image, ax=axes[1], label="Δρ (e/bohr³)")
+        axes[1].set_title("predicted − reference")
+    for ax in axes:
+        ax.set_aspect("equal")
+        ax.set_xlabel("u (Å)")
+        ax.set_ylabel("v (Å)")
+        if atoms_uv is not None:
+            ax.scatter(atoms_uv[:, 0], atoms_uv[:, 1], s=8, c="white", edgecolors="k",
+                       linewidths=0.5)
+            for (x, y), s in zip(atoms_uv, symbols or [""] * len(atoms_uv), strict=True):
+                ax.annotate(s, (x, y), xytext=(3, 3), textcoords="offset points",
+                            fontsize=7, color="white")
+    return _save(fig, path)

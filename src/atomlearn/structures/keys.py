@@ -27,6 +27,7 @@ EXCITATION_ENERGIES: Final[str] = "excitation_energies"
 OSCILLATOR_STRENGTHS: Final[str] = "oscillator_strengths"
 ABSORPTION: Final[str] = "absorption"
 DENSITY_COEFFICIENTS: Final[str] = "density_coefficients"
+DENSITY_ELECTRONS: Final[str] = "density_electrons"
 
 
 @dataclass(frozen=True)

@@ -275,6 +275,17 @@ class OperatorLayout:
                         H[:, s2, s1] += block.transpose(0, 2, 1)
         return H
 
+    def adjoint(self, gradient: np.ndarray, numbers) -> dict[BlockKey, np.ndarray]:
+        """The gradient with respect to the channels of a function of assembled matrices
+        whose (symmetric) gradient is ``gradient``: :meth:`decompose`, with off-diagonal
+        on-site blocks counted twice (they are placed at (a, b) and (b, a))."""
+        out = self.decompose(gradient, numbers)
+        for key, part in out.items():
+            if key[0] == "atom":
+                pairs = self.outputs("atom", key[1], key[1])[key[-2:]]
+                out[key] = part * np.array([1.0 if a == b else 2.0 for a, b in pairs])
+        return out
+
     @staticmethod
     def _atom_pairs(numbers: np.ndarray, key: BlockKey) -> list[tuple[int, int]]:
         if key[0] == "atom":

@@ -95,6 +95,13 @@ class TargetSpec:
                 f"Target {self.name!r} of kind 'operator' needs its square 'shape' (basis "
                 f"functions per structure, e.g. [72, 72]) and its 'basis' (PySCF's name); "
                 f"got shape {self.shape} and basis {self.metadata.get('basis')!r}.")
+        if self.kind == "density_coefficients" and (
+                len(self.shape) != 1 or "basis" not in self.metadata or self.per_atom):
+            raise ConfigError(
+                f"Target {self.name!r} of kind 'density_coefficients' needs its 'shape' "
+                f"(coefficients per structure, e.g. [335]) and its auxiliary 'basis' "
+                f"(PySCF's name), per structure; got shape {self.shape}, basis "
+                f"{self.metadata.get('basis')!r}, per_atom {self.per_atom}.")
         if self.kind == "spectrum" and not self.shape:
             raise ConfigError(
                 f"Target {self.name!r} of kind 'spectrum' needs its 'shape' (e.g. [72] for "
@@ -318,16 +325,23 @@ def absorption(e_min: float = 4.0, e_max: float = 14.0, spacing: float = 0.02,
                       metadata={"builder": "absorption", "absorption": asdict(options)})
 
 
-def density_coefficients(basis: Mapping[str, Any]) -> TargetSpec:
-    """Coefficients of the electron density in an atom-centred basis, per atom.
+def density_coefficients(n_coefficients: int, basis: str = "def2-universal-jkfit",
+                         weight: float = 1.0) -> TargetSpec:
+    """Coefficients (atomic units) of the electron density in the atom-centred auxiliary
+    ``basis`` (PySCF's name and order: atoms in file order, shells in basis order, p as
+    x, y, z, l >= 2 as m = -l..l), ``n_coefficients`` per structure, so PySCF can use a
+    prediction directly (:mod:`atomlearn.targets.density`). Models of it also predict
+    the number of electrons and the dipole of the density (:func:`density_outputs`)."""
+    return TargetSpec(K.DENSITY_COEFFICIENTS, "density_coefficients", unit="",
+                      shape=(int(n_coefficients),), extensive=False, weight=weight,
+                      metadata={"basis": str(basis)})
 
-    ``basis`` maps each element to its list of angular momenta, e.g.
-    ``{"H": [0, 0, 1], "C": [0, 0, 0, 1, 1, 2]}``; the coefficient layout of an atom is
-    its functions in that order, ``2 l + 1`` components each (m = -l..l).
-    """
-    n_max = max(sum(2 * lam + 1 for lam in ls) for ls in basis.values())
-    return TargetSpec(K.DENSITY_COEFFICIENTS, "density_coefficients", per_atom=True,
-                      unit="", shape=(n_max,), metadata={"basis": dict(basis)})
+
+def density_outputs(spec: TargetSpec) -> list[TargetSpec]:
+    """What follows from predicted density coefficients: the electrons of the density
+    and its dipole moment with the nuclei (e Å)."""
+    return [TargetSpec(K.DENSITY_ELECTRONS, "scalar", unit="", extensive=True),
+            TargetSpec(K.DIPOLE, "vector", unit="e·Å", shape=(3,))]
 
 
 def dos(e_min: float = -12.0, e_max: float = 5.0, spacing: float = 0.05,
@@ -369,7 +383,7 @@ def companions(specs: Sequence[TargetSpec]) -> list[TargetSpec]:
 _FACTORIES = {"energy": energy, "dipole": dipole, "polarizability": polarizability,
               "dos": dos, "excitation_energies": excitation_energies,
               "oscillator_strengths": oscillator_strengths, "absorption": absorption,
-              "hamiltonian": hamiltonian}
+              "hamiltonian": hamiltonian, "density_coefficients": density_coefficients}
 #: Options of a target declared by its layout in YAML.
 GENERIC_OPTIONS = ("kind", "unit", "shape", "per_atom", "extensive", "weight", "forces",
                    "stress")

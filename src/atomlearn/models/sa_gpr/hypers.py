@@ -44,8 +44,41 @@ class SymmetryAdaptedKernelOptions:
 
 
 @dataclass
-class OperatorOptions:
-    """Options of operator targets (a Kohn-Sham matrix), learned block by block.
+class BlockOptions:
+    """Options of every target learned channel by channel of an atom-centred basis
+    (:mod:`atomlearn.models.sa_gpr.operator`).
+
+    Attributes
+    ----------
+    n_candidates : int
+        Training structures whose blocks (or atoms) are the candidates of the sparse
+        points.
+    chunk_structures : int
+        Structures per chunk of features while fitting and predicting.
+    metric_weight : float
+        Re-solve the channels' weights jointly with this weight on the error in the
+        target's metric (operators: the Löwdin basis, which decides eigenvalues;
+        densities: the Coulomb metric of the density fit) of ``metric_structures``
+        training structures; 0: each channel's Euclidean loss only (see
+        :mod:`atomlearn.models.sa_gpr.metric`).
+    metric_structures : int
+        Training structures in that term (their kernel rows are held in memory).
+    metric_iterations : int
+        L-BFGS iterations of the re-solve.
+    """
+
+    n_candidates: int = 100
+    chunk_structures: int = 25
+    metric_weight: float = 1.0
+    metric_structures: int = 100
+    metric_iterations: int = 200
+
+
+@dataclass
+class OperatorOptions(BlockOptions):
+    """Options of operator targets (a Kohn-Sham matrix), learned block by block; also
+    those of :class:`BlockOptions`. The Löwdin-metric re-solve is what brings the
+    virtual levels (LUMO, gap) close.
 
     Attributes
     ----------
@@ -58,27 +91,33 @@ class OperatorOptions:
         Learn the Löwdin-orthogonalised matrix :math:`S^{-1/2}HS^{-1/2}` instead of H
         (errors then move eigenvalues by at most their size; see
         :mod:`atomlearn.models.sa_gpr.operator`).
-    n_candidates : int
-        Training structures whose blocks are the candidates of the sparse points.
-    chunk_structures : int
-        Structures per chunk of features while fitting and predicting.
-    metric_weight : float
-        Re-solve the channels' weights jointly with this weight on the Löwdin-basis error
-        of ``metric_structures`` training structures (0: channel by channel only); it is
-        what brings the virtual levels (LUMO, gap) close (see
-        :mod:`atomlearn.models.sa_gpr.metric`).
-    metric_structures : int
-        Training structures in that term (their kernel rows are held in memory).
     """
 
     pair_cutoff: float = 5.0
     pair_n_max: int = 4
     pair_l_max: int = 4
     orthogonal: bool = False
-    n_candidates: int = 100
-    chunk_structures: int = 25
-    metric_weight: float = 1.0
-    metric_structures: int = 100
+
+
+@dataclass
+class DensityOptions(BlockOptions):
+    """Options of density-coefficient targets, learned per (element, lambda) channel;
+    also those of :class:`BlockOptions`, here with the Coulomb-metric loss on (it lowers
+    the density error several times over the Euclidean loss).
+
+    Attributes
+    ----------
+    normalize : bool
+        Shift every prediction's l = 0 coefficients (the smallest change) so the density
+        integrates to the structure's electron count.
+    """
+
+    n_candidates: int = 200
+    chunk_structures: int = 50
+    metric_weight: float = 100.0
+    metric_structures: int = 200
+    metric_iterations: int = 400
+    normalize: bool = True
 
 
 @dataclass
@@ -117,6 +156,7 @@ class SymmetryAdaptedGPRHypers:
         Structures per chunk of kernel rows.
     random_state : int
     operator : OperatorOptions
+    density : DensityOptions
     """
 
     descriptor: LambdaSoapOptions = field(default_factory=LambdaSoapOptions)
@@ -131,8 +171,9 @@ class SymmetryAdaptedGPRHypers:
     chunk_size: int = 200
     random_state: int = 0
     operator: OperatorOptions = field(default_factory=OperatorOptions)
+    density: DensityOptions = field(default_factory=DensityOptions)
 
 
 HYPERS = {"sa_gpr": SymmetryAdaptedGPRHypers}
 LAYOUTS = {"sa_gpr": frozenset({("vector", False), ("rank2_symmetric", False),
-                                 ("operator", False)})}
+                                 ("operator", False), ("density_coefficients", False)})}

@@ -1,5 +1,6 @@
-"""Channel weights of a block-wise operator fit re-solved jointly under the metric that
-decides eigenvalues.
+"""Channel weights of a block-wise fit re-solved jointly under the metric that decides
+what the predictions are used for: the Löwdin metric for operators (eigenvalues), the
+Coulomb metric for densities.
 
 Each channel's GP minimises its own squared error in the atomic-orbital basis. An
 eigenvalue, though, moves by :math:`c^T\\delta H c` with coefficients c that are large for
@@ -9,7 +10,8 @@ every eigenvalue by at most its norm. This re-solve keeps each channel's GP obje
 all its training rows (its triangular factor: misfit and prior, exactly as the fit) and
 adds, for some training structures, the squared Frobenius error of :math:`X(H - H_{ref})X`
 over all channels at once, which couples them (SALTED's fit in the density-fitting metric
-is the same construction). L-BFGS starts from the channel-wise solution, in coordinates
+is the same construction, :class:`CoulombMetric`). L-BFGS starts from the channel-wise
+solution, in coordinates
 whitened by each channel's stacked factor :math:`R_S` (:math:`R_S^TR_S` is the channel
 objective's Hessian), so the channel terms are a unit quadratic and the iterations see
 only the coupling.
@@ -28,14 +30,15 @@ log = logging.getLogger(__name__)
 
 def refine_in_metric(model, structures, matrices: np.ndarray, *, weight: float,
                      max_iter: int = 200) -> dict:
-    """Re-solve ``model``'s channel weights (an :class:`OperatorGPR` fitted in the
-    atomic-orbital basis, its channels' factors kept) for its objective plus ``weight``
-    times the Löwdin-basis error on ``structures`` with matrices ``(n, n_ao, n_ao)``.
+    """Re-solve ``model``'s channel weights (an :class:`OperatorGPR` or
+    :class:`DensityGPR` fitted channel by channel, its channels' factors kept) for its
+    objective plus ``weight`` times the error in ``model.metric`` on ``structures`` with
+    targets ``matrices`` (assembled, e.g. ``(n, n_ao, n_ao)``).
 
     Returns
     -------
     dict
-        Objective and Löwdin-basis rms error before and after, iterations.
+        Objective and rms error in the metric before and after, iterations.
     """
     problem = MetricProblem(model, structures, matrices, weight)
     before = problem(problem.z0)
@@ -45,12 +48,12 @@ def refine_in_metric(model, structures, matrices: np.ndarray, *, weight: float,
     problem.store(result.x)
     n = np.asarray(matrices).size
     report = {"objective_before": float(before[0]), "objective_after": float(after[0]),
-              "lowdin_rms_before": float(np.sqrt(before[2] / n)),
-              "lowdin_rms_after": float(np.sqrt(after[2] / n)),
+              "metric_rms_before": float(np.sqrt(before[2] / n)),
+              "metric_rms_after": float(np.sqrt(after[2] / n)),
               "iterations": int(result.nit)}
-    log.info("operator weights re-solved in the Löwdin metric on %d structures: rms "
-             "%.3g -> %.3g in %d iterations", len(structures), report["lowdin_rms_before"],
-             report["lowdin_rms_after"], report["iterations"])
+    log.info("%s weights re-solved in the %s on %d structures: rms %.3g -> %.3g in %d "
+             "iterations", model.what, problem.metric.name, len(structures),
+             report["metric_rms_before"], report["metric_rms_after"], report["iterations"])
     return report
 
 
@@ -60,12 +63,10 @@ class MetricProblem:
     starting point ``z0`` (the channel-wise solution) and ``store(z)``."""
 
     def __init__(self, model, structures, matrices, weight: float) -> None:
-        from ...targets.operators import overlap_powers
-
         self.model, self.weight = model, float(weight)
         self.matrices = np.asarray(matrices, float)
         self.keys = list(model.models_)
-        self.X = np.stack(overlap_powers(structures, model.basis, -0.5))
+        self.metric = model.metric(structures)
         # each channel's kernel rows against its sparse points, per group of structures
         # with the same atoms; single precision halves the largest array of the
         # re-solve, and value and gradient use the same rows, so the objective stays
@@ -117,16 +118,12 @@ class MetricProblem:
             parts = {k: (self.rows[k][group] @ us[k]).reshape(-1, 2 * k[-2] + 1,
                                                              us[k].shape[1])
                      + model.offsets_[k] for k in self.keys if group in self.rows[k]}
-            X = self.X[members]
-            G = X @ (layout.assemble(parts, numbers, len(members))
-                     - self.matrices[members]) @ X
-            metric_value += np.sum(G**2)
-            for k, part in layout.decompose(2 * X @ G @ X, numbers).items():
+            residual = layout.assemble(parts, numbers, len(members)) - self.matrices[members]
+            part_value, gradient = self.metric(members, residual)
+            metric_value += part_value
+            for k, part in layout.adjoint(gradient, numbers).items():
                 if group not in self.rows.get(k, {}):     # a channel that is zero
                     continue
-                if k[0] == "atom":           # blocks placed at (a, b) and (b, a)
-                    pairs = layout.outputs("atom", k[1], k[1])[k[-2:]]
-                    part = part * np.array([1.0 if a == b else 2.0 for a, b in pairs])
                 K = self.rows[k][group]
                 grads[k] = grads[k] + self.weight * (K.T @ part.reshape(len(K), -1)
                                                      ) / self.noise2
@@ -136,4 +133,38 @@ class MetricProblem:
         return value, np.concatenate(grad), metric_value
 
 
-__all__ = ["MetricProblem", "refine_in_metric"]
+class LowdinMetric:
+    """Squared Frobenius norm of :math:`X R X` (:math:`X = S^{-1/2}`) of residual
+    matrices R: ``metric(members, R) -> (value, gradient)``."""
+
+    name = "Löwdin metric"
+
+    def __init__(self, structures, basis: str) -> None:
+        from ...targets.operators import overlap_powers
+
+        self.X = np.stack(overlap_powers(structures, basis, -0.5))
+
+    def __call__(self, members, residual: np.ndarray) -> tuple[float, np.ndarray]:
+        X = self.X[members]
+        G = X @ residual @ X
+        return float(np.sum(G**2)), 2 * X @ G @ X
+
+
+class CoulombMetric:
+    """:math:`r^T J r` of residual coefficients r with each structure's Coulomb metric J
+    (twice the Hartree energy of the error density):
+    ``metric(members, r) -> (value, gradient)``."""
+
+    name = "Coulomb metric"
+
+    def __init__(self, structures, basis: str) -> None:
+        from ...targets.density import coulomb_metric
+
+        self.J = np.stack([coulomb_metric(a, basis) for a in structures])
+
+    def __call__(self, members, residual: np.ndarray) -> tuple[float, np.ndarray]:
+        Jr = np.einsum("npq,nq->np", self.J[members], residual)
+        return float(np.sum(residual * Jr)), 2 * Jr
+
+
+__all__ = ["CoulombMetric", "LowdinMetric", "MetricProblem", "refine_in_metric"]

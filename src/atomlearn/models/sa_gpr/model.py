@@ -1,4 +1,5 @@
-"""Vectors and symmetric tensors by symmetry-adapted sparse GPR on lambda-SOAP."""
+"""Vectors, symmetric tensors, operators and densities by symmetry-adapted sparse GPR on
+lambda-SOAP."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from ...gp.equivariant import HYPERPARAMETERS, SymmetryAdaptedGPR
 from ...gp.selection import check_n_sparse
 from ...gp.solver import SparseSolution
 from ...kernels import EquivariantEnvironments
-from ...targets import Dataset, dipole, operator_outputs
+from ...targets import Dataset, density_outputs, dipole, operator_outputs
+from ...targets import density as dens
 from ...targets.operators import electron_count, orbital_energies
 from ...targets.spherical import (
     spherical_basis,
@@ -24,7 +26,7 @@ from ...targets.spherical import (
 from .. import register
 from ..base import StructureModel
 from ..hypers import check_positive
-from .hypers import LAYOUTS, SymmetryAdaptedGPRHypers
+from .hypers import LAYOUTS, BlockOptions, SymmetryAdaptedGPRHypers
 
 #: Spherical orders of each target kind.
 LAMBDAS = {"vector": (1,), "rank2_symmetric": (0, 2)}
@@ -37,13 +39,16 @@ class SymmetryAdaptedGPRModel(StructureModel):
     into Cartesian components; every prediction rotates exactly with the structure. An
     ``operator`` target (a Kohn-Sham matrix) is learned block by block
     (:mod:`~atomlearn.models.sa_gpr.operator`), and its orbital energies, HOMO, LUMO and
-    gap follow from the predicted matrix with the exact overlap.
+    gap follow from the predicted matrix with the exact overlap. ``density_coefficients``
+    are learned per (element, lambda) channel (:mod:`~atomlearn.models.sa_gpr.density`),
+    with the electrons and dipole of the predicted density.
 
     Parameters
     ----------
     targets : TargetSpec
-        A ``vector``, ``rank2_symmetric`` or ``operator`` per-structure target, e.g.
-        ``dipole()`` (the default), ``polarizability()`` or ``hamiltonian(72)``.
+        A ``vector``, ``rank2_symmetric``, ``operator`` or ``density_coefficients``
+        per-structure target, e.g. ``dipole()`` (the default), ``polarizability()``,
+        ``hamiltonian(72)`` or ``density_coefficients(335)``.
     keys : KeySpec, optional
     **hypers
         See :class:`~atomlearn.models.sa_gpr.hypers.SymmetryAdaptedGPRHypers`.
@@ -57,7 +62,7 @@ class SymmetryAdaptedGPRModel(StructureModel):
         return [dipole()]
 
     def _held_out_size(self, n_structures: int) -> int:
-        if self._is_operator:        # no predictive std to calibrate
+        if self._is_blockwise:        # no calibration of block channels' std
             return 0
         return self._calibration_held_out(n_structures)
 
@@ -70,10 +75,17 @@ class SymmetryAdaptedGPRModel(StructureModel):
         return self._spec.kind == "operator"
 
     @property
+    def _is_blockwise(self) -> bool:
+        """Learned channel by channel of an atom-centred basis (operators, densities)."""
+        return self._spec.kind in ("operator", "density_coefficients")
+
+    @property
     def supported_targets(self):
         out = super().supported_targets
         if self._is_operator:
             out.update({s.name: s for s in operator_outputs(self._spec)})
+        elif self._is_blockwise:
+            out.update({s.name: s for s in density_outputs(self._spec)})
         return out
 
     @property
@@ -85,23 +97,27 @@ class SymmetryAdaptedGPRModel(StructureModel):
                 "deviations; predict without return_std (or learn the orbital energies "
                 "directly with a GP family for their std).")
 
-    def _operator_model(self):
+    def _blockwise_model(self):
         from ...descriptors.pair_soap import PairLambdaSoap
+        from .density import DensityGPR
         from .operator import OperatorGPR
 
-        h, o = self.hypers, self.hypers.operator
+        h = self.hypers
+        options = h.operator if self._is_operator else h.density
+        shared = {f.name: getattr(options, f.name) for f in dataclasses.fields(BlockOptions)}
         descriptor = PairLambdaSoap(**dataclasses.asdict(h.descriptor),
-                                    pair_cutoff=o.pair_cutoff, pair_n_max=o.pair_n_max,
-                                    pair_l_max=o.pair_l_max)
+                                    pair_cutoff=h.operator.pair_cutoff,
+                                    pair_n_max=h.operator.pair_n_max,
+                                    pair_l_max=h.operator.pair_l_max)
         gpr = {"zeta": h.kernel.zeta, "n_sparse": h.n_sparse, "sigma": h.sigma,
                "delta": h.kernel.delta, "hyperparameters": h.hyperparameters,
                "jitter": h.jitter, "chunk_size": h.chunk_size,
                "random_state": h.random_state}
-        return OperatorGPR(self._spec.metadata["basis"], descriptor, gpr,
-                           orthogonal=o.orthogonal, n_candidates=o.n_candidates,
-                           chunk_structures=o.chunk_structures,
-                           metric_weight=o.metric_weight,
-                           metric_structures=o.metric_structures)
+        basis = self._spec.metadata["basis"]
+        if self._is_operator:
+            return OperatorGPR(basis, descriptor, gpr, orthogonal=options.orthogonal,
+                               **shared)
+        return DensityGPR(basis, descriptor, gpr, normalize=options.normalize, **shared)
 
     def _keys(self) -> list:
         """Sub-models: spherical orders, or Cartesian components for the naive model."""
@@ -138,15 +154,20 @@ class SymmetryAdaptedGPRModel(StructureModel):
         for name in ("delta", "zeta"):
             check_positive(getattr(h.kernel, name), f"model.kernel.{name}")
         check_positive(h.chunk_size, "model.chunk_size")
-        o = h.operator
-        check_positive(o.metric_weight, "model.operator.metric_weight", strict=False)
-        for name in ("pair_cutoff", "n_candidates", "chunk_structures", "metric_structures"):
-            check_positive(getattr(o, name), f"model.operator.{name}")
+        check_positive(h.operator.pair_cutoff, "model.operator.pair_cutoff")
+        for group in ("operator", "density"):
+            options = getattr(h, group)
+            check_positive(options.metric_weight, f"model.{group}.metric_weight",
+                           strict=False)
+            for name in ("n_candidates", "chunk_structures", "metric_structures",
+                         "metric_iterations"):
+                check_positive(getattr(options, name), f"model.{group}.{name}")
         check_positive(h.jitter, "model.jitter", strict=False)
         check_n_sparse(h.n_sparse)
-        if self._is_operator and not h.symmetry_adapted:
-            raise ConfigError("An operator target is learned block by block with "
-                              "symmetry-adapted kernels; remove 'symmetry_adapted: false'.")
+        if self._is_blockwise and not h.symmetry_adapted:
+            raise ConfigError(f"A {self._spec.kind} target is learned channel by channel "
+                              "with symmetry-adapted kernels; remove 'symmetry_adapted: "
+                              "false'.")
         need = max(LAMBDAS.get(self._spec.kind, (0,))) if h.symmetry_adapted else 0
         if h.descriptor.l_max < need:
             raise ConfigError(
@@ -156,9 +177,9 @@ class SymmetryAdaptedGPRModel(StructureModel):
 
     def _fit(self, data: Dataset, held_out):
         h = self.hypers
-        if self._is_operator:
-            self.operator_ = self._operator_model().fit(data.structures,
-                                                        data.labels[self._spec.name])
+        if self._is_blockwise:
+            self.blocks_ = self._blockwise_model().fit(data.structures,
+                                                         data.labels[self._spec.name])
             return None
         self.descriptor_ = LambdaSoap(**dataclasses.asdict(h.descriptor))
         envs = self._environments(data.structures)
@@ -189,6 +210,8 @@ class SymmetryAdaptedGPRModel(StructureModel):
     def _predict(self, structures, names, return_std):
         if self._is_operator:
             return self._predict_operator(structures, names), {}
+        if self._is_blockwise:
+            return self._predict_density(structures, names, return_std)
         out = self._predict_environments(self._environments(structures), len(structures),
                                          return_std)
         name = self._spec.name
@@ -199,7 +222,7 @@ class SymmetryAdaptedGPRModel(StructureModel):
     def _predict_operator(self, structures, names) -> dict[str, np.ndarray]:
         """The matrices and, if asked for, their levels with the exact overlap (closed
         shells: n_electrons / 2 occupied)."""
-        H = self.operator_.predict(structures)
+        H = self.blocks_.predict(structures)
         out = {self._spec.name: H}
         if set(names) - {self._spec.name}:
             levels = orbital_energies(H, structures, self._spec.metadata["basis"])
@@ -209,6 +232,21 @@ class SymmetryAdaptedGPRModel(StructureModel):
                         "lumo": levels[rows, n_occ]})
             out["gap"] = out["lumo"] - out["homo"]
         return {name: out[name] for name in names}
+
+    def _predict_density(self, structures, names, return_std: bool):
+        """The coefficients (and std) and, if asked for, the electrons and dipole of the
+        predicted densities."""
+        basis = self._spec.metadata["basis"]
+        out = self.blocks_.predict(structures, return_std=return_std)
+        mean, std = out if return_std else (out, None)
+        means = {self._spec.name: mean}
+        if "density_electrons" in names:
+            means["density_electrons"] = dens.electrons(mean, structures, basis)
+        if "dipole" in names:
+            means["dipole"] = dens.dipoles(mean, structures, basis)
+        stds = {self._spec.name: std} if return_std else {}
+        return ({n: means[n] for n in names},
+                {n: stds[n] for n in names if n in stds})
 
     def _predict_environments(self, envs, n: int, return_std: bool):
         means, covs = {}, {}
@@ -238,6 +276,8 @@ class SymmetryAdaptedGPRModel(StructureModel):
         return var.reshape(-1, *self._spec.shape)
 
     def _noise_std(self, name, structures) -> np.ndarray:
+        if self._is_blockwise:
+            return self.blocks_.noise_std(structures)
         n = len(structures)
         var = self._cartesian_variance({k: np.broadcast_to(
             m.sigma_**2 * np.eye(2 * m.o3_lambda + 1),
@@ -246,8 +286,8 @@ class SymmetryAdaptedGPRModel(StructureModel):
 
     # -- state ------------------------------------------------------------------------
     def _state(self):
-        if self._is_operator:
-            fitted, arrays = self.operator_.state()
+        if self._is_blockwise:
+            fitted, arrays = self.blocks_.state()
             return {"operator": fitted}, arrays
         arrays, fitted = {}, {}
         for key, m in self.models_.items():
@@ -263,8 +303,8 @@ class SymmetryAdaptedGPRModel(StructureModel):
 
     def _restore(self, fitted, arrays) -> None:
         h = self.hypers
-        if self._is_operator:
-            self.operator_ = self._operator_model().restore(fitted["operator"], arrays)
+        if self._is_blockwise:
+            self.blocks_ = self._blockwise_model().restore(fitted["operator"], arrays)
             return
         self.descriptor_ = LambdaSoap(**dataclasses.asdict(h.descriptor))
         self.models_ = {}

@@ -65,12 +65,14 @@ class OperatorGPR:
         jointly with this weight on the Löwdin-basis error of ``metric_structures``
         training structures (:mod:`~atomlearn.models.sa_gpr.metric`).
     metric_structures : int
+    metric_iterations : int
+        L-BFGS iterations of that re-solve.
     """
 
     def __init__(self, basis: str, descriptor: PairLambdaSoap, gpr: dict, *,
                  orthogonal: bool = False, n_candidates: int = 100,
                  chunk_structures: int = 25, metric_weight: float = 0.0,
-                 metric_structures: int = 100) -> None:
+                 metric_structures: int = 100, metric_iterations: int = 200) -> None:
         self.basis = basis
         self.descriptor = descriptor
         self.gpr = dict(gpr)
@@ -79,23 +81,41 @@ class OperatorGPR:
         self.chunk_structures = chunk_structures
         self.metric_weight = metric_weight
         self.metric_structures = metric_structures
+        self.metric_iterations = metric_iterations
+
+    #: What the model learns (for messages).
+    what = "operator"
+    #: Whether the channels' factors are kept for a predictive variance.
+    keeps_variance = False
 
     # -- helpers ----------------------------------------------------------------------
-    def _layout(self, numbers) -> OperatorLayout:
+    @staticmethod
+    def _new_layout(orbitals: AtomicOrbitals):
+        return OperatorLayout(orbitals)
+
+    def _layout(self, numbers):
         if not hasattr(self, "layout_"):
-            self.layout_ = OperatorLayout(AtomicOrbitals.from_pyscf(self.basis, numbers))
+            self.layout_ = self._new_layout(AtomicOrbitals.from_pyscf(self.basis, numbers))
         missing = sorted({int(z) for z in numbers} - set(self.layout_.orbitals.shells))
         if missing:
-            raise DataError(f"The operator model knows the {self.basis} shells of elements "
+            raise DataError(f"The {self.what} model knows the {self.basis} shells of elements "
                             f"{sorted(self.layout_.orbitals.shells)}; got {missing}. Refit "
                             "with these elements in the training set.")
         return self.layout_
 
     def _feature_keys(self, keys) -> list[tuple]:
-        return sorted({(k[0], *k[-2:]) for k in keys}
-                      | {("atom", 0, 1), ("pair", 0, 1)})
+        """Features of the channels ``keys``: their (lambda, sigma) and the invariants of
+        their kind (atoms, pairs) for the kernel's scalar factor."""
+        return sorted({(k[0], *k[-2:]) for k in keys} | {(k[0], 0, 1) for k in keys})
 
-    def _environments(self, features: dict, layout: OperatorLayout, structures, key
+    def metric(self, structures):
+        """The metric of a joint re-solve on ``structures``
+        (:mod:`~atomlearn.models.sa_gpr.metric`): the Löwdin-basis error."""
+        from .metric import LowdinMetric
+
+        return LowdinMetric(structures, self.basis)
+
+    def _environments(self, features: dict, layout, structures, key
                       ) -> EquivariantEnvironments:
         samples = layout.samples([a.numbers for a in structures], key)
         x = features[(key[0], *key[-2:])].rows(samples.structure, samples.first,
@@ -135,11 +155,13 @@ class OperatorGPR:
             chosen = np.sort(rng.permutation(len(structures))[: self.metric_structures])
             self.metric_report_ = refine_in_metric(
                 self, [structures[i] for i in chosen], matrices[chosen],
-                weight=self.metric_weight)
+                weight=self.metric_weight, max_iter=self.metric_iterations)
         for gpr in self.models_.values():    # what predictions do not need
             del gpr.factor_, gpr.K_MM_
             gpr.solution_.R_S = None
         return self
+
+
 
     def fit_channels(self, structures: list, matrices: np.ndarray) -> OperatorGPR:
         """Every channel's GP on its own (matrices as learned); their factors are kept
@@ -182,8 +204,8 @@ class OperatorGPR:
                         targets[key][rows] - self.offsets_[key])
         for key, gpr in self.models_.items():
             gpr.finish()
-            # no predictive variance for operators: drop its factors (most of the memory)
-            gpr.solution_.L = gpr.solution_.R = None
+            if not self.keeps_variance:     # its factors are most of the memory
+                gpr.solution_.L = gpr.solution_.R = None
             log.debug("operator channel %s: %d sparse, delta %.3g, sigma %.3g", key,
                       len(gpr.sparse_.numbers), gpr.delta_, gpr.sigma_)
         return self
@@ -197,8 +219,8 @@ class OperatorGPR:
         sizes = {sum(layout.orbitals.n_functions(int(z)) for z in a.numbers)
                  for a in structures}
         if len(sizes) > 1:
-            raise DataError(f"Predicted operators are stacked: give structures with the same "
-                            f"number of basis functions (got {sorted(sizes)}).")
+            raise DataError(f"Predicted {self.what}s are stacked: give structures with the "
+                            f"same number of basis functions (got {sorted(sizes)}).")
         out = None
         for start in range(0, len(structures), self.chunk_structures):
             part = structures[start: start + self.chunk_structures]
@@ -251,6 +273,8 @@ class OperatorGPR:
             sol = m.solution_
             arrays.update({p + "values": m.sparse_.values, p + "scalar": m.sparse_.scalar,
                            p + "weights": sol.weights, p + "offset": self.offsets_[key]})
+            if sol.L is not None:
+                arrays.update({p + "L": sol.L, p + "R": sol.R})
             fitted["channels"][_key_name(key)] = {"delta": m.delta_, "sigma": m.sigma_}
         fitted["zero_channels"] = [_key_name(k) for k in self.zero_]
         return fitted, arrays
@@ -259,7 +283,7 @@ class OperatorGPR:
         from ...gp.solver import SparseSolution
 
         shells = {int(z): tuple(s) for z, s in fitted["shells"].items()}
-        self.layout_ = OperatorLayout(AtomicOrbitals(self.basis, shells))
+        self.layout_ = self._new_layout(AtomicOrbitals(self.basis, shells))
         self.models_, self.offsets_ = {}, {}
         self.zero_ = [_key_of(name) for name in fitted["zero_channels"]]
         for name, info in fitted["channels"].items():
@@ -271,7 +295,8 @@ class OperatorGPR:
                                                 np.arange(len(values)), len(values))
             m.o3_lambda = key[-2]
             m.delta_, m.sigma_ = float(info["delta"]), float(info["sigma"])
-            m.solution_ = SparseSolution(arrays[p + "weights"], None, None, 0.0)
+            m.solution_ = SparseSolution(arrays[p + "weights"], arrays.get(p + "L"),
+                                         arrays.get(p + "R"), 0.0)
             self.models_[key] = m
             self.offsets_[key] = arrays[p + "offset"]
         return self

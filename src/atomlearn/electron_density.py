@@ -1,0 +1,173 @@
+"""From predicted density coefficients to what people use a density for, with PySCF.
+
+The density of a structure is :math:`\\rho(r) = \\sum_P c_P \\chi_P(r)` in the auxiliary
+basis (:mod:`atomlearn.targets.density`). This module evaluates it on grids (cube files,
+errors against the Kohn-Sham density) and turns it into a start for PySCF's SCF: the
+Kohn-Sham matrix of the density (Hartree potential from the coefficients through the
+three-centre integrals, exchange-correlation potential from rho(r) and its gradient on
+the SCF's grid), diagonalised once; its occupied orbitals are the starting density
+matrix, its eigenvalues one-shot orbital energies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import ase
+import numpy as np
+
+from .targets.density import DEFAULT_BASIS, auxiliary_molecule
+
+#: Grid points per block of density evaluations (memory: points x functions x 4).
+BLOCK = 4000
+
+
+def density_on_grid(atoms: ase.Atoms, coefficients: np.ndarray, coords: np.ndarray,
+                    basis: str = DEFAULT_BASIS, deriv: int = 0) -> np.ndarray:
+    """The density (electrons/bohr^3) at ``coords`` (bohr), ``(n_points,)``; with
+    ``deriv=1`` also its gradient, ``(4, n_points)``."""
+    from pyscf.dft import numint
+
+    aux = auxiliary_molecule(atoms, basis)
+    coords = np.asarray(coords, float)
+    out = np.empty((4, len(coords)) if deriv else len(coords))
+    for start in range(0, len(coords), BLOCK):
+        part = slice(start, start + BLOCK)
+        ao = numint.eval_ao(aux, coords[part], deriv=deriv)
+        out[..., part] = ao @ coefficients
+    return out
+
+
+def kohn_sham(atoms: ase.Atoms, *, xc: str = "PBE", basis: str = "def2-svp",
+              auxbasis: str = DEFAULT_BASIS, grid_level: int = 1, conv_tol: float = 1e-9,
+              max_cycle: int = 100):
+    """PySCF's restricted Kohn-Sham object at the level of theory of the shipped ethanol
+    data (density fitting in ``auxbasis``, XC grid ``grid_level``)."""
+    from pyscf import dft
+
+    from .targets.operators import molecule
+
+    mf = dft.RKS(molecule(atoms, basis)).density_fit(auxbasis=auxbasis)
+    mf.xc, mf.grids.level = xc, grid_level
+    mf.conv_tol, mf.max_cycle = conv_tol, max_cycle
+    return mf
+
+
+@dataclass
+class DensityStart:
+    """A density's Kohn-Sham matrix diagonalised once.
+
+    Attributes
+    ----------
+    dm : ndarray [n_ao, n_ao]
+        Density matrix of its occupied orbitals (the SCF's start).
+    orbital_energies : ndarray [n_ao]
+        Its eigenvalues, eV.
+    n_occupied : int
+    """
+
+    dm: np.ndarray
+    orbital_energies: np.ndarray
+    n_occupied: int
+
+    @property
+    def homo(self) -> float:
+        return float(self.orbital_energies[self.n_occupied - 1])
+
+    @property
+    def lumo(self) -> float:
+        return float(self.orbital_energies[self.n_occupied])
+
+
+def start_from_density(mf, atoms: ase.Atoms, coefficients: np.ndarray,
+                       basis: str = DEFAULT_BASIS) -> DensityStart:
+    """Diagonalise the Kohn-Sham matrix of the density ``coefficients`` once (``mf``:
+    :func:`kohn_sham` of ``atoms``; its grid is built if it is not)."""
+    from ase.units import Hartree
+    from pyscf import df
+    from pyscf.dft import numint
+    from scipy.linalg import eigh
+
+    from .targets.operators import electron_count
+
+    mol = mf.mol
+    aux = auxiliary_molecule(atoms, basis)
+    coefficients = np.asarray(coefficients, float)
+    j_matrix = np.einsum("ijp,p->ij", df.incore.aux_e2(mol, aux, "int3c2e"), coefficients)
+    if mf.grids.coords is None:
+        mf.grids.build(with_non0tab=True)
+    ni, xc = mf._numint, mf.xc
+    xctype = ni._xc_type(xc)
+    deriv = 1 if xctype == "GGA" else 0
+    if xctype not in ("LDA", "GGA"):
+        raise ValueError(f"A start from a density supports LDA and GGA functionals; "
+                         f"{xc!r} is {xctype}.")
+    v_xc = np.zeros_like(j_matrix)
+    coords, weights = mf.grids.coords, mf.grids.weights
+    for start in range(0, len(coords), BLOCK):
+        part = slice(start, start + BLOCK)
+        rho = density_on_grid(atoms, coefficients, coords[part], basis, deriv)
+        vxc = ni.eval_xc_eff(xc, rho, deriv=1, xctype=xctype)[1]
+        ao = numint.eval_ao(mol, coords[part], deriv=deriv)
+        w = vxc * weights[part]
+        if deriv:
+            w[0] *= 0.5          # the symmetrisation below doubles it
+            aow = np.einsum("xpi,xp->pi", ao, w)
+            block = ao[0].T @ aow
+            v_xc += block + block.T
+        else:
+            v_xc += ao.T @ (ao * w.reshape(-1)[:, None])
+    fock = mf.get_hcore() + j_matrix + v_xc
+    energies, orbitals = eigh(fock, mf.get_ovlp())
+    n_occ = electron_count(atoms) // 2
+    occupied = orbitals[:, :n_occ]
+    return DensityStart(2 * occupied @ occupied.T, energies * Hartree, n_occ)
+
+
+def write_cube(path: str | Path, atoms: ase.Atoms, coefficients: np.ndarray,
+               basis: str = DEFAULT_BASIS, *, points: int = 60, margin: float = 3.0,
+               comment: str = "") -> Path:
+    """Write the density of ``coefficients`` on a ``points``^3 box around ``atoms``
+    (``margin`` bohr beyond them) as a Gaussian cube file (electrons/bohr^3), readable by
+    VMD and ``ase.io.read``."""
+    from pyscf.tools import cubegen
+
+    from .files import atomic_path
+
+    cube = cubegen.Cube(auxiliary_molecule(atoms, basis), points, points, points,
+                        margin=margin)
+    values = density_on_grid(atoms, coefficients, cube.get_coords(), basis)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        cube.write(values.reshape(points, points, points), str(tmp),
+                   comment=comment or "atomlearn density (electrons/bohr^3)")
+    return path
+
+
+def integrated_error(atoms: ase.Atoms, coefficients: np.ndarray, dm: np.ndarray,
+                     basis: str = DEFAULT_BASIS, ao_basis: str = "def2-svp",
+                     grid_level: int = 3) -> float:
+    """Integrated absolute error of the density of ``coefficients`` against the density
+    of the density matrix ``dm`` (``ao_basis``), in percent of the electrons:
+    :math:`100 \\int|\\rho - \\rho_{ref}| / N`."""
+    from pyscf import dft
+    from pyscf.dft import numint
+
+    from .targets.operators import electron_count, molecule
+
+    mol = molecule(atoms, ao_basis)
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = grid_level
+    grids.build()
+    total = 0.0
+    for start in range(0, len(grids.coords), BLOCK):
+        part = slice(start, start + BLOCK)
+        reference = numint.eval_rho(mol, numint.eval_ao(mol, grids.coords[part]), dm)
+        rho = density_on_grid(atoms, coefficients, grids.coords[part], basis)
+        total += float(np.abs(rho - reference) @ grids.weights[part])
+    return 100.0 * total / electron_count(atoms)
+
+
+__all__ = ["DensityStart", "density_on_grid", "integrated_error", "kohn_sham",
+           "start_from_density", "write_cube"]

@@ -1,0 +1,99 @@
+"""Electron densities by SA-GPR of their density-fitting coefficients (SALTED's design).
+
+One sparse symmetry-adapted GP per (element, lambda) on atom-centred lambda-SOAP, with
+every radial channel (shell) of that lambda as an output sharing kernel and noise: the
+block-wise fit of :class:`~atomlearn.models.sa_gpr.operator.OperatorGPR` on the channels
+of :class:`~atomlearn.targets.density.DensityLayout`. The loss is the Euclidean error
+of the coefficients, or, with ``metric_weight``, the fit re-solved jointly with the error
+in each structure's Coulomb metric (the metric of the density fit itself, which couples
+atoms; :class:`~atomlearn.models.sa_gpr.metric.CoulombMetric`). With ``normalize`` the
+l = 0 coefficients of every prediction are shifted (the smallest change) so the density
+integrates to the structure's electron count. The predictive std of every coefficient is
+its channel GP's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ase
+import numpy as np
+
+from ...targets.density import DensityLayout, normalise
+from ...targets.operators import AtomicOrbitals
+from .operator import OperatorGPR
+
+
+class DensityGPR(OperatorGPR):
+    """Block-wise SA-GPR of density coefficients.
+
+    Parameters
+    ----------
+    basis : str
+        PySCF's name of the auxiliary basis.
+    descriptor : PairLambdaSoap
+        Only its atom-centred features are used.
+    gpr : dict
+        Options of every channel's GP; ``sigma`` and ``delta`` relative to its rms.
+    normalize : bool
+        Shift the l = 0 coefficients so every density holds the structure's electrons.
+    **options
+        ``n_candidates``, ``chunk_structures`` and the ``metric_*`` options of
+        :class:`~atomlearn.models.sa_gpr.operator.OperatorGPR`; the metric is the
+        Coulomb metric.
+    """
+
+    what = "density"
+    keeps_variance = True
+
+    def __init__(self, basis: str, descriptor, gpr: dict, *, normalize: bool = True,
+                 **options) -> None:
+        super().__init__(basis, descriptor, gpr, **options)
+        self.normalize = normalize
+
+    @staticmethod
+    def _new_layout(orbitals: AtomicOrbitals) -> DensityLayout:
+        return DensityLayout(orbitals)
+
+    def metric(self, structures):
+        from .metric import CoulombMetric
+
+        return CoulombMetric(structures, self.basis)
+
+    def predict(self, structures: Sequence[ase.Atoms], return_std: bool = False):
+        """Coefficients ``(n, n_coefficients)`` (PySCF order), normalised with
+        ``normalize``, and with ``return_std`` their standard deviations."""
+        structures = list(structures)
+        mean = super().predict(structures)
+        if self.normalize:
+            mean = normalise(mean, structures, self.basis)
+        if not return_std:
+            return mean
+        std = np.empty_like(mean)
+        for start in range(0, len(structures), self.chunk_structures):
+            part = structures[start: start + self.chunk_structures]
+            for numbers, rows, envs in self.channel_environments(part, first=start):
+                variances = {}
+                for key, env in envs.items():
+                    cov = self.models_[key].predict(env, return_cov=True)[1]
+                    n_out = self.models_[key].solution_.weights.shape[1]
+                    var = np.diagonal(cov, axis1=1, axis2=2)[:, :, None]
+                    variances[key] = np.broadcast_to(var, (*var.shape[:2], n_out))
+                var = self.layout_.assemble(variances, numbers, len(rows))
+                std[start + rows] = np.sqrt(np.maximum(var, 0.0))
+        return mean, std
+
+
+    def noise_std(self, structures: Sequence[ase.Atoms]) -> np.ndarray:
+        """The noise std each coefficient's channel assumed, ``(n, n_coefficients)``."""
+        out = []
+        for a in structures:
+            numbers = a.numbers
+            parts = {key: np.full((int(np.sum(numbers == key[1])), 2 * key[2] + 1,
+                                   m.solution_.weights.shape[1]), m.sigma_)
+                     for key, m in self.models_.items() if key[1] in numbers}
+            out.append(self.layout_.assemble(parts, numbers, 1)[0])
+        return np.array(out)
+
+
+__all__ = ["DensityGPR"]
