@@ -184,6 +184,21 @@ def normalise(coefficients: np.ndarray, structures, basis: str = DEFAULT_BASIS) 
     return out
 
 
+def outputs(spec, coefficients: np.ndarray, structures, names) -> dict[str, np.ndarray]:
+    """What a model of the density target ``spec`` returns for ``names``: its
+    coefficients (normalised if the target asks for it), the electrons and the dipole of
+    the density (:func:`~atomlearn.targets.spec.density_outputs`)."""
+    basis = spec.metadata["basis"]
+    if spec.metadata.get("normalize", True):
+        coefficients = normalise(coefficients, structures, basis)
+    out = {spec.name: coefficients}
+    if "density_electrons" in names:
+        out["density_electrons"] = electrons(coefficients, structures, basis)
+    if "dipole" in names:
+        out["dipole"] = dipoles(coefficients, structures, basis)
+    return {name: out[name] for name in names if name in out}
+
+
 def coulomb_metric(atoms, basis: str = DEFAULT_BASIS) -> np.ndarray:
     """The Coulomb metric J_PQ = (P|Q) (hartree per unit charge) of a structure's
     auxiliary functions: the error of a density as the Hartree energy of the error,
@@ -192,4 +207,4 @@ def coulomb_metric(atoms, basis: str = DEFAULT_BASIS) -> np.ndarray:
 
 
 __all__ = ["BOHR", "DEFAULT_BASIS", "DensityLayout", "auxiliary_molecule",
-           "coulomb_metric", "dipoles", "electrons", "moments", "normalise"]
+           "coulomb_metric", "dipoles", "electrons", "moments", "normalise", "outputs"]

@@ -326,15 +326,17 @@ def absorption(e_min: float = 4.0, e_max: float = 14.0, spacing: float = 0.02,
 
 
 def density_coefficients(n_coefficients: int, basis: str = "def2-universal-jkfit",
-                         weight: float = 1.0) -> TargetSpec:
+                         normalize: bool = True, weight: float = 1.0) -> TargetSpec:
     """Coefficients (atomic units) of the electron density in the atom-centred auxiliary
     ``basis`` (PySCF's name and order: atoms in file order, shells in basis order, p as
     x, y, z, l >= 2 as m = -l..l), ``n_coefficients`` per structure, so PySCF can use a
-    prediction directly (:mod:`atomlearn.targets.density`). Models of it also predict
-    the number of electrons and the dipole of the density (:func:`density_outputs`)."""
+    prediction directly (:mod:`atomlearn.targets.density`). With ``normalize`` every
+    prediction's l = 0 coefficients are shifted (the smallest change) so the density
+    holds exactly the structure's electrons. Models of it also predict the number of
+    electrons and the dipole of the density (:func:`density_outputs`)."""
     return TargetSpec(K.DENSITY_COEFFICIENTS, "density_coefficients", unit="",
                       shape=(int(n_coefficients),), extensive=False, weight=weight,
-                      metadata={"basis": str(basis)})
+                      metadata={"basis": str(basis), "normalize": bool(normalize)})
 
 
 def density_outputs(spec: TargetSpec) -> list[TargetSpec]:
@@ -390,6 +392,7 @@ GENERIC_OPTIONS = ("kind", "unit", "shape", "per_atom", "extensive", "weight", "
 #: Their types, and those of the predefined targets' options.
 OPTION_TYPES = {"kind": str, "unit": str, "shape": list[int], "per_atom": bool,
                 "extensive": bool, "weight": float, "forces": bool, "stress": bool,
+                "normalize": bool,
                 "e_min": float, "e_max": float, "spacing": float, "smearing": float,
                 "reference": str, "normalization": str, "spin": float,
                 "alignment_iterations": int, "alignment_folds": int, "electrons": str,

@@ -6,10 +6,9 @@ block-wise fit of :class:`~atomlearn.models.sa_gpr.operator.OperatorGPR` on the 
 of :class:`~atomlearn.targets.density.DensityLayout`. The loss is the Euclidean error
 of the coefficients, or, with ``metric_weight``, the fit re-solved jointly with the error
 in each structure's Coulomb metric (the metric of the density fit itself, which couples
-atoms; :class:`~atomlearn.models.sa_gpr.metric.CoulombMetric`). With ``normalize`` the
-l = 0 coefficients of every prediction are shifted (the smallest change) so the density
-integrates to the structure's electron count. The predictive std of every coefficient is
-its channel GP's.
+atoms; :class:`~atomlearn.models.sa_gpr.metric.CoulombMetric`). The predictive std of
+every coefficient is its channel GP's (the target's normalisation is applied by the
+model, :func:`atomlearn.targets.density.outputs`).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from collections.abc import Sequence
 import ase
 import numpy as np
 
-from ...targets.density import DensityLayout, normalise
+from ...targets.density import DensityLayout
 from ...targets.operators import AtomicOrbitals
 from .operator import OperatorGPR
 
@@ -35,8 +34,6 @@ class DensityGPR(OperatorGPR):
         Only its atom-centred features are used.
     gpr : dict
         Options of every channel's GP; ``sigma`` and ``delta`` relative to its rms.
-    normalize : bool
-        Shift the l = 0 coefficients so every density holds the structure's electrons.
     **options
         ``n_candidates``, ``chunk_structures`` and the ``metric_*`` options of
         :class:`~atomlearn.models.sa_gpr.operator.OperatorGPR`; the metric is the
@@ -45,11 +42,6 @@ class DensityGPR(OperatorGPR):
 
     what = "density"
     keeps_variance = True
-
-    def __init__(self, basis: str, descriptor, gpr: dict, *, normalize: bool = True,
-                 **options) -> None:
-        super().__init__(basis, descriptor, gpr, **options)
-        self.normalize = normalize
 
     @staticmethod
     def _new_layout(orbitals: AtomicOrbitals) -> DensityLayout:
@@ -61,12 +53,10 @@ class DensityGPR(OperatorGPR):
         return CoulombMetric(structures, self.basis)
 
     def predict(self, structures: Sequence[ase.Atoms], return_std: bool = False):
-        """Coefficients ``(n, n_coefficients)`` (PySCF order), normalised with
-        ``normalize``, and with ``return_std`` their standard deviations."""
+        """Coefficients ``(n, n_coefficients)`` (PySCF order) and with ``return_std`` their
+        standard deviations."""
         structures = list(structures)
         mean = super().predict(structures)
-        if self.normalize:
-            mean = normalise(mean, structures, self.basis)
         if not return_std:
             return mean
         std = np.empty_like(mean)

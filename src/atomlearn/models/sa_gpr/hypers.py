@@ -103,13 +103,8 @@ class OperatorOptions(BlockOptions):
 class DensityOptions(BlockOptions):
     """Options of density-coefficient targets, learned per (element, lambda) channel;
     also those of :class:`BlockOptions`, here with the Coulomb-metric loss on (it lowers
-    the density error several times over the Euclidean loss).
-
-    Attributes
-    ----------
-    normalize : bool
-        Shift every prediction's l = 0 coefficients (the smallest change) so the density
-        integrates to the structure's electron count.
+    the density error several times over the Euclidean loss). Normalisation to the
+    electron count is an option of the target (``normalize``).
     """
 
     n_candidates: int = 200
@@ -117,7 +112,6 @@ class DensityOptions(BlockOptions):
     metric_weight: float = 100.0
     metric_structures: int = 200
     metric_iterations: int = 400
-    normalize: bool = True
 
 
 @dataclass

@@ -117,7 +117,7 @@ class SymmetryAdaptedGPRModel(StructureModel):
         if self._is_operator:
             return OperatorGPR(basis, descriptor, gpr, orthogonal=options.orthogonal,
                                **shared)
-        return DensityGPR(basis, descriptor, gpr, normalize=options.normalize, **shared)
+        return DensityGPR(basis, descriptor, gpr, **shared)
 
     def _keys(self) -> list:
         """Sub-models: spherical orders, or Cartesian components for the naive model."""
@@ -236,17 +236,11 @@ class SymmetryAdaptedGPRModel(StructureModel):
     def _predict_density(self, structures, names, return_std: bool):
         """The coefficients (and std) and, if asked for, the electrons and dipole of the
         predicted densities."""
-        basis = self._spec.metadata["basis"]
         out = self.blocks_.predict(structures, return_std=return_std)
         mean, std = out if return_std else (out, None)
-        means = {self._spec.name: mean}
-        if "density_electrons" in names:
-            means["density_electrons"] = dens.electrons(mean, structures, basis)
-        if "dipole" in names:
-            means["dipole"] = dens.dipoles(mean, structures, basis)
-        stds = {self._spec.name: std} if return_std else {}
-        return ({n: means[n] for n in names},
-                {n: stds[n] for n in names if n in stds})
+        means = dens.outputs(self._spec, mean, structures, names)
+        stds = {self._spec.name: std} if return_std and self._spec.name in names else {}
+        return means, stds
 
     def _predict_environments(self, envs, n: int, return_std: bool):
         means, covs = {}, {}
