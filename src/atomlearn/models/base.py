@@ -37,8 +37,9 @@ from ..metrics import calibration_report
 from ..serialization import write_model_file
 from ..structures.io import check_positions, where
 from ..structures.keys import KeySpec
-from ..targets import Dataset, TargetSpec, energy, gradient_spec
+from ..targets import Dataset, TargetSpec, density_outputs, energy, gradient_spec
 from ..targets import density_of_states as dos
+from ..targets.density import outputs as density_derived
 from ..targets.excitations import delta_baseline, sorted_by
 from ..targets.spec import companions
 from . import hypers as H
@@ -195,7 +196,17 @@ class StructureModel:
         if source is not None:
             for g in self.supported_gradients:
                 out[g] = gradient_spec(g, source.unit)
+        density = self._density_spec
+        if density is not None:
+            out.update({s.name: s for s in density_outputs(density)})
         return out
+
+    @property
+    def _density_spec(self) -> TargetSpec | None:
+        """The density-coefficient target, whose electrons and dipole the model derives
+        (:func:`atomlearn.targets.density.outputs`, which also normalises)."""
+        return next((s for s in self.target_specs if s.kind == "density_coefficients"),
+                    None)
 
     @property
     def provides_uncertainty(self) -> bool:
@@ -381,7 +392,17 @@ class StructureModel:
         names = self._wanted(structures, targets)
         if self.members:
             return self._predict_members(structures, names, return_std)
-        mean, std = self._predict(structures, names, return_std)
+        density = self._density_spec
+        if density is None:
+            mean, std = self._predict(structures, names, return_std)
+        else:
+            derived = {s.name for s in density_outputs(density)}
+            own = [n for n in names if n not in derived]
+            mean, std = self._predict(structures, list(dict.fromkeys([*own, density.name])),
+                                      return_std)
+            mean.update(density_derived(density, mean[density.name], structures, names))
+            mean = {n: mean[n] for n in names}
+            std = {n: v for n, v in std.items() if n in names}
         specs = self.supported_targets
         for name in names:
             for base in (self.baseline_.predict(structures, specs[name]),

@@ -139,4 +139,5 @@ HYPERS = {"bpnn": BehlerParrinelloHypers, "mpnn": MessagePassingHypers}
 _INVARIANT = {("scalar", False), ("spectrum", False), ("scalar", True), ("spectrum", True),
               ("vector", False)}
 LAYOUTS = {"bpnn": frozenset(_INVARIANT),
-           "mpnn": frozenset(_INVARIANT | {("rank2_symmetric", False)})}
+           "mpnn": frozenset(_INVARIANT | {("rank2_symmetric", False),
+                                           ("density_coefficients", False)})}

@@ -175,6 +175,9 @@ class NetworkModel(StructureModel):
                 net.feature_std.copy_(feats.std(0).clamp_min(1e-6))
             for spec in self.target_specs:
                 head = net.heads[spec.name]
+                if hasattr(head, "initialise"):          # offsets and scales per function
+                    head.initialise([a.numbers for a in data.structures],
+                                    data.labels[spec.name])
                 if not hasattr(head, "scale"):
                     continue
                 y = data.labels[spec.name].reshape(len(data.labels[spec.name]), -1)
@@ -331,8 +334,10 @@ class NetworkModel(StructureModel):
                 out = net(batch, compute_forces_="forces" in names)
                 for t in wanted:
                     parts[t].append(out[t].detach().cpu().numpy().astype(float))
-            member = {t: np.concatenate(v).reshape(-1, *specs[t].shape)
-                      for t, v in parts.items()}
+            # coefficients of a basis: as many as the structure's atoms have functions
+            member = {t: np.concatenate(v).reshape(
+                (len(structures), -1) if specs[t].kind == "density_coefficients"
+                else (-1, *specs[t].shape)) for t, v in parts.items()}
             # states in the network's own order: output by energy
             order = {k: np.argsort(member[k], axis=-1) for k in keys}
             members.append({t: np.take_along_axis(member[t], order[k], axis=-1)

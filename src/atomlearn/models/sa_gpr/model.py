@@ -13,8 +13,7 @@ from ...gp.equivariant import HYPERPARAMETERS, SymmetryAdaptedGPR
 from ...gp.selection import check_n_sparse
 from ...gp.solver import SparseSolution
 from ...kernels import EquivariantEnvironments
-from ...targets import Dataset, density_outputs, dipole, operator_outputs
-from ...targets import density as dens
+from ...targets import Dataset, dipole, operator_outputs
 from ...targets.operators import electron_count, orbital_energies
 from ...targets.spherical import (
     spherical_basis,
@@ -84,8 +83,6 @@ class SymmetryAdaptedGPRModel(StructureModel):
         out = super().supported_targets
         if self._is_operator:
             out.update({s.name: s for s in operator_outputs(self._spec)})
-        elif self._is_blockwise:
-            out.update({s.name: s for s in density_outputs(self._spec)})
         return out
 
     @property
@@ -234,13 +231,11 @@ class SymmetryAdaptedGPRModel(StructureModel):
         return {name: out[name] for name in names}
 
     def _predict_density(self, structures, names, return_std: bool):
-        """The coefficients (and std) and, if asked for, the electrons and dipole of the
-        predicted densities."""
+        """The coefficients (and std); the base class derives the rest."""
         out = self.blocks_.predict(structures, return_std=return_std)
-        mean, std = out if return_std else (out, None)
-        means = dens.outputs(self._spec, mean, structures, names)
-        stds = {self._spec.name: std} if return_std and self._spec.name in names else {}
-        return means, stds
+        if not return_std:
+            return {self._spec.name: out}, {}
+        return {self._spec.name: out[0]}, {self._spec.name: out[1]}
 
     def _predict_environments(self, envs, n: int, return_std: bool):
         means, covs = {}, {}

@@ -9,13 +9,15 @@ import torch
 
 from ...errors import ConfigError
 from ...targets import TargetSpec
+from .density import DensityHead
 from .invariant import InvariantHead
 from .tensor import DipoleHead, PolarizabilityHead
 
 #: (kind, per_atom) pairs a head exists for, and whether it needs vector features.
 HEAD_LAYOUTS = {("scalar", False): False, ("spectrum", False): False,
                 ("scalar", True): False, ("spectrum", True): False,
-                ("vector", False): False, ("rank2_symmetric", False): True}
+                ("vector", False): False, ("rank2_symmetric", False): True,
+                ("density_coefficients", False): True}
 
 
 def make_head(spec: TargetSpec, *, species: Sequence[int], n_features: int,
@@ -44,7 +46,12 @@ def make_head(spec: TargetSpec, *, species: Sequence[int], n_features: int,
                              aggregation)
     if spec.kind == "vector":
         return DipoleHead(n_features, n_vector, n_hidden, activation)
+    if spec.kind == "density_coefficients":
+        from ...targets.operators import AtomicOrbitals
+
+        shells = AtomicOrbitals.from_pyscf(spec.metadata["basis"], species).shells
+        return DensityHead(shells, n_features, n_vector, n_hidden, activation)
     return PolarizabilityHead(n_features, n_vector, n_hidden, activation)
 
 
-__all__ = ["HEAD_LAYOUTS", "DipoleHead", "InvariantHead", "PolarizabilityHead", "make_head"]
+__all__ = ["HEAD_LAYOUTS", "DensityHead", "DipoleHead", "InvariantHead", "PolarizabilityHead", "make_head"]
