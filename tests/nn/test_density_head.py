@@ -10,8 +10,8 @@ from atomlearn.datasets import load_ethanol_densities
 from atomlearn.electron_density import density_on_grid
 from atomlearn.errors import ConfigError
 from atomlearn.models import StructureModel, model_class
-from atomlearn.targets import density_coefficients
 from atomlearn.targets import density as dens
+from atomlearn.targets import density_coefficients
 from atomlearn.testing import random_rotation, rotate
 
 pytest.importorskip("torch")
