@@ -54,4 +54,5 @@ def make_head(spec: TargetSpec, *, species: Sequence[int], n_features: int,
     return PolarizabilityHead(n_features, n_vector, n_hidden, activation)
 
 
-__all__ = ["HEAD_LAYOUTS", "DensityHead", "DipoleHead", "InvariantHead", "PolarizabilityHead", "make_head"]
+__all__ = ["HEAD_LAYOUTS", "DensityHead", "DipoleHead", "InvariantHead", "PolarizabilityHead",
+           "make_head"]
