@@ -90,6 +90,11 @@ class DensityLayout:
         coefficients whose gradient is ``gradient`` (the map is a permutation)."""
         return self.decompose(gradient, numbers)
 
+    def columns(self, numbers, key: tuple) -> np.ndarray:
+        """Where the values of channel ``key`` (flattened in :meth:`decompose`'s order:
+        atom, component, shell) sit in a structure's coefficient vector."""
+        return self._indices(tuple(int(z) for z in numbers))[key].transpose(0, 2, 1).ravel()
+
     def _indices(self, numbers: tuple) -> dict[tuple, np.ndarray]:
         """Column of every (atom, shell, m) of each channel: ``(atoms, shells, 2l+1)``."""
         if numbers not in self._columns:
