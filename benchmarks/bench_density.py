@@ -72,7 +72,7 @@ def sa_gpr(loss: str, n_sparse: int):
         density_coefficients(335), n_sparse=n_sparse, sigma=1e-2, hyperparameters="fixed",
         descriptor={"cutoff": 4.0, "n_max": 6, "l_max": 4, "atom_width": 0.5},
         density={"metric_weight": weight, "metric_structures": 200,
-                 "metric_iterations": 400})
+                 "metric_iterations": 200})
 
 
 def dipole_model(n_sparse: int):

@@ -64,7 +64,7 @@ class BlockOptions:
     metric_structures : int
         Training structures in that term (their kernel rows are held in memory).
     metric_iterations : int
-        L-BFGS iterations of the re-solve.
+        Iterations of the re-solve (L-BFGS; conjugate gradients for the Coulomb metric).
     """
 
     n_candidates: int = 100
@@ -111,7 +111,7 @@ class DensityOptions(BlockOptions):
     chunk_structures: int = 50
     metric_weight: float = 100.0
     metric_structures: int = 200
-    metric_iterations: int = 400
+    metric_iterations: int = 200
 
 
 @dataclass
