@@ -62,3 +62,35 @@ def test_training_learns_and_normalises(model, frames, tmp_path):
 def test_bpnn_has_no_density_head(frames):
     with pytest.raises(ConfigError, match="density_coefficients"):
         model_class("bpnn")(density_coefficients(335), epochs=1).fit(frames[:4])
+
+
+def test_coulomb_loss_is_the_error_in_the_metric(frames):
+    """The network's density loss is mean(dc^T J dc) with each structure's Coulomb
+    metric (from its Cholesky factor), not the squared error; a bad choice is named."""
+    import torch
+
+    from atomlearn.nn.training import Labels, LossTerm, term_sums
+
+    model = model_class("mpnn")(density_coefficients(335), epochs=1, n_features=8,
+                                n_interactions=1, dtype="float64").fit(frames[:4])
+    net = model.networks_[0]
+    test = frames[4:6]
+    batch, _ = model._batches(test)[0]
+    reference = np.stack([a.info["density_coefficients"] for a in test])
+    factors = np.stack([np.linalg.cholesky(dens.coulomb_metric(a)) for a in test])
+    labels = Labels({"density_coefficients": torch.tensor(reference),
+                     "metric": torch.tensor(factors)})
+    with torch.no_grad():
+        coulomb = term_sums(net, batch, labels, [LossTerm("density_coefficients",
+                                                          metric="metric")], False)
+        plain = term_sums(net, batch, labels, [LossTerm("density_coefficients")], False)
+    predicted = model._predict(test, ["density_coefficients"], False)[0][
+        "density_coefficients"]
+    delta = predicted - reference
+    expected = sum(d @ dens.coulomb_metric(a) @ d for d, a in zip(delta, test, strict=True))
+    assert float(coulomb[0]) == pytest.approx(expected, rel=1e-9)
+    assert float(plain[0]) == pytest.approx(np.sum(delta**2), rel=1e-9)
+    assert model._loss_terms()[0].metric is not None
+    with pytest.raises(ConfigError, match="density_loss"):
+        model_class("mpnn")(density_coefficients(335), density_loss="hartree",
+                            epochs=1).fit(frames[:4])

@@ -53,6 +53,9 @@ class LossTerm:
     #: label are each sorted by their energies (the output ``sorted_by``) before they
     #: are compared, so the loss does not depend on the order of the labelled states.
     sorted_by: str | None = None
+    #: Per-structure factors F [n, p, p] of a metric J = F F^T (a label of that name):
+    #: the error of a row is then Δy^T J Δy (a density's error in the Coulomb metric).
+    metric: str | None = None
 
 
 def by_energy(values: torch.Tensor, energies: torch.Tensor) -> torch.Tensor:
@@ -101,6 +104,8 @@ def term_sums(net, batch: AtomicBatch, labels: Labels, terms: list[LossTerm],
             pred = by_energy(pred, out[term.sorted_by])
             ref = by_energy(ref, labels.values[term.sorted_by])
         diff = pred - ref
+        if term.metric is not None:
+            diff = torch.einsum("np,npq->nq", diff, labels.values[term.metric])
         if term.per_atom_error:
             diff = diff / batch.n_atoms.to(diff.dtype).reshape(-1, *([1] * (diff.dim() - 1)))
         known = ~torch.isnan(ref)          # missing labels (a DOS above computed levels)

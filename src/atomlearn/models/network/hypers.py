@@ -124,6 +124,9 @@ class MessagePassingHypers(TrainingOptions):
     n_hidden : list of int
         Hidden widths of each head's MLP.
     activation : {"tanh", "silu", "softplus"}
+    density_loss : {"coulomb", "euclidean"}
+        Loss of density coefficients: their error in each structure's Coulomb metric
+        (SALTED's, the Hartree energy of the error density) or the plain squared error.
     """
 
     cutoff: float = 5.0
@@ -133,6 +136,7 @@ class MessagePassingHypers(TrainingOptions):
     n_hidden: list[int] = field(default_factory=lambda: [32])
     activation: str = "silu"
     learning_rate: float = 1e-3
+    density_loss: str = "coulomb"
 
 
 HYPERS = {"bpnn": BehlerParrinelloHypers, "mpnn": MessagePassingHypers}

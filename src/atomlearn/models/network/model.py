@@ -27,6 +27,8 @@ from ..hypers import check_positive
 from .hypers import LAYOUTS, BehlerParrinelloHypers, MessagePassingHypers
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
+#: The label of each structure's Coulomb-metric factor (a density loss in that metric).
+METRIC_LABEL = "_coulomb_metric_factor"
 if configured_threads() is not None:          # PyTorch loaded after threads were set
     torch.set_num_threads(configured_threads())
 # hyperparameters that may change between an interrupted run and its resumption
@@ -87,6 +89,8 @@ class NetworkModel(StructureModel):
         check_choice(h.dtype, tuple(_DTYPES), "dtype")
         check_choice(h.optimizer, ("adam", "sgd"), "optimizer")
         check_choice(h.activation, ("tanh", "silu", "softplus"), "activation")
+        if hasattr(h, "density_loss"):
+            check_choice(h.density_loss, ("coulomb", "euclidean"), "density_loss")
         if h.n_models < 1:
             raise ConfigError(f"n_models must be at least 1; got {h.n_models}.")
         for name in ("learning_rate", "batch_size", "epochs", "patience", "lr_patience",
@@ -158,11 +162,28 @@ class NetworkModel(StructureModel):
         terms = [LossTerm(s.name, s.weight,
                           per_atom_error=not s.per_atom and s.extensive
                           and s.kind in ("scalar", "spectrum"),
-                          sorted_by=sorted_by(s, self.target_specs))
+                          sorted_by=sorted_by(s, self.target_specs),
+                          metric=METRIC_LABEL if self._coulomb_loss(s) else None)
                  for s in self.target_specs]
         if any("forces" in s.gradients for s in self.target_specs):
             terms.append(LossTerm("forces", self.hypers.force_weight))
         return terms
+
+    def _coulomb_loss(self, spec) -> bool:
+        return (spec.kind == "density_coefficients"
+                and getattr(self.hypers, "density_loss", "euclidean") == "coulomb")
+
+    def _with_metrics(self, data: Dataset) -> Dataset:
+        """``data`` with the Cholesky factors of each structure's Coulomb metric as a
+        label, for a density loss in that metric."""
+        spec = next((s for s in self.target_specs if self._coulomb_loss(s)), None)
+        if spec is None:
+            return data
+        from ...targets.density import coulomb_metric
+
+        factors = np.stack([np.linalg.cholesky(coulomb_metric(a, spec.metadata["basis"]))
+                            for a in data.structures])
+        return Dataset(data.structures, data.specs, {**data.labels, METRIC_LABEL: factors})
 
     def _initialise(self, net: AtomisticNetwork, data: Dataset) -> None:
         """Standardise fixed features; set each invariant head's output scale to the spread
@@ -237,7 +258,7 @@ class NetworkModel(StructureModel):
     def _fit(self, data: Dataset, held_out):
         h = self.hypers
         self._check_charges(data.structures, training=True)
-        train_set, held_set = data.split(held_out)
+        train_set, held_set = self._with_metrics(data).split(held_out)
         ranks = self.__dict__.get("distributed")
         train_batches = self._batches(train_set.structures, train_set, ranks)
         held_batches = self._batches(held_set.structures, held_set, ranks, validation=True)
