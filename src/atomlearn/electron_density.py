@@ -145,12 +145,14 @@ def write_cube(path: str | Path, atoms: ase.Atoms, coefficients: np.ndarray,
     return path
 
 
-def integrated_error(atoms: ase.Atoms, coefficients: np.ndarray, dm: np.ndarray,
-                     basis: str = DEFAULT_BASIS, ao_basis: str = "def2-svp",
-                     grid_level: int = 3) -> float:
+def integrated_error(atoms: ase.Atoms, coefficients: np.ndarray,
+                     dm: np.ndarray | None = None, basis: str = DEFAULT_BASIS,
+                     ao_basis: str = "def2-svp", grid_level: int = 3, *,
+                     reference: np.ndarray | None = None) -> float:
     """Integrated absolute error of the density of ``coefficients`` against the density
-    of the density matrix ``dm`` (``ao_basis``), in percent of the electrons:
-    :math:`100 \\int|\\rho - \\rho_{ref}| / N`."""
+    of the density matrix ``dm`` (``ao_basis``), or of the ``reference`` coefficients,
+    in percent of the electrons: :math:`100 \\int|\\rho - \\rho_{ref}| / N`, on PySCF's
+    molecular grid of ``grid_level``."""
     from pyscf import dft
     from pyscf.dft import numint
 
@@ -163,9 +165,12 @@ def integrated_error(atoms: ase.Atoms, coefficients: np.ndarray, dm: np.ndarray,
     total = 0.0
     for start in range(0, len(grids.coords), BLOCK):
         part = slice(start, start + BLOCK)
-        reference = numint.eval_rho(mol, numint.eval_ao(mol, grids.coords[part]), dm)
         rho = density_on_grid(atoms, coefficients, grids.coords[part], basis)
-        total += float(np.abs(rho - reference) @ grids.weights[part])
+        if reference is None:
+            rho_ref = numint.eval_rho(mol, numint.eval_ao(mol, grids.coords[part]), dm)
+        else:
+            rho_ref = density_on_grid(atoms, reference, grids.coords[part], basis)
+        total += float(np.abs(rho - rho_ref) @ grids.weights[part])
     return 100.0 * total / electron_count(atoms)
 
 

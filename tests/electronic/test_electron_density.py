@@ -39,6 +39,9 @@ def test_shipped_coefficients_are_the_coulomb_fit_and_their_floor(frame, converg
     assert 0.5 < floor < 1.5
     assert ed.integrated_error(frame, fit, converged.make_rdm1()) == pytest.approx(
         floor, abs=1e-3)
+    # against the fitted density itself the fit has no error, a scaled one has
+    assert ed.integrated_error(frame, c, reference=c) == 0.0
+    assert ed.integrated_error(frame, 1.01 * c, reference=c) == pytest.approx(1.0, rel=1e-3)
     # and the integral of the exact density on that grid is the electron count
     assert ed.integrated_error(frame, 0 * c, converged.make_rdm1()) == pytest.approx(
         100.0, abs=1e-3)
