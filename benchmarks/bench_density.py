@@ -77,7 +77,7 @@ def sa_gpr(loss: str, n_sparse: int):
     return SymmetryAdaptedGPRModel(
         density_coefficients(335), n_sparse=n_sparse, sigma=1e-2, hyperparameters="fixed",
         descriptor={"cutoff": 4.0, "n_max": 6, "l_max": 4, "atom_width": 0.5},
-        density={"metric_weight": weight, "metric_structures": 200,
+        density={"metric_weight": weight, "metric_structures": 1000,
                  "metric_iterations": 200})
 
 
@@ -173,6 +173,28 @@ def scf_section(models: dict, test, log) -> dict:
     return out
 
 
+def plot_curves(curve: dict, path: Path) -> None:
+    """Coulomb-metric error and dipole error of the predicted densities against the
+    training-set size, one line per route and loss."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 3.8), dpi=120, layout="constrained")
+    axes = fig.subplots(1, 2)
+    for name, points in curve.items():
+        n = [p["n"] for p in points]
+        style = "-o" if name.endswith("coulomb") else "--s"
+        axes[0].loglog(n, [p["coulomb_pct"] for p in points], style, label=name)
+        axes[1].loglog(n, [p["dipole_mae"] for p in points], style, label=name)
+    axes[0].set_ylabel("density error, Coulomb metric (%)")
+    axes[1].set_ylabel("dipole MAE of the density (e·Å)")
+    for ax in axes:
+        ax.set_xlabel("training frames")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("ethanol densities (def2-universal-jkfit), 100 held-out frames")
+    fig.savefig(path)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 400, 800])
@@ -182,7 +204,13 @@ def main(argv=None) -> int:
     parser.add_argument("--network-sizes", type=int, nargs="*", default=[200, 800])
     parser.add_argument("--network-time", type=float, default=600.0)
     parser.add_argument("-o", "--output", default=str(ROOT / "results_density.txt"))
+    parser.add_argument("--plot-only", action="store_true",
+                        help="only redraw out/density_curve.png from out/density_curve.json")
     args = parser.parse_args(argv)
+    curve_json = ROOT / "out" / "density_curve.json"
+    if args.plot_only:
+        plot_curves(json.loads(curve_json.read_text()), ROOT / "out" / "density_curve.png")
+        return 0
     from atomlearn import threads
 
     n_threads = threads.configure(None)
@@ -216,8 +244,9 @@ def main(argv=None) -> int:
             f"{direct_mae.get(n, float('nan')):17.4f}  {fit_s:5.0f}  {r['predict_s']:.3f}")
         if loss == "coulomb":
             best[route] = (n, model)
-        (ROOT / "out").mkdir(exist_ok=True)
-        (ROOT / "out" / "density_curve.json").write_text(json.dumps(curve, indent=1))
+        curve_json.parent.mkdir(exist_ok=True)
+        curve_json.write_text(json.dumps(curve, indent=1))
+        plot_curves(curve, curve_json.with_suffix(".png"))
 
     for n in args.sizes:
         direct = dipole_model(args.n_sparse).fit([train_pool[i] for i in order[:n]])

@@ -103,14 +103,16 @@ class OperatorOptions(BlockOptions):
 class DensityOptions(BlockOptions):
     """Options of density-coefficient targets, learned per (element, lambda) channel;
     also those of :class:`BlockOptions`, here with the Coulomb-metric loss on (it lowers
-    the density error several times over the Euclidean loss). Normalisation to the
+    the density error several times over the Euclidean loss; every training structure up
+    to 1000 is in the metric term, as a fixed subset lets the Euclidean part take over as
+    the training set grows). Normalisation to the
     electron count is an option of the target (``normalize``).
     """
 
     n_candidates: int = 200
     chunk_structures: int = 50
     metric_weight: float = 100.0
-    metric_structures: int = 200
+    metric_structures: int = 1000
     metric_iterations: int = 200
 
 
