@@ -61,7 +61,7 @@ class SymmetryAdaptedGPRModel(StructureModel):
         return [dipole()]
 
     def _held_out_size(self, n_structures: int) -> int:
-        if self._is_blockwise:        # no calibration of block channels' std
+        if self._is_operator:        # no predictive std to calibrate
             return 0
         return self._calibration_held_out(n_structures)
 
@@ -175,9 +175,7 @@ class SymmetryAdaptedGPRModel(StructureModel):
     def _fit(self, data: Dataset, held_out):
         h = self.hypers
         if self._is_blockwise:
-            self.blocks_ = self._blockwise_model().fit(data.structures,
-                                                         data.labels[self._spec.name])
-            return None
+            return self._fit_blockwise(data, held_out)
         self.descriptor_ = LambdaSoap(**dataclasses.asdict(h.descriptor))
         envs = self._environments(data.structures)
         y = data.labels[self._spec.name]
@@ -190,6 +188,21 @@ class SymmetryAdaptedGPRModel(StructureModel):
                 {k: e.subset(held_out) for k, e in envs.items()}, len(held_out), True)
             predicted = ({self._spec.name: mean}, {self._spec.name: std})
         self.models_ = self._fit_components(envs, y)
+        return predicted
+
+    def _fit_blockwise(self, data: Dataset, held_out):
+        """Operators and densities; a density's std is calibrated on ``held_out`` (its
+        channels' posterior does not know the joint re-solve or the fixed noise)."""
+        name = self._spec.name
+        predicted = None
+        if held_out is not None:
+            kept = np.setdiff1d(np.arange(data.n_structures), held_out)
+            model = self._blockwise_model().fit([data.structures[i] for i in kept],
+                                                data.labels[name][kept])
+            mean, std = model.predict([data.structures[i] for i in held_out],
+                                      return_std=True)
+            predicted = ({name: mean}, {name: std})
+        self.blocks_ = self._blockwise_model().fit(data.structures, data.labels[name])
         return predicted
 
     def _fit_components(self, envs, y) -> dict:
