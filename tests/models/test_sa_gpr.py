@@ -69,7 +69,7 @@ def test_likelihood_raises_the_marginal_likelihood(ethanol):
 def test_bad_input(ethanol):
     with pytest.raises(ConfigError, match=re.escape(
             "Model type 'sa_gpr' cannot learn target 'energy' of kind 'scalar'; it learns "
-            "['operator', 'rank2_symmetric', 'vector'].")):
+            "['density_coefficients', 'operator', 'rank2_symmetric', 'vector'].")):
         SymmetryAdaptedGPRModel(energy(), **SMALL).fit(ethanol)
     with pytest.raises(DataError, match=re.escape(
             "Labels of target 'dipole' ('vector') must have shape (10, 3); got (10, 3, 3).")):
