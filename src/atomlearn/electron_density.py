@@ -119,7 +119,7 @@ def start_from_density(mf, atoms: ase.Atoms, coefficients: np.ndarray,
         else:
             v_xc += ao.T @ (ao * w.reshape(-1)[:, None])
     fock = mf.get_hcore() + j_matrix + v_xc
-    energies, orbitals = eigh(fock, mf.get_ovlp())
+    energies, orbitals = eigh(fock, mf.get_ovlp(), driver="gv")
     n_occ = electron_count(atoms) // 2
     occupied = orbitals[:, :n_occ]
     return DensityStart(2 * occupied @ occupied.T, energies * Hartree, n_occ)
