@@ -57,8 +57,8 @@ def run(args) -> int:
         ed.write_cube(path, atoms, error, basis, points=args.points,
                       comment="atomlearn density error: predicted - reference")
         ref_dipole = dens.dipoles(reference[None], [atoms], basis)[0]
-        rel = np.sqrt((error @ dens.coulomb_metric(atoms, basis) @ error)
-                      / (reference @ dens.coulomb_metric(atoms, basis) @ reference))
+        J = dens.coulomb_metric(atoms, basis)
+        rel = np.sqrt((error @ J @ error) / (reference @ J @ reference))
         print(f"Wrote {path}: error in the Coulomb metric {100 * rel:.3f} % of the "
               f"density; reference dipole {np.array2string(ref_dipole, precision=4)} e·Å")
     if args.png:

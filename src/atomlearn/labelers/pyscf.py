@@ -37,19 +37,16 @@ class PySCFLabeler(Labeler):
         self.elements = frozenset(range(1, 87))
 
     def compute(self, atoms: ase.Atoms) -> dict[str, np.ndarray]:
-        from pyscf import dft
-
-        from ..targets.operators import molecule
+        from ..electron_density import kohn_sham
 
         if atoms.pbc.any():
             raise LabelError(f"{self.method} labels molecules; this structure is periodic.")
-        mol = molecule(atoms, self.basis)
-        if mol.spin:
+        mf = kohn_sham(atoms, xc=self.xc, basis=self.basis, auxbasis=self.auxbasis,
+                       grid_level=self.grid_level, conv_tol=self.conv_tol,
+                       max_cycle=self.max_cycle)
+        if mf.mol.spin:
             raise LabelError(f"{self.method} is restricted (closed shell); the structure "
                              "has an odd number of electrons (set info 'charge').")
-        mf = dft.RKS(mol).density_fit(auxbasis=self.auxbasis)
-        mf.xc, mf.grids.level = self.xc, self.grid_level
-        mf.conv_tol, mf.max_cycle = self.conv_tol, self.max_cycle
         energy = mf.kernel()
         if not mf.converged:
             raise LabelError(f"{self.method}: SCF did not converge in {self.max_cycle} "

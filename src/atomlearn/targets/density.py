@@ -22,11 +22,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from .operators import P_TO_FEATOMIC, AtomicOrbitals, BlockSamples
+from .operators import P_TO_FEATOMIC, AtomicOrbitals, BlockSamples, electron_count, molecule
 
 #: The auxiliary basis of the shipped ethanol densities (PySCF's name).
 DEFAULT_BASIS = "def2-universal-jkfit"
-BOHR = 0.529177210903   # Å
 
 
 class DensityLayout:
@@ -124,14 +123,9 @@ def _outputs(shells: tuple) -> dict[tuple[int, int], tuple]:
 
 
 def auxiliary_molecule(atoms, basis: str = DEFAULT_BASIS):
-    """PySCF's molecule of ``atoms`` in the auxiliary ``basis`` (the order of the
-    coefficients)."""
-    from pyscf import gto
-
-    return gto.M(atom=[(int(z), tuple(p)) for z, p in zip(atoms.numbers, atoms.positions,
-                                                         strict=True)],
-                 unit="Angstrom", basis=basis, verbose=0,
-                 spin=int(atoms.numbers.sum()) % 2)
+    """PySCF's molecule of ``atoms`` in the auxiliary ``basis`` (its functions are in the
+    order of the coefficients)."""
+    return molecule(atoms, basis)
 
 
 def moments(atoms, basis: str = DEFAULT_BASIS) -> tuple[np.ndarray, np.ndarray]:
@@ -161,30 +155,32 @@ def _flat_function():
                  unit="Bohr", verbose=0)
 
 
-def electrons(coefficients: np.ndarray, structures, basis: str = DEFAULT_BASIS) -> np.ndarray:
-    """Electrons in each structure's density ``(n, n_coefficients)``."""
-    return np.array([moments(a, basis)[0] @ c
-                     for a, c in zip(structures, coefficients, strict=True)])
+def electrons(coefficients: np.ndarray, structures, basis: str = DEFAULT_BASIS, *,
+              integrals: list | None = None) -> np.ndarray:
+    """Electrons in each structure's density ``(n, n_coefficients)`` (``integrals``: the
+    structures' :func:`moments`, if already computed)."""
+    integrals = integrals or [moments(a, basis) for a in structures]
+    return np.array([w @ c for (w, _), c in zip(integrals, coefficients, strict=True)])
 
 
-def dipoles(coefficients: np.ndarray, structures, basis: str = DEFAULT_BASIS) -> np.ndarray:
+def dipoles(coefficients: np.ndarray, structures, basis: str = DEFAULT_BASIS, *,
+            integrals: list | None = None) -> np.ndarray:
     """Dipole moments (e Å) of the densities ``(n, n_coefficients)`` with the nuclei
     (charge ``info["charge"]`` is the nuclei's less the density's)."""
-    out = []
-    for a, c in zip(structures, coefficients, strict=True):
-        nuclear = a.numbers @ a.positions
-        out.append(nuclear - BOHR * (moments(a, basis)[1] @ c))
-    return np.array(out)
+    from pyscf.data.nist import BOHR  # the Å per bohr of PySCF's positions
+
+    integrals = integrals or [moments(a, basis) for a in structures]
+    return np.array([a.numbers @ a.positions - BOHR * (r @ c) for a, (_, r), c in
+                     zip(structures, integrals, coefficients, strict=True)])
 
 
-def normalise(coefficients: np.ndarray, structures, basis: str = DEFAULT_BASIS) -> np.ndarray:
+def normalise(coefficients: np.ndarray, structures, basis: str = DEFAULT_BASIS, *,
+              integrals: list | None = None) -> np.ndarray:
     """Coefficients whose densities hold exactly the structures' electron counts: the
     smallest (Euclidean) change of the l = 0 coefficients, the only ones with charge."""
-    from .operators import electron_count
-
+    integrals = integrals or [moments(a, basis) for a in structures]
     out = np.array(coefficients, float, copy=True)
-    for row, a in enumerate(structures):
-        w = moments(a, basis)[0]
+    for row, (a, (w, _)) in enumerate(zip(structures, integrals, strict=True)):
         out[row] += (electron_count(a) - w @ out[row]) * w / (w @ w)
     return out
 
@@ -194,13 +190,14 @@ def outputs(spec, coefficients: np.ndarray, structures, names) -> dict[str, np.n
     coefficients (normalised if the target asks for it), the electrons and the dipole of
     the density (:func:`~atomlearn.targets.spec.density_outputs`)."""
     basis = spec.metadata["basis"]
+    integrals = [moments(a, basis) for a in structures]
     if spec.metadata.get("normalize", True):
-        coefficients = normalise(coefficients, structures, basis)
+        coefficients = normalise(coefficients, structures, integrals=integrals)
     out = {spec.name: coefficients}
     if "density_electrons" in names:
-        out["density_electrons"] = electrons(coefficients, structures, basis)
+        out["density_electrons"] = electrons(coefficients, structures, integrals=integrals)
     if "dipole" in names:
-        out["dipole"] = dipoles(coefficients, structures, basis)
+        out["dipole"] = dipoles(coefficients, structures, integrals=integrals)
     return {name: out[name] for name in names if name in out}
 
 
@@ -211,5 +208,13 @@ def coulomb_metric(atoms, basis: str = DEFAULT_BASIS) -> np.ndarray:
     return auxiliary_molecule(atoms, basis).intor("int2c2e")
 
 
-__all__ = ["BOHR", "DEFAULT_BASIS", "DensityLayout", "auxiliary_molecule",
+def __getattr__(name: str):
+    if name == "BOHR":       # PySCF's Å per bohr, without importing PySCF with this module
+        from pyscf.data.nist import BOHR
+
+        return BOHR
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DEFAULT_BASIS", "DensityLayout", "auxiliary_molecule",
            "coulomb_metric", "dipoles", "electrons", "moments", "normalise", "outputs"]

@@ -52,28 +52,6 @@ class DensityGPR(OperatorGPR):
 
         return CoulombMetric(structures, self.basis)
 
-    def predict(self, structures: Sequence[ase.Atoms], return_std: bool = False):
-        """Coefficients ``(n, n_coefficients)`` (PySCF order) and with ``return_std`` their
-        standard deviations."""
-        structures = list(structures)
-        mean = super().predict(structures)
-        if not return_std:
-            return mean
-        std = np.empty_like(mean)
-        for start in range(0, len(structures), self.chunk_structures):
-            part = structures[start: start + self.chunk_structures]
-            for numbers, rows, envs in self.channel_environments(part, first=start):
-                variances = {}
-                for key, env in envs.items():
-                    cov = self.models_[key].predict(env, return_cov=True)[1]
-                    n_out = self.models_[key].solution_.weights.shape[1]
-                    var = np.diagonal(cov, axis1=1, axis2=2)[:, :, None]
-                    variances[key] = np.broadcast_to(var, (*var.shape[:2], n_out))
-                var = self.layout_.assemble(variances, numbers, len(rows))
-                std[start + rows] = np.sqrt(np.maximum(var, 0.0))
-        return mean, std
-
-
     def noise_std(self, structures: Sequence[ase.Atoms]) -> np.ndarray:
         """The noise std each coefficient's channel assumed, ``(n, n_coefficients)``."""
         out = []

@@ -66,8 +66,14 @@ class OperatorGPR:
         training structures (:mod:`~atomlearn.models.sa_gpr.metric`).
     metric_structures : int
     metric_iterations : int
-        L-BFGS iterations of that re-solve.
+        Iterations of that re-solve (L-BFGS; conjugate gradients for a metric with
+        blocks, :mod:`~atomlearn.models.sa_gpr.metric`).
     """
+
+    #: What the model learns (for messages).
+    what = "operator"
+    #: Whether the channels' factors are kept for a predictive variance.
+    keeps_variance = False
 
     def __init__(self, basis: str, descriptor: PairLambdaSoap, gpr: dict, *,
                  orthogonal: bool = False, n_candidates: int = 100,
@@ -82,11 +88,6 @@ class OperatorGPR:
         self.metric_weight = metric_weight
         self.metric_structures = metric_structures
         self.metric_iterations = metric_iterations
-
-    #: What the model learns (for messages).
-    what = "operator"
-    #: Whether the channels' factors are kept for a predictive variance.
-    keeps_variance = False
 
     # -- helpers ----------------------------------------------------------------------
     @staticmethod
@@ -161,8 +162,6 @@ class OperatorGPR:
             gpr.solution_.R_S = None
         return self
 
-
-
     def fit_channels(self, structures: list, matrices: np.ndarray) -> OperatorGPR:
         """Every channel's GP on its own (matrices as learned); their factors are kept
         for a joint re-solve."""
@@ -206,14 +205,19 @@ class OperatorGPR:
             gpr.finish()
             if not self.keeps_variance:     # its factors are most of the memory
                 gpr.solution_.L = gpr.solution_.R = None
-            log.debug("operator channel %s: %d sparse, delta %.3g, sigma %.3g", key,
+            log.debug("%s channel %s: %d sparse, delta %.3g, sigma %.3g", self.what, key,
                       len(gpr.sparse_.numbers), gpr.delta_, gpr.sigma_)
         return self
 
     # -- prediction -------------------------------------------------------------------
-    def predict(self, structures: Sequence[ase.Atoms]) -> np.ndarray:
+    def predict(self, structures: Sequence[ase.Atoms], return_std: bool = False):
         """Matrices ``(n, n_ao, n_ao)`` of ``structures`` (all with the same number of
-        basis functions), in the unit of the training matrices, PySCF's AO order."""
+        basis functions), in the unit of the training matrices, PySCF's AO order (for a
+        density: coefficients ``(n, n_coefficients)``); with ``return_std`` (models that
+        keep their channels' factors) also the std of every element from its channel's
+        posterior."""
+        if return_std and not self.keeps_variance:
+            raise ValueError(f"This {self.what} model keeps no predictive variance.")
         structures = list(structures)
         layout = self._layout(np.concatenate([a.numbers for a in structures]))
         sizes = {sum(layout.orbitals.n_functions(int(z)) for z in a.numbers)
@@ -221,17 +225,28 @@ class OperatorGPR:
         if len(sizes) > 1:
             raise DataError(f"Predicted {self.what}s are stacked: give structures with the "
                             f"same number of basis functions (got {sorted(sizes)}).")
-        out = None
+        out = std = None
         for start in range(0, len(structures), self.chunk_structures):
             part = structures[start: start + self.chunk_structures]
             for numbers, rows, envs in self.channel_environments(part, first=start):
-                parts = {key: self.models_[key].predict(env) + self.offsets_[key]
-                         for key, env in envs.items()}
+                parts, variances = {}, {}
+                for key, env in envs.items():
+                    mean = self.models_[key].predict(env, return_cov=return_std)
+                    if return_std:    # the same covariance for every output
+                        mean, cov = mean
+                        variances[key] = np.broadcast_to(
+                            np.diagonal(cov, axis1=1, axis2=2)[:, :, None], mean.shape)
+                    parts[key] = mean + self.offsets_[key]
                 H = layout.assemble(parts, numbers, len(rows))
                 if out is None:
                     out = np.empty((len(structures), *H.shape[1:]))
+                    std = np.empty_like(out) if return_std else None
                 out[start + rows] = H
-        return self._unlearned(structures, out)
+                if return_std:
+                    std[start + rows] = np.sqrt(np.maximum(
+                        layout.assemble(variances, numbers, len(rows)), 0.0))
+        out = self._unlearned(structures, out)
+        return (out, std) if return_std else out
 
     def channel_environments(self, structures: list, first: int = 0) -> list:
         """``(numbers, rows, {key: environments})`` of every group of ``structures`` with
