@@ -17,26 +17,35 @@ from pathlib import Path
 import ase
 import numpy as np
 
+from . import threads
 from .targets.density import DEFAULT_BASIS, auxiliary_molecule
 
-#: Grid points per block of density evaluations (memory: points x functions x 4).
-BLOCK = 4000
+#: Grid points per block of density evaluations (memory: points x functions x 4); a
+#: multiple of PySCF's screening block of 56 points.
+BLOCK = 56 * 64
 
 
 def density_on_grid(atoms: ase.Atoms, coefficients: np.ndarray, coords: np.ndarray,
                     basis: str = DEFAULT_BASIS, deriv: int = 0) -> np.ndarray:
     """The density (electrons/bohr^3) at ``coords`` (bohr), ``(n_points,)``; with
     ``deriv=1`` also its gradient, ``(4, n_points)``."""
-    from pyscf.dft import numint
-
     aux = auxiliary_molecule(atoms, basis)
     coords = np.asarray(coords, float)
     out = np.empty((4, len(coords)) if deriv else len(coords))
     for start in range(0, len(coords), BLOCK):
         part = slice(start, start + BLOCK)
-        ao = numint.eval_ao(aux, coords[part], deriv=deriv)
-        out[..., part] = ao @ coefficients
+        out[..., part] = _density_values(aux, coefficients, coords[part], deriv)
     return out
+
+
+def _density_values(aux, coefficients: np.ndarray, coords: np.ndarray, deriv: int
+                    ) -> np.ndarray:
+    """The density of ``coefficients`` in PySCF's molecule ``aux`` at ``coords``, skipping
+    the functions PySCF's screening finds negligible there."""
+    from pyscf.dft import numint
+
+    mask = numint.make_mask(aux, coords)
+    return numint.eval_ao(aux, coords, deriv=deriv, non0tab=mask) @ coefficients
 
 
 def kohn_sham(atoms: ase.Atoms, *, xc: str = "PBE", basis: str = "def2-svp",
@@ -85,43 +94,40 @@ def start_from_density(mf, atoms: ase.Atoms, coefficients: np.ndarray,
     """Diagonalise the Kohn-Sham matrix of the density ``coefficients`` once (``mf``:
     :func:`kohn_sham` of ``atoms``; its grid is built if it is not)."""
     from ase.units import Hartree
-    from pyscf import df
-    from pyscf.dft import numint
+    from pyscf import df, lib
     from scipy.linalg import eigh
 
     from .targets.operators import electron_count
 
-    mol = mf.mol
-    aux = auxiliary_molecule(atoms, basis)
-    coefficients = np.asarray(coefficients, float)
-    j_matrix = np.einsum("ijp,p->ij", df.incore.aux_e2(mol, aux, "int3c2e"), coefficients)
-    if mf.grids.coords is None:
-        mf.grids.build(with_non0tab=True)
     ni, xc = mf._numint, mf.xc
     xctype = ni._xc_type(xc)
-    deriv = 1 if xctype == "GGA" else 0
     if xctype not in ("LDA", "GGA"):
         raise ValueError(f"A start from a density supports LDA and GGA functionals; "
                          f"{xc!r} is {xctype}.")
-    v_xc = np.zeros_like(j_matrix)
-    coords, weights = mf.grids.coords, mf.grids.weights
-    for start in range(0, len(coords), BLOCK):
-        part = slice(start, start + BLOCK)
-        rho = density_on_grid(atoms, coefficients, coords[part], basis, deriv)
-        vxc = ni.eval_xc_eff(xc, rho, deriv=1, xctype=xctype)[1]
-        ao = numint.eval_ao(mol, coords[part], deriv=deriv)
-        w = vxc * weights[part]
-        if deriv:
-            w[0] *= 0.5          # the symmetrisation below doubles it
-            aow = np.einsum("xpi,xp->pi", ao, w)
-            block = ao[0].T @ aow
-            v_xc += block + block.T
-        else:
-            v_xc += ao.T @ (ao * w.reshape(-1)[:, None])
-    fock = mf.get_hcore() + j_matrix + v_xc
-    energies, orbitals = eigh(fock, mf.get_ovlp(), driver="gv")
-    n_occ = electron_count(atoms) // 2
-    occupied = orbitals[:, :n_occ]
+    deriv = 1 if xctype == "GGA" else 0
+    with threads.single_thread():        # PySCF's OpenMP pool does the work
+        mol = mf.mol
+        aux = auxiliary_molecule(atoms, basis)
+        coefficients = np.asarray(coefficients, float)
+        # (ij|P) c_P over the pairs i >= j only (half the integrals)
+        j_matrix = lib.unpack_tril(df.incore.aux_e2(mol, aux, "int3c2e", aosym="s2ij")
+                                   @ coefficients)
+        v_xc = np.zeros_like(j_matrix)
+        # PySCF's own loop over the SCF's grid (built here if it is not; the SCF reuses it)
+        for ao, _, weights, coords in ni.block_loop(mol, mf.grids, mol.nao, deriv,
+                                                    blksize=BLOCK):
+            rho = _density_values(aux, coefficients, coords, deriv)
+            w = ni.eval_xc_eff(xc, rho, deriv=1, xctype=xctype)[1] * weights
+            if deriv:
+                w[0] *= 0.5          # the symmetrisation below doubles it
+                block = ao[0].T @ np.einsum("xpi,xp->pi", ao, w)
+                v_xc += block + block.T
+            else:
+                v_xc += ao.T @ (ao * w.reshape(-1)[:, None])
+        fock = mf.get_hcore() + j_matrix + v_xc
+        energies, orbitals = eigh(fock, mf.get_ovlp(), driver="gv")
+        n_occ = electron_count(atoms) // 2
+        occupied = orbitals[:, :n_occ]
     return DensityStart(2 * occupied @ occupied.T, energies * Hartree, n_occ)
 
 

@@ -56,6 +56,21 @@ def test_moments_and_observables_of_the_reference_densities(frames):
                                dens.dipoles(neutral, frames[:2]), atol=1e-9)
 
 
+def test_moments_from_element_tables_equal_the_whole_molecules_integrals(frames):
+    # per-element tables moved to each atom against libcint on the whole molecule
+    from pyscf import gto
+
+    aux = dens.auxiliary_molecule(frames[3])
+    flat = gto.M(atom=[["X", (0.0, 0.0, 0.0)]], basis={"X": [[0, [1e-14, 1.0]]]},
+                 unit="Bohr", verbose=0)
+    value = flat.eval_gto("GTOval", np.zeros((1, 3)))[0, 0]
+    charge, dipole = dens.moments(frames[3])
+    np.testing.assert_allclose(charge, gto.intor_cross("int1e_ovlp", aux, flat)[:, 0] / value,
+                               atol=1e-9)
+    np.testing.assert_allclose(dipole, gto.intor_cross("int1e_r", aux, flat)[:, :, 0] / value,
+                               atol=1e-8)
+
+
 def test_normalise_makes_the_count_exact_with_the_s_coefficients_only(frames):
     C = np.stack([a.info["density_coefficients"] for a in frames[:3]])
     fixed = dens.normalise(C * 1.01, frames[:3])

@@ -37,6 +37,12 @@ class PySCFLabeler(Labeler):
         self.elements = frozenset(range(1, 87))
 
     def compute(self, atoms: ase.Atoms) -> dict[str, np.ndarray]:
+        from .. import threads
+
+        with threads.single_thread():        # PySCF's OpenMP pool does the work
+            return self._compute(atoms)
+
+    def _compute(self, atoms: ase.Atoms) -> dict[str, np.ndarray]:
         from ..electron_density import kohn_sham
 
         if atoms.pbc.any():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import ase
 import numpy as np
 
 from .operators import P_TO_FEATOMIC, AtomicOrbitals, BlockSamples, electron_count, molecule
@@ -131,19 +132,37 @@ def auxiliary_molecule(atoms, basis: str = DEFAULT_BASIS):
 def moments(atoms, basis: str = DEFAULT_BASIS) -> tuple[np.ndarray, np.ndarray]:
     """The integral of every auxiliary function (``(n_coefficients,)``, bohr^-3 * bohr^3)
     and its dipole moment about the origin (``(3, n_coefficients)``, bohr) for a
-    structure."""
+    structure.
+
+    Assembled from one table per element: a function's integral does not depend on where
+    it sits, and its dipole about the origin is its centre times its integral plus its
+    dipole about its centre.
+    """
+    from pyscf.data.nist import BOHR
+
+    tables = [_element_moments(int(z), basis) for z in atoms.numbers]
+    charge = np.concatenate([q for q, _ in tables])
+    dipole = np.concatenate([np.outer(centre / BOHR, q) + d for (q, d), centre
+                             in zip(tables, atoms.positions, strict=True)], axis=1)
+    return charge, dipole
+
+
+@lru_cache(maxsize=None)
+def _element_moments(z: int, basis: str) -> tuple[np.ndarray, np.ndarray]:
+    """Integrals and dipoles about their centre of one element's auxiliary functions."""
     from pyscf import gto
 
-    aux = auxiliary_molecule(atoms, basis)
+    aux = auxiliary_molecule(ase.Atoms(numbers=[z]), basis)
     flat = _flat_function()
     value = float(flat.eval_gto("GTOval", np.zeros((1, 3)))[0, 0])
     charge = gto.intor_cross("int1e_ovlp", aux, flat)[:, 0] / value
     dipole = gto.intor_cross("int1e_r", aux, flat)[:, :, 0] / value
-    # exactly zero by symmetry: charges of l > 0, dipoles (about the centre) of l > 1
+    # exactly zero by symmetry: charges of l > 0, dipoles of l != 1
     ls = np.concatenate([[aux.bas_angular(i)] * ((2 * aux.bas_angular(i) + 1)
                                                   * aux.bas_nctr(i)) for i in range(aux.nbas)])
     charge[ls > 0] = 0.0
-    dipole[:, ls > 1] = 0.0
+    dipole[:, ls != 1] = 0.0
+    charge.flags.writeable = dipole.flags.writeable = False
     return charge, dipole
 
 
