@@ -125,17 +125,14 @@ def scf_section(models: dict, test, log) -> dict:
     """Grid errors, SCF guesses and one-shot levels on ``test`` (``models``: name ->
     density model whose predictions start the SCF).
 
-    Every SCF's clock starts after its molecule is built (the same for every guess) and
-    stops at convergence, so it holds the grid, the guess and the cycles. A predicted
-    start adds the model's prediction, timed two ways: predicting all ``test`` frames in
+    Every SCF's clock holds the molecule, the grid, the guess and the cycles
+    (:func:`atomlearn.electron_density.converged_scf`). A predicted start adds the
+    model's prediction, timed two ways: predicting all ``test`` frames in
     one call (per frame; as when starting the SCFs of a trajectory) and one frame alone.
-    NumPy's BLAS runs on one thread throughout, beside PySCF's OpenMP threads
-    (:func:`atomlearn.threads.single_thread`).
     """
     from ase.units import Hartree
 
     from atomlearn import electron_density as ed
-    from atomlearn import threads
 
     predicted, per_frame, one_frame = {}, {}, {}
     for name, model in models.items():
@@ -150,24 +147,18 @@ def scf_section(models: dict, test, log) -> dict:
     for k, a in enumerate(test):
         row = {}
         for guess in ("minao", "atom", "huckel"):
-            mf = ed.kohn_sham(a)
-            mf.init_guess = guess
             t = time.perf_counter()
-            with threads.single_thread():
-                energy = mf.kernel()
-            row[guess] = (mf.cycles, time.perf_counter() - t, energy)
+            mf, _ = ed.converged_scf(a, guess)
+            row[guess] = (mf.cycles, time.perf_counter() - t, mf.e_tot)
             if guess == "minao":
                 dm, levels = mf.make_rdm1(), mf.mo_energy * Hartree
         for name in ("reference", *models):
             c = (a.info["density_coefficients"] if name == "reference" else
                  predicted[name][k])
-            mf = ed.kohn_sham(a)
             t = time.perf_counter()
-            start = ed.start_from_density(mf, a, c)   # its grid serves the SCF too
-            with threads.single_thread():
-                energy = mf.kernel(dm0=start.dm)
+            mf, start = ed.converged_scf(a, c)
             row[name] = (mf.cycles, time.perf_counter() - t + per_frame.get(name, 0.0),
-                         energy)
+                         mf.e_tot)
             row[f"iae/{name}"] = ed.integrated_error(a, c, dm)
             row[f"fit/{name}"] = ed.integrated_error(a, c, reference=a.info[
                 "density_coefficients"])

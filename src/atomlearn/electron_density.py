@@ -131,6 +131,32 @@ def start_from_density(mf, atoms: ase.Atoms, coefficients: np.ndarray,
     return DensityStart(2 * occupied @ occupied.T, energies * Hartree, n_occ)
 
 
+def converged_scf(atoms: ase.Atoms, start: str | np.ndarray = "minao",
+                  basis: str = DEFAULT_BASIS, **options) -> tuple[object, DensityStart | None]:
+    """Run PySCF's Kohn-Sham SCF of ``atoms`` to convergence (:func:`kohn_sham` with
+    ``options``) from ``start``: the name of one of PySCF's guesses (``"minao"``,
+    ``"atom"``, ``"huckel"``, ...) or density coefficients in ``basis``
+    (:func:`start_from_density`).
+
+    Returns
+    -------
+    mf : pyscf.dft.rks.RKS
+        Converged (``mf.converged``, ``mf.cycles``, ``mf.e_tot`` in hartree).
+    density_start : DensityStart or None
+        The start from the coefficients; None from a named guess.
+    """
+    mf = kohn_sham(atoms, **options)
+    density_start, dm0 = None, None
+    if isinstance(start, str):
+        mf.init_guess = start
+    else:
+        density_start = start_from_density(mf, atoms, start, basis)
+        dm0 = density_start.dm
+    with threads.single_thread():        # PySCF's OpenMP pool does the work
+        mf.kernel(dm0=dm0)
+    return mf, density_start
+
+
 def write_cube(path: str | Path, atoms: ase.Atoms, coefficients: np.ndarray,
                basis: str = DEFAULT_BASIS, *, points: int = 60, margin: float = 3.0,
                comment: str = "") -> Path:
@@ -180,5 +206,5 @@ def integrated_error(atoms: ase.Atoms, coefficients: np.ndarray,
     return 100.0 * total / electron_count(atoms)
 
 
-__all__ = ["DensityStart", "density_on_grid", "integrated_error", "kohn_sham",
+__all__ = ["DensityStart", "converged_scf", "density_on_grid", "integrated_error", "kohn_sham",
            "start_from_density", "write_cube"]

@@ -364,7 +364,7 @@ def test_density_example_fits_predicts_and_writes_cubes(tmp_path, capsys):
     """examples/ethanol_density_sagpr.yaml made small: the fit reports the coefficients
     and the dipole of the predicted densities; predict writes the coefficients in PySCF's
     order with their std; 'atomlearn density' writes the cube, the error cube and a
-    slice; bad input exits 2 with the reason."""
+    slice and runs PySCF from the density; bad input exits 2 with the reason."""
     from pathlib import Path
 
     from ase.io import read, write
@@ -392,8 +392,15 @@ def test_density_example_fits_predicts_and_writes_cubes(tmp_path, capsys):
     cube = tmp_path / "rho.cube"
     png = tmp_path / "rho.png"
     assert main(["density", str(model), str(frames), "--index", "1", "--cube", str(cube),
-                 "--points", "20", "--png", str(png)]) == 0
-    assert "error in the Coulomb metric" in capsys.readouterr().out
+                 "--points", "20", "--png", str(png), "--scf"]) == 0
+    out = capsys.readouterr().out
+    assert "error in the Coulomb metric" in out
+    # PySCF from the (tiny model's) predicted density converges to minao's energy
+    energies = [float(line.split("E = ")[1].split()[0]) for line in out.splitlines()
+                if line.startswith("SCF from")]
+    assert out.count(": converged in") == 2 and len(energies) == 2
+    assert energies[0] == pytest.approx(energies[1], abs=1e-7)
+    assert "one-shot levels of the predicted density: HOMO" in out
     values, atoms = read_cube_data(str(cube))
     error, _ = read_cube_data(str(tmp_path / "rho_error.cube"))
     assert values.shape == error.shape == (20, 20, 20) and len(atoms) == 9
