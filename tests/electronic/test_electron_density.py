@@ -55,8 +55,16 @@ def test_start_from_a_density(frame, converged):
     assert abs(start.lumo - levels[13]) < 0.02
     S = converged.get_ovlp()
     assert np.trace(start.dm @ S) == pytest.approx(26.0, abs=1e-8)
-    mf, again = ed.converged_scf(frame, frame.info["density_coefficients"])
+    mf, again = ed.converged_scf(frame, frame.info["density_coefficients"],
+                                 start_grid_level=None)
     np.testing.assert_array_equal(again.dm, start.dm)
+    assert mf.e_tot == pytest.approx(converged.e_tot, abs=1e-7)
+    assert mf.cycles < converged.cycles
+    # the default start integrates its XC on PySCF's coarsest grid: a different, still
+    # good guess
+    mf, coarse = ed.converged_scf(frame, frame.info["density_coefficients"])
+    assert 1e-4 < np.abs(coarse.dm - start.dm).max() < 0.05
+    assert abs(coarse.homo - levels[12]) < 0.05
     assert mf.e_tot == pytest.approx(converged.e_tot, abs=1e-7)
     assert mf.cycles < converged.cycles
 

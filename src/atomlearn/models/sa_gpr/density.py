@@ -47,7 +47,7 @@ class DensityGPR(OperatorGPR):
     def _new_layout(orbitals: AtomicOrbitals) -> DensityLayout:
         return DensityLayout(orbitals)
 
-    def metric(self, structures):
+    def metric(self, structures, matrices=None):
         from .metric import CoulombMetric
 
         return CoulombMetric(structures, self.basis)
