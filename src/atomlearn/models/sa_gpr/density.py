@@ -47,7 +47,7 @@ class DensityGPR(OperatorGPR):
     def _new_layout(orbitals: AtomicOrbitals) -> DensityLayout:
         return DensityLayout(orbitals)
 
-    def metric(self, structures, matrices=None):
+    def metric(self, structures):
         from .metric import CoulombMetric
 
         return CoulombMetric(structures, self.basis)

@@ -70,7 +70,7 @@ class MetricProblem:
         self.model, self.weight = model, float(weight)
         self.matrices = np.asarray(matrices, float)
         self.keys = list(model.models_)
-        self.metric = model.metric(structures, self.matrices)
+        self.metric = model.metric(structures)
         # each channel's kernel rows against its sparse points, per group of structures
         # with the same atoms; single precision halves the largest array of the
         # re-solve, and value and gradient use the same rows, so the objective stays
@@ -221,36 +221,6 @@ class LowdinMetric:
         return float(np.sum(G**2)), 2 * X @ G @ X
 
 
-class LevelMetric:
-    r"""The Löwdin metric plus ``weight`` times the squared first-order errors of the
-    occupied and the lowest ``n_virtual`` virtual levels,
-    :math:`\sum_n (c_n^T R c_n)^2`, with the reference matrices' S-orthonormal orbitals
-    :math:`c_n` (a level moves by :math:`c_n^T\delta H c_n` to first order):
-    ``metric(members, R) -> (value, gradient)``."""
-
-    name = "Löwdin and level metric"
-
-    def __init__(self, structures, basis: str, matrices: np.ndarray, weight: float,
-                 n_virtual: int = 1) -> None:
-        from scipy.linalg import eigh
-
-        from ...targets.operators import electron_count, overlap_matrices
-
-        self.lowdin = LowdinMetric(structures, basis)
-        self.weight = float(weight)
-        self.C = np.stack([eigh(H, S)[1][:, :electron_count(a) // 2 + n_virtual]
-                           for a, H, S in zip(structures, matrices,
-                                              overlap_matrices(structures, basis),
-                                              strict=True)])
-
-    def __call__(self, members, residual: np.ndarray) -> tuple[float, np.ndarray]:
-        value, gradient = self.lowdin(members, residual)
-        C = self.C[members]
-        shift = np.einsum("mai,mab,mbi->mi", C, residual, C)
-        gradient = gradient + 2 * self.weight * np.einsum("mai,mi,mbi->mab", C, shift, C)
-        return value + self.weight * float(np.sum(shift**2)), gradient
-
-
 class CoulombMetric:
     """:math:`r^T J r` of residual coefficients r with each structure's Coulomb metric J
     (twice the Hartree energy of the error density):
@@ -272,4 +242,4 @@ class CoulombMetric:
         return self.J[member][np.ix_(columns, columns)]
 
 
-__all__ = ["CoulombMetric", "LevelMetric", "LowdinMetric", "MetricProblem", "refine_in_metric"]
+__all__ = ["CoulombMetric", "LowdinMetric", "MetricProblem", "refine_in_metric"]

@@ -78,8 +78,7 @@ class OperatorGPR:
     def __init__(self, basis: str, descriptor: PairLambdaSoap, gpr: dict, *,
                  orthogonal: bool = False, n_candidates: int = 100,
                  chunk_structures: int = 25, metric_weight: float = 0.0,
-                 metric_structures: int = 100, metric_iterations: int = 200,
-                 level_weight: float = 0.0) -> None:
+                 metric_structures: int = 100, metric_iterations: int = 200) -> None:
         self.basis = basis
         self.descriptor = descriptor
         self.gpr = dict(gpr)
@@ -89,7 +88,6 @@ class OperatorGPR:
         self.metric_weight = metric_weight
         self.metric_structures = metric_structures
         self.metric_iterations = metric_iterations
-        self.level_weight = level_weight
 
     # -- helpers ----------------------------------------------------------------------
     @staticmethod
@@ -111,14 +109,11 @@ class OperatorGPR:
         their kind (atoms, pairs) for the kernel's scalar factor."""
         return sorted({(k[0], *k[-2:]) for k in keys} | {(k[0], 0, 1) for k in keys})
 
-    def metric(self, structures, matrices: np.ndarray):
-        """The metric of a joint re-solve on ``structures`` with reference ``matrices``
-        (:mod:`~atomlearn.models.sa_gpr.metric`): the Löwdin-basis error, plus the
-        first-order level errors with ``level_weight``."""
-        from .metric import LevelMetric, LowdinMetric
+    def metric(self, structures):
+        """The metric of a joint re-solve on ``structures``
+        (:mod:`~atomlearn.models.sa_gpr.metric`): the Löwdin-basis error."""
+        from .metric import LowdinMetric
 
-        if self.level_weight > 0:
-            return LevelMetric(structures, self.basis, matrices, self.level_weight)
         return LowdinMetric(structures, self.basis)
 
     def _environments(self, features: dict, layout, structures, key
