@@ -40,7 +40,8 @@ from ..structures.keys import KeySpec
 from ..targets import Dataset, TargetSpec, density_outputs, energy, gradient_spec
 from ..targets import density_of_states as dos
 from ..targets.density import outputs as density_derived
-from ..targets.excitations import delta_baseline, sorted_by
+from ..targets.excitations import sorted_by
+from ..targets.levels import delta_baseline
 from ..targets.spec import companions
 from . import hypers as H
 from .baseline import CompositionBaseline

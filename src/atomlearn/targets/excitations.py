@@ -32,7 +32,7 @@ from ..errors import ConfigError, DataError, check_choice
 from ..options import parse
 from ..structures.io import where
 from .energy_grid import EnergyGrid
-from .operators import electron_count
+from .levels import delta_baseline, orbital_differences
 
 LINES = ("gaussian", "lorentzian")
 #: Baselines of Delta-learned excitation energies.
@@ -77,42 +77,6 @@ def check_states(n_states: int) -> None:
         raise ConfigError(f"'n_states' must be at least 1; got {n_states}.")
 
 
-def orbital_differences(structures: Sequence[ase.Atoms], n_states: int,
-                        levels: str = "orbital_energies") -> np.ndarray:
-    """The lowest ``n_states`` differences (eV) between virtual and occupied orbital
-    energies of each closed-shell structure, ``(n_structures, n_states)``, ascending.
-
-    The orbital energies are the info array ``levels``; the occupied ones are the lowest
-    ``n_electrons / 2`` (info ``n_electrons``, else every electron of the neutral atoms
-    less the info ``charge``, as in an all-electron calculation).
-    """
-    out = np.empty((len(structures), n_states))
-    for i, atoms in enumerate(structures):
-        if levels not in atoms.info:
-            raise DataError(
-                f"{where(atoms, i)} has no {levels!r} in its info, which the Delta-learned "
-                "excitation energies start from (orbital energies in eV, ascending); add "
-                "them from a ground-state calculation, or predict them with an "
-                "orbital-energy model ('atomlearn predict' writes pred_orbital_energies) "
-                "and set the target's 'levels' to that key.")
-        energies = np.sort(np.asarray(atoms.info[levels], float).ravel())
-        n_occ = electron_count(atoms) // 2
-        virtual = energies[n_occ:]
-        if not np.all(np.isfinite(energies)) or n_occ < 1 or (
-                n_occ * len(virtual) < n_states):
-            raise DataError(
-                f"The {levels!r} of {where(atoms, i)} ({len(energies)} values, "
-                f"{n_occ} occupied) do not give {n_states} finite occupied-to-virtual "
-                "differences; they must be all orbital energies of a closed-shell "
-                "calculation, with 'n_electrons' in the info when it is not all-electron "
-                "and neutral.")
-        gaps = (virtual[None, :] - energies[:n_occ, None]).ravel()
-        out[i] = np.partition(gaps, n_states - 1)[:n_states] if len(gaps) > n_states \
-            else gaps
-        out[i].sort()
-    return out
-
-
 def sorted_by(spec, specs) -> str | None:
     """The target whose values order the states of ``spec`` (``order: learned``: the
     excitation energies among ``specs``), or None."""
@@ -126,13 +90,6 @@ def sorted_by(spec, specs) -> str | None:
             "model's excitation energies: add the target 'excitation_energies' with "
             f"'order: learned' and the same n_states ({spec.shape[0]}).")
     return energies[0].name
-
-
-def delta_baseline(spec, structures: Sequence[ase.Atoms]) -> np.ndarray | None:
-    """What a Delta-learned target's model adds to its predictions (None: nothing)."""
-    if spec.metadata.get("baseline", "none") == "none":
-        return None
-    return orbital_differences(structures, spec.shape[0], spec.metadata["levels"])
 
 
 def absorption_options(spec) -> AbsorptionOptions:

@@ -233,6 +233,21 @@ def orbital_energies(n_orbitals: int, unit: str = "eV") -> TargetSpec:
                       extensive=False)
 
 
+def gap(baseline: str = "none", levels: str = K.ORBITAL_ENERGIES, unit: str = "eV",
+        weight: float = 1.0) -> TargetSpec:
+    """The HOMO-LUMO gap (eV) from the info ``gap``.
+
+    ``baseline="homo"`` learns it as the gap plus the highest occupied level of the info
+    array ``levels`` and predicts it less that level (:mod:`atomlearn.targets.levels`):
+    with ``levels: pred_orbital_energies`` from a Hamiltonian model, the gap of its HOMO
+    and a learned LUMO. Every structure to predict must then carry ``levels``.
+    """
+    check_choice(baseline, ("none", "homo"), "gap baseline")
+    metadata = {} if baseline == "none" else {"baseline": baseline, "levels": levels}
+    return TargetSpec(K.GAP, "scalar", unit=unit, extensive=False, weight=weight,
+                      metadata=metadata)
+
+
 def hamiltonian(n_ao: int, basis: str = "def2-svp", unit: str = "eV",
                 weight: float = 1.0) -> TargetSpec:
     """The Kohn-Sham matrix (eV) in the atom-centred ``basis`` (PySCF's name and AO order:
@@ -385,7 +400,8 @@ def companions(specs: Sequence[TargetSpec]) -> list[TargetSpec]:
 _FACTORIES = {"energy": energy, "dipole": dipole, "polarizability": polarizability,
               "dos": dos, "excitation_energies": excitation_energies,
               "oscillator_strengths": oscillator_strengths, "absorption": absorption,
-              "hamiltonian": hamiltonian, "density_coefficients": density_coefficients}
+              "hamiltonian": hamiltonian, "density_coefficients": density_coefficients,
+              "gap": gap}
 #: Options of a target declared by its layout in YAML.
 GENERIC_OPTIONS = ("kind", "unit", "shape", "per_atom", "extensive", "weight", "forces",
                    "stress")

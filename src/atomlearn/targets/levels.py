@@ -1,0 +1,93 @@
+"""Orbital energies in the structures' info as the baselines of Delta-learned targets.
+
+A Delta-learned target is learned as its difference from a baseline that follows from
+orbital energies (eV) every structure carries in the info array ``levels``:
+``orbital_energies`` from a ground-state calculation, or ``pred_orbital_energies`` written
+by ``atomlearn predict`` with a model of them. The occupied levels are the lowest
+``n_electrons / 2`` (info ``n_electrons``, else every electron of the neutral atoms less
+the info ``charge``, as in an all-electron calculation).
+
+* ``baseline: orbital_differences`` (excitation energies): the lowest differences
+  :math:`\\varepsilon_a - \\varepsilon_i` between virtual and occupied levels, sorted and
+  matched to the sorted states;
+* ``baseline: homo`` (the HOMO-LUMO gap): minus the highest occupied level, so the model
+  learns the gap plus that level (the LUMO, up to the levels' own HOMO error) and
+  predicts the gap as its prediction less that level. With the levels of a Hamiltonian
+  model, whose occupied levels are its best, this is the gap from its HOMO and a direct
+  model's LUMO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ase
+import numpy as np
+
+from ..errors import DataError
+from ..structures.io import where
+from .operators import electron_count
+
+def orbital_differences(structures: Sequence[ase.Atoms], n_states: int,
+                        levels: str = "orbital_energies") -> np.ndarray:
+    """The lowest ``n_states`` differences (eV) between virtual and occupied orbital
+    energies of each closed-shell structure, ``(n_structures, n_states)``, ascending."""
+    out = np.empty((len(structures), n_states))
+    for i, atoms in enumerate(structures):
+        energies, n_occ = _levels(atoms, i, levels, "Delta-learned excitation energies")
+        virtual = energies[n_occ:]
+        if n_occ * len(virtual) < n_states:
+            raise DataError(
+                f"The {levels!r} of {where(atoms, i)} ({len(energies)} values, "
+                f"{n_occ} occupied) do not give {n_states} finite occupied-to-virtual "
+                "differences; they must be all orbital energies of a closed-shell "
+                "calculation, with 'n_electrons' in the info when it is not all-electron "
+                "and neutral.")
+        gaps = (virtual[None, :] - energies[:n_occ, None]).ravel()
+        out[i] = np.partition(gaps, n_states - 1)[:n_states] if len(gaps) > n_states \
+            else gaps
+        out[i].sort()
+    return out
+
+
+def highest_occupied(structures: Sequence[ase.Atoms], levels: str = "orbital_energies"
+                     ) -> np.ndarray:
+    """The highest occupied level (eV) of the info array ``levels`` of each closed-shell
+    structure, ``(n_structures,)``."""
+    return np.array([energies[n_occ - 1] for energies, n_occ in
+                     (_levels(a, i, levels, "Delta-learned gap") for i, a in
+                      enumerate(structures))])
+
+
+def delta_baseline(spec, structures: Sequence[ase.Atoms]) -> np.ndarray | None:
+    """What a Delta-learned target's model adds to its predictions (None: nothing)."""
+    baseline = spec.metadata.get("baseline", "none")
+    if baseline == "orbital_differences":
+        return orbital_differences(structures, spec.shape[0], spec.metadata["levels"])
+    if baseline == "homo":
+        return -highest_occupied(structures, spec.metadata["levels"])
+    return None
+
+
+def _levels(atoms: ase.Atoms, i: int, levels: str, purpose: str) -> tuple[np.ndarray, int]:
+    """The sorted info array ``levels`` of ``atoms`` and its number of occupied levels,
+    or a DataError naming the frame (``purpose``: what starts from them)."""
+    if levels not in atoms.info:
+        raise DataError(
+            f"{where(atoms, i)} has no {levels!r} in its info, which the {purpose} start "
+            "from (orbital energies in eV, ascending); add them from a ground-state "
+            "calculation, or predict them with an orbital-energy or Hamiltonian model "
+            "('atomlearn predict' writes pred_orbital_energies) and set the target's "
+            "'levels' to that key.")
+    energies = np.sort(np.asarray(atoms.info[levels], float).ravel())
+    n_occ = electron_count(atoms) // 2
+    if not np.all(np.isfinite(energies)) or not 1 <= n_occ < len(energies):
+        raise DataError(
+            f"The {levels!r} of {where(atoms, i)} ({len(energies)} values, {n_occ} "
+            "occupied) must be finite orbital energies of a closed-shell calculation "
+            "with at least one virtual level, with 'n_electrons' in the info when it is "
+            "not all-electron and neutral.")
+    return energies, n_occ
+
+
+__all__ = ["delta_baseline", "highest_occupied", "orbital_differences"]
