@@ -312,6 +312,26 @@ def test_hamiltonian_example_fits_and_predicts_levels(tmp_path, capsys):
     assert predicted[1].info["pred_gap"] == pytest.approx(
         predicted[1].info["pred_lumo"] - predicted[1].info["pred_homo"])
     assert np.asarray(predicted[0].info["pred_hamiltonian"]).size == 72 * 72
+    # the gap on the Hamiltonian's HOMO (examples/ethanol_gap_on_hamiltonian.yaml) from
+    # frames with its levels; a frame without them is refused naming the key
+    from atomlearn.datasets import load_ethanol
+
+    write(frames, load_ethanol("0:30"))
+    levels_file = tmp_path / "levels.xyz"
+    assert main(["predict", str(model), str(frames), "-o", str(levels_file)]) == 0
+    gap_example = example.with_name("ethanol_gap_on_hamiltonian.yaml")
+    gap_model = tmp_path / "gap.alm"
+    assert main(["fit", str(gap_example), "-o", str(gap_model), "--set",
+                 f"data.train={levels_file}", "--set", "data.test_fraction=0.2", "--set",
+                 "model.n_sparse=10", "--set", "model.descriptor.n_max=3", "--set",
+                 "model.descriptor.l_max=2", "--set", "model.hyperparameters=fixed"]) == 0
+    assert "  gap: MAE" in capsys.readouterr().out
+    assert main(["predict", str(gap_model), str(levels_file), "-o",
+                 str(tmp_path / "g.xyz")]) == 0
+    gaps = read(tmp_path / "g.xyz", ":")
+    assert all(np.isfinite(a.info["pred_gap"]) for a in gaps)
+    assert main(["predict", str(gap_model), str(frames), "-o", str(tmp_path / "g.xyz")]) == 2
+    assert "no 'pred_orbital_energies' in its info" in capsys.readouterr().err
     assert main(["fit", str(example), "-o", str(model), *small,
                  "--set", "data.train=ethanol"]) == 2
     assert "No label 'hamiltonian'" in capsys.readouterr().err

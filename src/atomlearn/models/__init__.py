@@ -113,7 +113,7 @@ def _probe(species, specs) -> ase.Atoms:
     for spec in specs:
         if "levels" in spec.metadata:
             probe.info[spec.metadata["levels"]] = np.arange(
-                float(sum(numbers) + spec.shape[0] + 1))
+                float(sum(numbers) + int(np.prod(spec.shape)) + 1))
     return probe
 
 

@@ -28,6 +28,7 @@ from ..errors import DataError
 from ..structures.io import where
 from .operators import electron_count
 
+
 def orbital_differences(structures: Sequence[ase.Atoms], n_states: int,
                         levels: str = "orbital_energies") -> np.ndarray:
     """The lowest ``n_states`` differences (eV) between virtual and occupied orbital
