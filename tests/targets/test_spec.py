@@ -45,7 +45,7 @@ def test_unknown_kind_and_target():
     with pytest.raises(ConfigError, match=re.escape(
             "Target 'enrgy' is not predefined (those are ['absorption', 'density_coefficients', "
             "'dipole', 'dos', "
-            "'energy', 'excitation_energies', 'hamiltonian', 'oscillator_strengths', "
+            "'energy', 'excitation_energies', 'gap', 'hamiltonian', 'oscillator_strengths', "
             "'polarizability']); "
             "declare its layout") + ".*Did you mean 'energy'"):
         target_from_options("enrgy")
