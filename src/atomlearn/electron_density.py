@@ -157,7 +157,13 @@ def converged_scf(atoms: ase.Atoms, start: str | np.ndarray = "minao",
     density_start : DensityStart or None
         The start from the coefficients; None from a named guess.
     """
+    from .errors import DataError
+
     mf = kohn_sham(atoms, **options)
+    if mf.mol.spin:
+        raise DataError(f"{atoms.get_chemical_formula()} with charge {mf.mol.charge} has an "
+                        "odd number of electrons; the restricted Kohn-Sham SCF needs a closed "
+                        "shell: set the frame's info 'charge'.")
     density_start, dm0 = None, None
     if isinstance(start, str):
         mf.init_guess = start

@@ -102,3 +102,12 @@ def test_cube_file_reads_back(frame, tmp_path):
     point = origin + index @ steps
     assert values[tuple(index)] == pytest.approx(
         ed.density_on_grid(frame, c, point[None])[0], rel=1e-4, abs=1e-8)
+
+
+def test_scf_of_an_open_shell_is_refused(frame):
+    from atomlearn.errors import DataError
+
+    radical = frame.copy()
+    radical.info["charge"] = 1
+    with pytest.raises(DataError, match="odd number of electrons.*info 'charge'"):
+        ed.converged_scf(radical, "minao")
