@@ -110,14 +110,19 @@ def aligned_mean_hamiltonian(train, test) -> np.ndarray:
     return np.stack([rotation(a) @ mean @ rotation(a).T for a in test])
 
 
+def direct_options(n_sparse: int) -> dict:
+    """Options of every direct sparse GPR (SOAP, zeta 2, validation hyperparameters)."""
+    return dict(descriptor={"cutoff": 5.0, "cutoff_width": 0.5, "n_max": 8, "l_max": 6,
+                            "atom_width": 0.5},
+                kernel={"type": "soap", "zeta": 2}, n_sparse=n_sparse,
+                hyperparameters="validation")
+
+
 def direct_models(n_sparse: int):
     from atomlearn.models import SparseGPRModel
     from atomlearn.targets import TargetSpec
 
-    options = dict(descriptor={"cutoff": 5.0, "cutoff_width": 0.5, "n_max": 8, "l_max": 6,
-                               "atom_width": 0.5},
-                   kernel={"type": "soap", "zeta": 2}, n_sparse=n_sparse,
-                   hyperparameters="validation")
+    options = direct_options(n_sparse)
     levels = TargetSpec("low_levels", "spectrum", unit="eV", shape=(N_OCC + 1,),
                         extensive=False)
     gap = TargetSpec("gap", "scalar", unit="eV", extensive=False)
@@ -222,10 +227,7 @@ def gap_rows(n_hamiltonian: int, n_sparse: int, n_gap: int) -> list[dict]:
     pool = [a for a in load_ethanol(":") if a.info["md_frame"] not in held_out]
     pool = [pool[i] for i in np.random.default_rng(1).permutation(len(pool))[:n_gap]]
     reference = np.stack([a.info["orbital_energies"] for a in test])
-    options = dict(descriptor={"cutoff": 5.0, "cutoff_width": 0.5, "n_max": 8, "l_max": 6,
-                               "atom_width": 0.5},
-                   kernel={"type": "soap", "zeta": 2}, n_sparse=n_sparse,
-                   hyperparameters="validation")
+    options = direct_options(n_sparse)
     rows = []
 
     def direct(frames, label):

@@ -13,7 +13,7 @@ from atomlearn.errors import ConfigError, DataError
 from atomlearn.models import model_class
 from atomlearn.nn.training import loss_of
 from atomlearn.targets import excitation_energies, oscillator_strengths
-from atomlearn.targets import excitations as X
+from atomlearn.targets.levels import orbital_differences
 from atomlearn.testing import conformance as C
 
 GPR = dict(descriptor={"cutoff": 4.0, "n_max": 4, "l_max": 3}, n_sparse=20,
@@ -30,14 +30,14 @@ def frames():
 def test_orbital_differences_pair_the_lowest_occupied_to_virtual_gaps():
     a = Atoms("He2", positions=[[0, 0, 0], [0, 0, 3]])     # 4 electrons: 2 occupied levels
     a.info["orbital_energies"] = np.array([3.0, -10.0, 1.0, -8.0, 20.0])
-    np.testing.assert_allclose(X.orbital_differences([a], 4), [[9, 11, 11, 13]])
+    np.testing.assert_allclose(orbital_differences([a], 4), [[9, 11, 11, 13]])
     a.info["n_electrons"] = 2          # a valence count given in the info wins
-    np.testing.assert_allclose(X.orbital_differences([a], 2), [[2, 11]])
+    np.testing.assert_allclose(orbital_differences([a], 2), [[2, 11]])
     with pytest.raises(DataError, match=re.escape(
             "do not give 5 finite occupied-to-virtual differences")):
-        X.orbital_differences([a], 5)
+        orbital_differences([a], 5)
     with pytest.raises(DataError, match="structure 0 has no 'pred_orbital_energies' in its"):
-        X.orbital_differences([a], 2, "pred_orbital_energies")
+        orbital_differences([a], 2, "pred_orbital_energies")
 
 
 def test_delta_model_adds_the_frames_orbital_differences(frames):

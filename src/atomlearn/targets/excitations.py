@@ -17,7 +17,8 @@ corrections to the lowest differences :math:`\\varepsilon_a - \\varepsilon_i` be
 virtual and occupied Kohn-Sham orbital energies, read from the info array ``levels``
 (``orbital_energies`` from a ground-state calculation, or ``pred_orbital_energies``
 written by ``atomlearn predict`` with an orbital-energy model). Sorted differences are
-matched to sorted states, so the baseline follows the states' crossings.
+matched to sorted states, so the baseline follows the states' crossings
+(:mod:`atomlearn.targets.levels`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from ..errors import ConfigError, DataError, check_choice
 from ..options import parse
 from ..structures.io import where
 from .energy_grid import EnergyGrid
-from .levels import delta_baseline, orbital_differences
 
 LINES = ("gaussian", "lorentzian")
 #: Baselines of Delta-learned excitation energies.
@@ -157,5 +157,4 @@ def read_absorption(spec, structures: Sequence[ase.Atoms]) -> np.ndarray:
 
 
 __all__ = ["AbsorptionOptions", "BASELINES", "LINES", "ORDERS", "absorption_options", "broadened",
-           "delta_baseline", "line_shape", "orbital_differences", "read_absorption",
-           "read_states", "sorted_by"]
+           "line_shape", "read_absorption", "read_states", "sorted_by"]
