@@ -7,7 +7,8 @@
   (def2-SVP, eV) in their info.
 * :func:`load_silicon`: 82 strained, rattled 64-atom silicon cells, GFN1-xTB labels.
 * :func:`load_silicon_bands`: 65 strained 2-atom silicon cells, PySCF LDA band energies
-  (``kpoints``: the 27 fractional mesh k-points; 13 cells also carry ``path_kpoints`` and
+  (``kpoints``: the 27 fractional mesh k-points; ``hamiltonian_k``: the Kohn-Sham matrices
+  there, eV, real and imaginary parts last; 13 cells also carry ``path_kpoints`` and
   ``path_band_energies`` along L-G-X-W-K-G).
 
 Each frame carries its eigenvalues (eV) in ``atoms.info``: ``orbital_energies`` (ethanol's
@@ -71,6 +72,8 @@ def _rows(index: str | slice | int, n: int) -> np.ndarray:
 def _add_levels(name: str, frames: list[ase.Atoms], index) -> None:
     """Put each frame's eigenvalues (eV) and electron count in its info, where targets
     built from them (a DOS, orbital energies, band energies) read them."""
+    from ase.units import Hartree
+
     extra = load_extra(name)
     key = {"ethanol": "mo_energies", "silicon": "orbital_energies_gamma"}.get(
         name, "band_energies")
@@ -87,6 +90,10 @@ def _add_levels(name: str, frames: list[ase.Atoms], index) -> None:
             info["n_kpoints"] = extra["band_energies"].shape[1]
             info["kpoints"] = extra["kpts_frac"].reshape(-1)
             info["n_electrons"] = 2 * int(info["n_occ"])
+            # Kohn-Sham matrices (eV), real and imaginary parts last: extended XYZ has
+            # no complex arrays
+            H = extra["fock_k"][row] * Hartree
+            info["hamiltonian_k"] = np.stack([H.real, H.imag], axis=-1).reshape(-1)
             path = np.flatnonzero(extra["path_frames"] == row)
             if len(path):
                 info["path_kpoints"] = extra["path_kpts_frac"].reshape(-1)

@@ -7,10 +7,21 @@ from dataclasses import dataclass
 
 @dataclass
 class BandGPRHypers:
-    """An exact GP of band energies over (cell, k-point) pairs.
+    """Band energies of crystals: a GP of the Hamiltonian on the mesh's lattice vectors,
+    or an exact GP of band energies over (cell, k-point) pairs.
 
     Attributes
     ----------
+    route : {"hamiltonian", "direct"}
+        ``hamiltonian``: learn each cell's Kohn-Sham matrices (info ``hamiltonian_k``) and
+        diagonalise them, with the pair GP learning what interpolation off the mesh
+        misses along the labelled paths; ``direct``: the pair GP of the band energies.
+    basis, pseudo : str
+        PySCF basis (s and p orbitals) and pseudopotential of the Hamiltonian labels.
+    hamiltonian_sigma : float
+        Noise of a Hamiltonian element, eV (start value of the search).
+    std_samples : int
+        Samples of the Hamiltonian's posterior that carry its std to the band energies.
     sigma : float
         Noise of a band energy, eV (start value of the marginal-likelihood search).
     length_scale : float
@@ -26,6 +37,11 @@ class BandGPRHypers:
     random_state : int
     """
 
+    route: str = "hamiltonian"
+    basis: str = "gth-szv"
+    pseudo: str = "gth-pade"
+    hamiltonian_sigma: float = 0.003
+    std_samples: int = 32
     sigma: float = 0.03
     length_scale: float = 3.0
     restarts: int = 0
@@ -34,5 +50,6 @@ class BandGPRHypers:
     random_state: int = 0
 
 
+ROUTES = ("hamiltonian", "direct")
 HYPERS = {"band_gpr": BandGPRHypers}
 LAYOUTS = {"band_gpr": frozenset({("spectrum", False)})}

@@ -1,35 +1,37 @@
-"""Band energies of crystals at any k-point: an exact GP over (cell, k-point) pairs.
+"""Band energies of crystals at any k-point, by two routes that share one exact-GP piece.
 
-The direct route to band structures: a band energy is a function of the cell and of the
-k-point, so the GP's inputs are both. The cell is described by invariants complete for
-cells of one atom order (the Gram matrix of its vectors and every atom's fractional
-position relative to the first); the k-point, in fractional coordinates of that cell's
-reciprocal basis, by :math:`\\cos 2\\pi k_i` and :math:`\\cos 2\\pi(k_i \\pm k_j)`, which
-are periodic in the reciprocal lattice and even under time reversal (E(k) = E(-k)).
-One ARD squared-exponential kernel over both (a product of a cell kernel and a k kernel)
-and a white noise; all bands share it. Training points are every labelled (cell, k):
-``band_energies`` at the cell's ``kpoints`` (info), plus, where a cell has them, the
-bands along a path (``path_band_energies`` at ``path_kpoints``), so paths of some cells
-teach the k-dependence between mesh points to all.
+A band energy is a function of the cell and of the k-point. The cell is described by
+invariants complete for cells of one atom order (the Gram matrix of its vectors and every
+atom's fractional position relative to the first); the k-point, in fractional coordinates
+of that cell's reciprocal basis, by :math:`\\cos 2\\pi k_i` and :math:`\\cos 2\\pi(k_i \\pm
+k_j)`, which are periodic in the reciprocal lattice and even under time reversal.
+
+* ``route: hamiltonian`` (default): a GP of each cell's Kohn-Sham Hamiltonian on the
+  lattice vectors of its k-mesh (:mod:`.hamiltonian`), diagonalised; band crossings come
+  out of the diagonalisation instead of being smoothed over. Between mesh points the core
+  Hamiltonian is exact and the rest is interpolated; what that interpolation misses is
+  learned from the cells that carry bands along a path, by a GP over (cell, k-point)
+  pairs of the residual (zero on the mesh, where the route is exact).
+* ``route: direct``: that GP over (cell, k-point) pairs of the band energies themselves,
+  trained on every labelled (cell, k): the mesh, plus the paths where cells have them.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 
 import ase
 import numpy as np
 
-from ...errors import ConfigError, ConvergenceWarning, DataError
-from ...gp.exact import GaussianProcessRegressor
-from ...kernels import RBF, ConstantKernel, WhiteKernel
+from ...errors import ConfigError, DataError, check_choice
 from ...structures.io import where
 from ...targets import Dataset, band_energies
 from .. import register
 from ..base import StructureModel
 from ..hypers import check_positive
-from .hypers import LAYOUTS, BandGPRHypers
+from .exact import ScaledGP
+from .hamiltonian import CrystalHamiltonian
+from .hypers import LAYOUTS, ROUTES, BandGPRHypers
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +60,34 @@ def kpoint_features(kpoints: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
+def pair_inputs(cells: np.ndarray, kpoints: np.ndarray) -> np.ndarray:
+    """Features of every (cell, k-point) pair, cell-major."""
+    return np.hstack([np.repeat(cells, len(kpoints), axis=0),
+                      np.tile(kpoint_features(kpoints), (len(cells), 1))])
+
+
 def cell_kpoints(atoms: ase.Atoms, frame: int, key: str = KPOINTS) -> np.ndarray:
     """The fractional k-points ``(n_k, 3)`` in a cell's info."""
     if key not in atoms.info:
         raise DataError(f"{where(atoms, frame)} has no '{key}' in its info: the fractional "
                         "k-points (n_k x 3) of its band energies.")
     return np.asarray(atoms.info[key], float).reshape(-1, 3)
+
+
+def _path(atoms: ase.Atoms, frame: int, n_bands: int):
+    """A cell's path k-points and band energies, or None."""
+    if PATH_KPOINTS not in atoms.info or PATH_ENERGIES not in atoms.info:
+        return None
+    k = cell_kpoints(atoms, frame, PATH_KPOINTS)
+    e = np.asarray(atoms.info[PATH_ENERGIES], float)
+    if e.size != len(k) * n_bands:
+        raise DataError(f"{where(atoms, frame)} has {e.size} path band energies for "
+                        f"{len(k)} k-points x {n_bands} bands.")
+    return k, e.reshape(len(k), n_bands)
+
+
+def _on_mesh(kpoints: np.ndarray, mesh: np.ndarray) -> bool:
+    return kpoints.shape == mesh.shape and np.allclose(kpoints, mesh, atol=1e-10)
 
 
 @register("band_gpr")
@@ -98,8 +122,10 @@ class BandGPRModel(StructureModel):
     def check_hypers(self) -> None:
         super().check_hypers()
         h = self.hypers
-        for name in ("sigma", "length_scale", "max_points"):
+        for name in ("sigma", "hamiltonian_sigma", "length_scale", "max_points",
+                     "std_samples"):
             check_positive(getattr(h, name), f"model.{name}")
+        check_choice(h.route, ROUTES, "model.route")
         if len(self._spec.shape) != 2:
             raise ConfigError(
                 f"Model type 'band_gpr' learns band energies of shape (n_kpoints, n_bands); "
@@ -115,12 +141,6 @@ class BandGPRModel(StructureModel):
                     f"({n_atoms} atoms, pbc in all directions); got {len(a)} atoms, pbc "
                     f"{a.pbc.tolist()}.")
 
-    def _inputs(self, cells: np.ndarray, kpoints: np.ndarray) -> np.ndarray:
-        """Standardised features of every (cell, k-point) pair, cell-major."""
-        x = np.hstack([np.repeat(cells, len(kpoints), axis=0),
-                       np.tile(kpoint_features(kpoints), (len(cells), 1))])
-        return (x - self.x_mean_) / self.x_std_
-
     # -- fitting ----------------------------------------------------------------------
     def _fit(self, data: Dataset, held_out):
         structures = data.structures
@@ -128,55 +148,86 @@ class BandGPRModel(StructureModel):
         self.n_atoms_ = len(structures[0])
         n_k, n_bands = self._spec.shape
         labels = data.labels[self._spec.name]
-        cells, kpts, energies = [], [], []
-        for i, a in enumerate(structures):
-            sets = [(cell_kpoints(a, i), labels[i])]
-            if PATH_KPOINTS in a.info and PATH_ENERGIES in a.info:
-                path = cell_kpoints(a, i, PATH_KPOINTS)
-                sets.append((path, np.asarray(a.info[PATH_ENERGIES], float).reshape(
-                    len(path), n_bands)))
-            for k, e in sets:
-                if len(k) != len(e):
-                    raise DataError(f"{where(a, i)} has {len(e)} band-energy rows for "
-                                    f"{len(k)} k-points.")
-                cells.append(np.repeat(cell_invariants(a)[None], len(k), axis=0))
-                kpts.append(k)
-                energies.append(e)
-        cells, kpts, y = np.vstack(cells), np.vstack(kpts), np.vstack(energies)
-        if len(y) > self.hypers.max_points:
-            raise ConfigError(
-                f"{len(y)} (cell, k-point) training points exceed model.max_points = "
-                f"{self.hypers.max_points} (an exact GP: memory grows as their square). Use "
-                "fewer cells or raise 'model.max_points'.")
-        x = np.hstack([cells, kpoint_features(kpts)])
-        self.x_mean_, self.x_std_ = x.mean(axis=0), x.std(axis=0) + 1e-12
-        self.y_mean_ = y.mean(axis=0)
         self.kpoints_ = cell_kpoints(structures[0], 0)
+        for i, a in enumerate(structures):
+            if len(cell_kpoints(a, i)) != n_k:
+                raise DataError(f"{where(a, i)} has {len(cell_kpoints(a, i))} k-points for "
+                                f"{n_k} rows of band energies.")
         self.probe_ = ase.Atoms(structures[0].numbers, structures[0].positions,
                                 cell=structures[0].cell, pbc=True)
-        h = self.hypers
-        kernel = (ConstantKernel(1.0, (1e-3, 1e3))
-                  * RBF(np.full(x.shape[1], h.length_scale), (1e-2, 1e3))
-                  + WhiteKernel(h.sigma**2 / max(float(np.var(y)), 1e-12), (1e-10, 1.0)))
-        log.info("band_gpr: %d (cell, k-point) points, %d bands", len(y), n_bands)
-        self.gp_ = GaussianProcessRegressor(kernel, normalize_y=False,
-                                            n_restarts_optimizer=h.restarts,
-                                            random_state=h.random_state)
-        self.y_scale_ = float(np.std(y - self.y_mean_)) or 1.0
-        with warnings.catch_warnings():
-            # DFT bands are noise-free: the noise search ends at its floor (1e-5 of the
-            # spread), which is a choice, not a failure to converge
-            warnings.filterwarnings("ignore", message=".*noise_level is close to the "
-                                    "specified lower bound", category=ConvergenceWarning)
-            self.gp_.fit((x - self.x_mean_) / self.x_std_,
-                         (y - self.y_mean_) / self.y_scale_)
-        log.info("band_gpr: %s", self.gp_.kernel_)
+        cells = np.array([cell_invariants(a) for a in structures])
+        paths = [_path(a, i, n_bands) for i, a in enumerate(structures)]
+        if self.hypers.route == "direct":
+            self.pairs_ = self._fit_pairs(structures, cells, [
+                [(cell_kpoints(a, i), labels[i])] + ([p] if p else [])
+                for i, (a, p) in enumerate(zip(structures, paths, strict=True))])
+            self.hamiltonian_ = None
+            return None
+        self._fit_hamiltonian(structures, cells, paths)
         return None
+
+    def _fit_hamiltonian(self, structures, cells, paths) -> None:
+        h = self.hypers
+        for i, a in enumerate(structures):
+            if not _on_mesh(cell_kpoints(a, i), self.kpoints_):
+                raise DataError(f"{where(a, i)}: the Hamiltonian route needs every cell's "
+                                "k-points to be the first cell's mesh; these differ.")
+        self.hamiltonian_ = CrystalHamiltonian(h.basis, h.pseudo, self.kpoints_).fit(
+            structures, cells, h)
+        n_bands = self._spec.shape[1]
+        if self.hamiltonian_.shape_[-1] < n_bands:
+            raise ConfigError(
+                f"The target asks {n_bands} bands; the basis {h.basis!r} gives "
+                f"{self.hamiltonian_.shape_[-1]} orbitals per cell. Ask at most that many.")
+        log.info("band_gpr: Hamiltonian GP %s", self.hamiltonian_.gp_.gp.kernel_)
+        labelled = [i for i, p in enumerate(paths) if p is not None]
+        if not labelled:
+            self.pairs_ = None
+            return
+        # what interpolating the reference Hamiltonian misses along the paths; zero on
+        # the mesh, where the route is exact
+        sets = [[(self.kpoints_, np.zeros((len(self.kpoints_), n_bands)))]
+                for _ in structures]
+        for i in labelled:
+            a, (k, e) = structures[i], paths[i]
+            reference = self._reference_lattice(a, i)
+            interp = self.hamiltonian_.bands([a], reference[None], k)[0][:, :n_bands]
+            sets[i].append((k, e - interp))
+        self.pairs_ = self._fit_pairs(structures, cells, sets)
+
+    def _reference_lattice(self, atoms: ase.Atoms, frame: int) -> np.ndarray:
+        """The labelled lattice Hamiltonian of a training cell in its lab frame."""
+        ham = self.hamiltonian_
+        rotated = ham.lattice_labels(atoms, frame)
+        D = ham._rotation(atoms, ham._cell(atoms)[1])
+        return D.T @ rotated @ D
+
+    def _fit_pairs(self, structures, cells, sets) -> ScaledGP:
+        x, y = [], []
+        for i, cell_sets in enumerate(sets):
+            for k, e in cell_sets:
+                if len(k) != len(e):
+                    raise DataError(f"{where(structures[i], i)} has {len(e)} band-energy "
+                                    f"rows for {len(k)} k-points.")
+                x.append(pair_inputs(cells[i:i + 1], k))
+                y.append(e)
+        x, y = np.vstack(x), np.vstack(y)
+        h = self.hypers
+        if len(y) > h.max_points:
+            raise ConfigError(
+                f"{len(y)} (cell, k-point) training points exceed model.max_points = "
+                f"{h.max_points} (an exact GP: memory grows as their square). Use fewer "
+                "cells or raise 'model.max_points'.")
+        log.info("band_gpr: %d (cell, k-point) points, %d bands", len(y), y.shape[1])
+        gp = ScaledGP().fit(x, y, length_scale=h.length_scale, noise=h.sigma**2,
+                            restarts=h.restarts, random_state=h.random_state)
+        log.info("band_gpr: pair GP %s", gp.gp.kernel_)
+        return gp
 
     # -- prediction -------------------------------------------------------------------
     def predict_bands(self, structures, kpoints=None, *, return_std: bool = False):
         """Band energies (eV) at fractional ``kpoints`` ``(n_k, 3)`` of every structure
-        (default: the model's own k-set), shape ``(n, n_k, n_bands)``, and the latent std."""
+        (default: the model's own k-set), shape ``(n, n_k, n_bands)``, and their std."""
         structures = list(structures)
         self._check_cells(structures)
         kpoints = self.kpoints_ if kpoints is None else np.asarray(kpoints, float)
@@ -184,16 +235,34 @@ class BandGPRModel(StructureModel):
             raise DataError(f"k-points must be fractional coordinates of shape (n_k, 3); "
                             f"got shape {kpoints.shape}.")
         cells = np.array([cell_invariants(a) for a in structures])
-        x = self._inputs(cells, kpoints)
-        shape = (len(structures), len(kpoints), len(self.y_mean_))
+        n_bands = self._spec.shape[1]
+        shape = (len(structures), len(kpoints), n_bands)
+        pairs = None
+        if self.pairs_ is not None and (self.hamiltonian_ is None
+                                        or not _on_mesh(kpoints, self.kpoints_)):
+            pairs = self.pairs_.predict(pair_inputs(cells, kpoints), return_std=return_std)
+        if self.hamiltonian_ is None:
+            if not return_std:
+                return pairs.reshape(shape)
+            return pairs[0].reshape(shape), np.repeat(pairs[1], n_bands).reshape(shape)
+        mesh = None if _on_mesh(kpoints, self.kpoints_) else kpoints
+        ham = self.hamiltonian_
+        H_T, std = ham.lattice(structures, cells, return_std=True)
+        bands = ham.bands(structures, H_T, mesh)[..., :n_bands]
+        if pairs is not None:
+            bands = bands + (pairs[0] if return_std else pairs).reshape(shape)
         if not return_std:
-            return (self.gp_.predict(x) * self.y_scale_ + self.y_mean_).reshape(shape)
-        mean, std = self.gp_.predict(x, return_std=True)
-        noise = float(self.gp_.kernel_.k2.noise_level)
-        latent = np.sqrt(np.maximum(std**2 - noise, 0.0)) * self.y_scale_
-        return ((mean * self.y_scale_ + self.y_mean_).reshape(shape),
-                np.broadcast_to(latent.reshape(len(x), -1), (len(x), shape[2])).reshape(
-                    shape))
+            return bands
+        # the GP's posterior on the Hamiltonian, carried through the diagonalisation by
+        # sampling (every element independent, with the cell's latent std)
+        rng = np.random.default_rng(self.hypers.random_state)
+        n_s = self.hypers.std_samples
+        noise = rng.standard_normal((len(structures), n_s, *H_T.shape[1:]))
+        samples = H_T[:, None] + std[:, None, None, None, None] * noise
+        spread = ham.bands(structures, samples, mesh)[..., :n_bands].std(axis=1)
+        if pairs is not None:
+            spread = np.sqrt(spread**2 + np.repeat(pairs[1], n_bands).reshape(shape)**2)
+        return bands, spread
 
     def _predict(self, structures, names, return_std):
         out = self.predict_bands(structures, return_std=return_std)
@@ -201,36 +270,33 @@ class BandGPRModel(StructureModel):
         return ({name: out[0]}, {name: out[1]}) if return_std else ({name: out}, {})
 
     def _noise_std(self, name, structures) -> np.ndarray:
-        noise = float(np.sqrt(self.gp_.kernel_.k2.noise_level)) * self.y_scale_
-        return np.full((len(structures), *self._spec.shape), noise)
+        gp = self.pairs_ if self.hamiltonian_ is None else self.hamiltonian_.gp_
+        return np.full((len(structures), *self._spec.shape), gp.noise_std)
 
     def _probe_structure(self) -> ase.Atoms:
         return self.probe_.copy()
 
     # -- state ------------------------------------------------------------------------
     def _state(self):
-        gp = self.gp_
-        arrays = {"X_train": gp.X_train_, "alpha": gp.alpha_, "L": gp.L_,
-                  "theta": gp.kernel_.theta, "x_mean": self.x_mean_, "x_std": self.x_std_,
-                  "y_mean": self.y_mean_, "kpoints": self.kpoints_,
-                  "probe_numbers": self.probe_.numbers,
+        arrays = {"kpoints": self.kpoints_, "probe_numbers": self.probe_.numbers,
                   "probe_positions": self.probe_.positions,
                   "probe_cell": self.probe_.cell.array}
-        return {"y_scale": self.y_scale_, "n_atoms": self.n_atoms_}, arrays
+        fitted = {"n_atoms": self.n_atoms_}
+        if self.pairs_ is not None:
+            arrays.update(self.pairs_.state(""))
+        if self.hamiltonian_ is not None:
+            ham_fitted, ham_arrays = self.hamiltonian_.state()
+            fitted["hamiltonian"] = ham_fitted
+            arrays.update(ham_arrays)
+        return fitted, arrays
 
     def _restore(self, fitted, arrays) -> None:
-        h = self.hypers
-        d = arrays["X_train"].shape[1]
-        template = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(d), (1e-2, 1e3))
-                    + WhiteKernel(1e-3, (1e-10, 1.0)))
-        gp = GaussianProcessRegressor(template, random_state=h.random_state)
-        gp.kernel_ = template.clone_with_theta(arrays["theta"])
-        gp.X_train_, gp.alpha_, gp.L_ = arrays["X_train"], arrays["alpha"], arrays["L"]
-        n_bands = arrays["y_mean"].shape[0]
-        gp._y_train_mean, gp._y_train_std = np.zeros(n_bands), np.ones(n_bands)
-        self.gp_ = gp
-        self.x_mean_, self.x_std_ = arrays["x_mean"], arrays["x_std"]
-        self.y_mean_, self.kpoints_ = arrays["y_mean"], arrays["kpoints"]
-        self.y_scale_, self.n_atoms_ = float(fitted["y_scale"]), int(fitted["n_atoms"])
+        if "X_train" in arrays and "y_scale" not in arrays:     # written before routes
+            arrays = {**arrays, "y_scale": np.array(fitted["y_scale"])}
+            self.hypers.route = "direct"
+        self.pairs_ = ScaledGP.restore(arrays, "") if "X_train" in arrays else None
+        self.hamiltonian_ = (CrystalHamiltonian.restore(fitted["hamiltonian"], arrays)
+                             if "hamiltonian" in fitted else None)
+        self.kpoints_, self.n_atoms_ = arrays["kpoints"], int(fitted["n_atoms"])
         self.probe_ = ase.Atoms(arrays["probe_numbers"], arrays["probe_positions"],
                                 cell=arrays["probe_cell"], pbc=True)

@@ -1,0 +1,159 @@
+"""The Hamiltonian route to band energies: a GP of each cell's Kohn-Sham Hamiltonian in
+Löwdin-orthogonalised atomic orbitals on the lattice vectors of the k-mesh, diagonalised.
+
+Labels are the matrices ``H(k)`` on a Gamma-centred mesh (info ``hamiltonian_k``, eV); the
+overlap comes exactly from the geometry (PySCF). ``S^-1/2 H S^-1/2`` is carried to the
+mesh's lattice vectors (real) and rotated into the cell's standard frame, so one GP over
+the cell invariants (those of the direct route) learns every element; predictions are
+rotated back, which makes them exactly equivariant. Band energies on the mesh are the
+eigenvalues of the predicted matrices. Elsewhere, the core Hamiltonian (kinetic energy
+and pseudopotential) is exact at any k, and only the rest, ``S^-1/2 (H - h) S^-1/2``, is
+interpolated from the mesh (Wigner-Seitz): the core part is where the long-range tail of
+``H(T)`` that a coarse mesh aliases lives.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import ase
+import numpy as np
+
+from ...errors import DataError
+from ...structures.io import where
+from ...targets import bloch
+from .exact import ScaledGP
+
+#: Info key of a cell's Hamiltonian at its k-points (eV): complex (n_k, n_ao, n_ao), or real
+#: with the real and imaginary parts last (n_k, n_ao, n_ao, 2), flat or not.
+HAMILTONIAN_K = "hamiltonian_k"
+
+
+def read_hamiltonian(atoms: ase.Atoms, frame: int, n_k: int, n_ao: int) -> np.ndarray:
+    """A cell's ``hamiltonian_k`` as complex ``(n_k, n_ao, n_ao)``, Hermitian (a reference
+    that is not is symmetrised with a warning saying by how much)."""
+    if HAMILTONIAN_K not in atoms.info:
+        raise DataError(
+            f"{where(atoms, frame)} has no '{HAMILTONIAN_K}' in its info: the Kohn-Sham "
+            f"matrices ({n_k} k-points x {n_ao} x {n_ao} orbitals, eV) the Hamiltonian route "
+            "learns. Load the cells with load_silicon_bands() (data 'silicon_bands'), or "
+            "use 'model.route: direct' to learn band energies alone.")
+    raw = np.asarray(atoms.info[HAMILTONIAN_K])
+    if not np.iscomplexobj(raw):
+        if raw.size != n_k * n_ao * n_ao * 2:
+            raise DataError(
+                f"{where(atoms, frame)}: '{HAMILTONIAN_K}' has {raw.size} numbers; expected "
+                f"{n_k} x {n_ao} x {n_ao} complex (or x 2 reals) for its {n_k} k-points and "
+                f"the basis's {n_ao} orbitals of its atoms.")
+        raw = raw.reshape(n_k, n_ao, n_ao, 2)
+        raw = raw[..., 0] + 1j * raw[..., 1]
+    if raw.size != n_k * n_ao * n_ao:
+        raise DataError(
+            f"{where(atoms, frame)}: '{HAMILTONIAN_K}' has {raw.size} entries; expected "
+            f"{n_k} x {n_ao} x {n_ao} (k-points x the basis's orbitals of its atoms).")
+    H = raw.reshape(n_k, n_ao, n_ao)
+    asym = float(np.abs(H - np.swapaxes(H, -1, -2).conj()).max())
+    if asym > 1e-8 * float(np.abs(H).max()):
+        warnings.warn(f"{where(atoms, frame)}: '{HAMILTONIAN_K}' is not Hermitian (largest "
+                      f"|H - H^dagger| {asym:.3g} eV); using (H + H^dagger)/2.", stacklevel=3)
+    return 0.5 * (H + np.swapaxes(H, -1, -2).conj())
+
+
+class CrystalHamiltonian:
+    """A GP from cell invariants to the Löwdin-orthogonalised lattice Hamiltonian.
+
+    Parameters
+    ----------
+    basis, pseudo : str
+        PySCF basis and pseudopotential of the labels (s and p orbitals).
+    kpoints : ndarray (n_k, 3)
+        The labels' Gamma-centred mesh (fractional).
+    """
+
+    def __init__(self, basis: str, pseudo: str, kpoints: np.ndarray):
+        self.basis, self.pseudo = basis, pseudo
+        self.kpoints = np.asarray(kpoints, float).reshape(-1, 3)
+        self.mesh = bloch.mesh_size(self.kpoints)
+        self.vectors = bloch.mesh_vectors(self.mesh)
+
+    # -- geometry ---------------------------------------------------------------------
+    def _cell(self, atoms: ase.Atoms):
+        cell = bloch.pyscf_cell(atoms, self.basis, self.pseudo)
+        return cell, bloch.orbitals(cell)
+
+    def _rotation(self, atoms: ase.Atoms, orbs: bloch.Orbitals) -> np.ndarray:
+        return bloch.orbital_rotation(bloch.frame(atoms), orbs)
+
+    def _mesh_phases(self) -> np.ndarray:
+        return np.exp(2j * np.pi * self.kpoints @ self.vectors.T)
+
+    # -- fitting ----------------------------------------------------------------------
+    def lattice_labels(self, atoms: ase.Atoms, frame: int) -> np.ndarray:
+        """``S^-1/2 H S^-1/2`` of one labelled cell on the mesh's lattice vectors, in the
+        cell's standard frame, ``(n_T, n_ao, n_ao)`` real (eV)."""
+        cell, orbs = self._cell(atoms)
+        H = read_hamiltonian(atoms, frame, len(self.kpoints), orbs.size)
+        S, _ = bloch.one_electron(cell, self.kpoints, core=False)
+        X = bloch.lowdin(S)
+        D = self._rotation(atoms, orbs)
+        return bloch.to_lattice(D @ (X @ H @ X) @ D.T, self.kpoints, self.vectors).real
+
+    def fit(self, structures, invariants: np.ndarray, hypers) -> CrystalHamiltonian:
+        labels = np.stack([self.lattice_labels(a, i) for i, a in enumerate(structures)])
+        self.shape_ = labels.shape[1:]
+        self.gp_ = ScaledGP().fit(invariants, labels.reshape(len(labels), -1),
+                                  length_scale=hypers.length_scale,
+                                  noise=hypers.hamiltonian_sigma**2,
+                                  restarts=hypers.restarts, random_state=hypers.random_state)
+        return self
+
+    # -- prediction -------------------------------------------------------------------
+    def lattice(self, structures, invariants: np.ndarray, return_std: bool = False):
+        """Predicted ``S^-1/2 H S^-1/2`` on the mesh's lattice vectors in each cell's own
+        (lab) frame, ``(n, n_T, n_ao, n_ao)``, and the GP's latent std per cell (eV)."""
+        out = self.gp_.predict(invariants, return_std=return_std)
+        mean, std = out if return_std else (out, None)
+        mean = mean.reshape(len(structures), *self.shape_)
+        for i, a in enumerate(structures):
+            D = self._rotation(a, self._cell(a)[1])
+            mean[i] = D.T @ mean[i] @ D
+        return (mean, std) if return_std else mean
+
+    def bands(self, structures, H_T: np.ndarray, kpoints: np.ndarray | None = None):
+        """Band energies ``(n, n_k, n_ao)`` (eV) of lattice Hamiltonians ``H_T`` (one per
+        structure, or samples of them: ``(n, n_samples, n_T, n_ao, n_ao)``) on the mesh
+        (``kpoints`` None) or at any fractional k."""
+        if kpoints is None:
+            return _eigenvalues(np.einsum("kt,...tmn->...kmn", self._mesh_phases(), H_T))
+        out = []
+        for a, h_T in zip(structures, H_T, strict=True):
+            cell, orbs = self._cell(a)
+            S_m, h_m = bloch.one_electron(cell, self.kpoints)
+            S_k, h_k = bloch.one_electron(cell, kpoints)
+            X_m, X_k = bloch.lowdin(S_m), bloch.lowdin(S_k)
+            core_T = bloch.to_lattice(X_m @ h_m @ X_m, self.kpoints, self.vectors)
+            phases = bloch.interpolation_phases(a, kpoints, self.vectors, self.mesh)
+            exact = X_k @ h_k @ X_k
+            rest = h_T - core_T
+            if rest.ndim == 4:       # samples
+                out.append(_eigenvalues(np.stack([bloch.interpolate(r, phases, orbs)
+                                                  for r in rest]) + exact))
+            else:
+                out.append(_eigenvalues(bloch.interpolate(rest, phases, orbs) + exact))
+        return np.stack(out)
+
+    def state(self) -> tuple[dict, dict]:
+        return ({"basis": self.basis, "pseudo": self.pseudo, "shape": list(self.shape_)},
+                {**self.gp_.state("hamiltonian."), "hamiltonian.kpoints": self.kpoints})
+
+    @classmethod
+    def restore(cls, fitted: dict, arrays: dict) -> CrystalHamiltonian:
+        self = cls(fitted["basis"], fitted["pseudo"], arrays["hamiltonian.kpoints"])
+        self.shape_ = tuple(fitted["shape"])
+        self.gp_ = ScaledGP.restore(arrays, "hamiltonian.")
+        return self
+
+
+def _eigenvalues(H: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the Hermitian part of a stack of matrices."""
+    return np.linalg.eigvalsh(0.5 * (H + np.swapaxes(H, -1, -2).conj()))
