@@ -12,6 +12,7 @@ integer coordinates of the lattice vector ``T``.
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 
 import ase
@@ -44,7 +45,9 @@ def pyscf_cell(atoms: ase.Atoms, basis: str, pseudo: str | None):
     cell.unit = "A"
     cell.basis, cell.pseudo, cell.verbose = basis, pseudo, 0
     try:
-        cell.build()
+        with warnings.catch_warnings():    # PySCF's advice for an unknown basis name
+            warnings.filterwarnings("ignore", message="Basis may be available")
+            cell.build()
     except (KeyError, RuntimeError, ValueError) as err:
         raise ConfigError(f"PySCF cannot build the cell with basis {basis!r} and pseudo "
                           f"{pseudo!r}: {err}. Name a basis and pseudopotential PySCF "
@@ -65,17 +68,22 @@ def orbitals(cell) -> Orbitals:
 def one_electron(cell, kpoints: np.ndarray, *, core: bool = True):
     """Exact overlap ``S(k)`` and, with ``core``, core Hamiltonian (kinetic energy and
     pseudopotential, eV) at fractional ``kpoints``: ``(n_k, n_ao, n_ao)`` each."""
-    from pyscf.pbc import scf
+    from pyscf.pbc import df
 
     from ..threads import single_thread
 
     kpts = cell.get_abs_kpts(np.asarray(kpoints, float).reshape(-1, 3))
+    shape = (len(kpts), cell.nao, cell.nao)
     with single_thread():
-        S = np.asarray(cell.pbc_intor("int1e_ovlp", hermi=1, kpts=kpts)).reshape(
-            len(kpts), cell.nao, cell.nao)
+        S = np.asarray(cell.pbc_intor("int1e_ovlp", hermi=1, kpts=kpts)).reshape(shape)
         if not core:
             return S, None
-        h = np.asarray(scf.KRHF(cell, kpts).get_hcore(cell, kpts)).reshape(S.shape)
+        # the pseudopotential analytically (GDF) on a whole mesh, on the FFT grid elsewhere:
+        # they agree to 1e-8 Ha; GDF takes 0.7 s on the 3x3x3 mesh and 10 s on 20 path
+        # points, the grid 2.0 s and 1.5 s (2-atom silicon)
+        method = df.GDF if _is_mesh(kpoints) else df.FFTDF
+        h = (np.asarray(cell.pbc_intor("int1e_kin", hermi=1, kpts=kpts)).reshape(shape)
+             + np.asarray(method(cell, kpts).get_pp(kpts)).reshape(shape))
     return S, h * Hartree
 
 
@@ -98,6 +106,14 @@ def mesh_size(kpoints: np.ndarray) -> tuple[int, int, int]:
                         "Monkhorst-Pack mesh (n1 x n2 x n3 points j/n_i); a Hamiltonian "
                         "model needs one to go to lattice vectors and back.")
     return n
+
+
+def _is_mesh(kpoints: np.ndarray) -> bool:
+    try:
+        mesh_size(kpoints)
+    except DataError:
+        return False
+    return True
 
 
 def mesh_vectors(n: tuple[int, int, int]) -> np.ndarray:

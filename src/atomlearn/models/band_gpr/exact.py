@@ -26,11 +26,12 @@ class ScaledGP:
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, length_scale: float, noise: float,
             restarts: int = 0, random_state: int = 0) -> ScaledGP:
+        """``noise``: start value of the white noise as a share of ``y``'s variance."""
         self.x_mean, self.x_std = x.mean(axis=0), x.std(axis=0) + 1e-12
         self.y_mean = y.mean(axis=0)
         self.y_scale = float(np.std(y - self.y_mean)) or 1.0
         self.gp = GaussianProcessRegressor(
-            _kernel(x.shape[1], length_scale, noise / self.y_scale**2),
+            _kernel(x.shape[1], length_scale, noise),
             normalize_y=False, n_restarts_optimizer=restarts, random_state=random_state)
         with warnings.catch_warnings():
             # DFT labels are noise-free: the noise search ends at its floor, which is a

@@ -101,9 +101,9 @@ class CrystalHamiltonian:
     def fit(self, structures, invariants: np.ndarray, hypers) -> CrystalHamiltonian:
         labels = np.stack([self.lattice_labels(a, i) for i, a in enumerate(structures)])
         self.shape_ = labels.shape[1:]
-        self.gp_ = ScaledGP().fit(invariants, labels.reshape(len(labels), -1),
-                                  length_scale=hypers.length_scale,
-                                  noise=hypers.hamiltonian_sigma**2,
+        y = labels.reshape(len(labels), -1)
+        self.gp_ = ScaledGP().fit(invariants, y, length_scale=hypers.length_scale,
+                                  noise=hypers.hamiltonian_sigma**2 / np.var(y - y.mean(0)),
                                   restarts=hypers.restarts, random_state=hypers.random_state)
         return self
 
@@ -119,27 +119,32 @@ class CrystalHamiltonian:
             mean[i] = D.T @ mean[i] @ D
         return (mean, std) if return_std else mean
 
-    def bands(self, structures, H_T: np.ndarray, kpoints: np.ndarray | None = None):
-        """Band energies ``(n, n_k, n_ao)`` (eV) of lattice Hamiltonians ``H_T`` (one per
-        structure, or samples of them: ``(n, n_samples, n_T, n_ao, n_ao)``) on the mesh
-        (``kpoints`` None) or at any fractional k."""
-        if kpoints is None:
-            return _eigenvalues(np.einsum("kt,...tmn->...kmn", self._mesh_phases(), H_T))
+    def off_mesh(self, structures, kpoints: np.ndarray) -> list[tuple]:
+        """What carries each structure's lattice Hamiltonian to fractional ``kpoints``:
+        the interpolation phases, the core part on the lattice and exactly at ``kpoints``
+        (all Löwdin-orthogonalised), and the orbitals."""
         out = []
-        for a, h_T in zip(structures, H_T, strict=True):
+        for a in structures:
             cell, orbs = self._cell(a)
             S_m, h_m = bloch.one_electron(cell, self.kpoints)
             S_k, h_k = bloch.one_electron(cell, kpoints)
             X_m, X_k = bloch.lowdin(S_m), bloch.lowdin(S_k)
-            core_T = bloch.to_lattice(X_m @ h_m @ X_m, self.kpoints, self.vectors)
-            phases = bloch.interpolation_phases(a, kpoints, self.vectors, self.mesh)
-            exact = X_k @ h_k @ X_k
-            rest = h_T - core_T
-            if rest.ndim == 4:       # samples
-                out.append(_eigenvalues(np.stack([bloch.interpolate(r, phases, orbs)
-                                                  for r in rest]) + exact))
-            else:
-                out.append(_eigenvalues(bloch.interpolate(rest, phases, orbs) + exact))
+            out.append((bloch.interpolation_phases(a, kpoints, self.vectors, self.mesh),
+                        bloch.to_lattice(X_m @ h_m @ X_m, self.kpoints, self.vectors),
+                        X_k @ h_k @ X_k, orbs))
+        return out
+
+    def bands(self, H_T: np.ndarray, off_mesh: list[tuple] | None = None) -> np.ndarray:
+        """Band energies ``(n, [n_samples,] n_k, n_ao)`` (eV) of lattice Hamiltonians
+        ``H_T`` ``(n, [n_samples,] n_T, n_ao, n_ao)`` on the mesh, or with
+        :meth:`off_mesh` at its k-points."""
+        if off_mesh is None:
+            return _eigenvalues(np.einsum("kt,...tmn->...kmn", self._mesh_phases(), H_T))
+        out = []
+        for h_T, (phases, core_T, core_k, orbs) in zip(H_T, off_mesh, strict=True):
+            rest = (h_T - core_T).reshape(-1, *core_T.shape)
+            H_k = np.stack([bloch.interpolate(r, phases, orbs) for r in rest]) + core_k
+            out.append(_eigenvalues(H_k).reshape(*h_T.shape[:-3], *H_k.shape[1:-1]))
         return np.stack(out)
 
     def state(self) -> tuple[dict, dict]:

@@ -191,7 +191,8 @@ class BandGPRModel(StructureModel):
         for i in labelled:
             a, (k, e) = structures[i], paths[i]
             reference = self._reference_lattice(a, i)
-            interp = self.hamiltonian_.bands([a], reference[None], k)[0][:, :n_bands]
+            interp = self.hamiltonian_.bands(
+                reference[None], self.hamiltonian_.off_mesh([a], k))[0][:, :n_bands]
             sets[i].append((k, e - interp))
         self.pairs_ = self._fit_pairs(structures, cells, sets)
 
@@ -219,7 +220,8 @@ class BandGPRModel(StructureModel):
                 f"{h.max_points} (an exact GP: memory grows as their square). Use fewer "
                 "cells or raise 'model.max_points'.")
         log.info("band_gpr: %d (cell, k-point) points, %d bands", len(y), y.shape[1])
-        gp = ScaledGP().fit(x, y, length_scale=h.length_scale, noise=h.sigma**2,
+        gp = ScaledGP().fit(x, y, length_scale=h.length_scale,
+                            noise=h.sigma**2 / max(float(np.var(y)), 1e-12),
                             restarts=h.restarts, random_state=h.random_state)
         log.info("band_gpr: pair GP %s", gp.gp.kernel_)
         return gp
@@ -245,10 +247,11 @@ class BandGPRModel(StructureModel):
             if not return_std:
                 return pairs.reshape(shape)
             return pairs[0].reshape(shape), np.repeat(pairs[1], n_bands).reshape(shape)
-        mesh = None if _on_mesh(kpoints, self.kpoints_) else kpoints
         ham = self.hamiltonian_
+        off_mesh = None if _on_mesh(kpoints, self.kpoints_) else ham.off_mesh(structures,
+                                                                             kpoints)
         H_T, std = ham.lattice(structures, cells, return_std=True)
-        bands = ham.bands(structures, H_T, mesh)[..., :n_bands]
+        bands = ham.bands(H_T, off_mesh)[..., :n_bands]
         if pairs is not None:
             bands = bands + (pairs[0] if return_std else pairs).reshape(shape)
         if not return_std:
@@ -259,7 +262,7 @@ class BandGPRModel(StructureModel):
         n_s = self.hypers.std_samples
         noise = rng.standard_normal((len(structures), n_s, *H_T.shape[1:]))
         samples = H_T[:, None] + std[:, None, None, None, None] * noise
-        spread = ham.bands(structures, samples, mesh)[..., :n_bands].std(axis=1)
+        spread = ham.bands(samples, off_mesh)[..., :n_bands].std(axis=1)
         if pairs is not None:
             spread = np.sqrt(spread**2 + np.repeat(pairs[1], n_bands).reshape(shape)**2)
         return bands, spread
