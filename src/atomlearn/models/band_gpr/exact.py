@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.linalg import cho_solve
 
 from ...errors import ConvergenceWarning
 from ...gp.exact import GaussianProcessRegressor
@@ -16,7 +17,7 @@ from ...kernels import RBF, ConstantKernel, WhiteKernel
 def _kernel(n_features: int, length_scale: float, noise: float):
     return (ConstantKernel(1.0, (1e-3, 1e3))
             * RBF(np.full(n_features, length_scale), (1e-2, 1e3))
-            + WhiteKernel(noise, (1e-10, 1.0)))
+            + WhiteKernel(noise, (1e-10, 1e2)))
 
 
 class ScaledGP:
@@ -55,6 +56,17 @@ class ScaledGP:
         mean, std = self.gp.predict(z, return_std=True)
         std = std if std.ndim == 1 else std[:, 0]
         latent = np.sqrt(np.maximum(std**2 - self.gp.kernel_.k2.noise_level, 0.0))
+        return mean * self.y_scale + self.y_mean, latent * self.y_scale
+
+    def leave_one_out(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each training point's prediction from all the others (closed form, R&W eq.
+        5.12) and its latent std, in units of ``y``: ``(n, n_outputs)``, ``(n,)``."""
+        gp = self.gp
+        inverse_diagonal = np.diag(cho_solve((gp.L_, True), np.eye(len(gp.L_))))
+        alpha = gp.alpha_.reshape(len(gp.L_), -1)
+        y = gp.y_train_.reshape(alpha.shape)
+        mean = y - alpha / inverse_diagonal[:, None]
+        latent = np.sqrt(np.maximum(1.0 / inverse_diagonal - gp.kernel_.k2.noise_level, 0.0))
         return mean * self.y_scale + self.y_mean, latent * self.y_scale
 
     def state(self, prefix: str) -> dict[str, np.ndarray]:

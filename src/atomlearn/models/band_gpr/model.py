@@ -256,13 +256,8 @@ class BandGPRModel(StructureModel):
             bands = bands + (pairs[0] if return_std else pairs).reshape(shape)
         if not return_std:
             return bands
-        # the GP's posterior on the Hamiltonian, carried through the diagonalisation by
-        # sampling (every element independent, with the cell's latent std)
-        rng = np.random.default_rng(self.hypers.random_state)
-        n_s = self.hypers.std_samples
-        noise = rng.standard_normal((len(structures), n_s, *H_T.shape[1:]))
-        samples = H_T[:, None] + std[:, None, None, None, None] * noise
-        spread = ham.bands(samples, off_mesh)[..., :n_bands].std(axis=1)
+        spread = ham.std_scale_ * ham.band_std(H_T, std, self.hypers, off_mesh)[
+            ..., :n_bands]
         if pairs is not None:
             spread = np.sqrt(spread**2 + np.repeat(pairs[1], n_bands).reshape(shape)**2)
         return bands, spread
