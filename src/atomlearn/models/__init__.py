@@ -8,7 +8,8 @@ family (``type``)       learns (kind, per structure/atom)    uncertainty
 ``sa_gpr``              vector, rank2_symmetric, operator     DTC variance, calibrated
                         (a Kohn-Sham matrix, with its levels) (none for operators)
 ``band_gpr``            band energies (n_k, n_bands) of       exact GP variance
-                        crystals, at any k-point
+                        crystals, at any k-point (by their    (Hamiltonian route: LOO-
+                        Kohn-Sham matrices, or directly)      calibrated)
 ``bpnn``                scalar (+ forces), spectrum,          committees (``n_models``)
                         vector; scalar/spectrum per atom
 ``mpnn``                as bpnn, and rank2_symmetric          committees (``n_models``)

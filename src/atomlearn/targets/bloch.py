@@ -27,7 +27,7 @@ class Orbitals:
     """Which atom and which angular momentum each atomic orbital of a cell has."""
 
     atom: np.ndarray        # (n_ao,) atom index
-    l: np.ndarray           # (n_ao,) angular momentum
+    ell: np.ndarray         # (n_ao,) angular momentum
 
     @property
     def size(self) -> int:
@@ -162,13 +162,13 @@ def frame(atoms: ase.Atoms) -> np.ndarray:
 def orbital_rotation(Q: np.ndarray, orbs: Orbitals) -> np.ndarray:
     """The orthogonal matrix ``D`` (n_ao x n_ao) that rotates operator blocks of s and p
     orbitals (PySCF's p order x, y, z) by ``Q``: ``A' = D A D^T``."""
-    if (orbs.l > 1).any():
+    if (orbs.ell > 1).any():
         raise ConfigError("Rotating crystal operators supports s and p orbitals (a minimal "
-                          f"basis like 'gth-szv'); this basis has l up to {orbs.l.max()}.")
+                          f"basis like 'gth-szv'); this basis has l up to {orbs.ell.max()}.")
     D = np.zeros((orbs.size, orbs.size))
     mu = 0
     while mu < orbs.size:
-        if orbs.l[mu] == 0:
+        if orbs.ell[mu] == 0:
             D[mu, mu], mu = 1.0, mu + 1
         else:
             D[mu:mu + 3, mu:mu + 3], mu = Q, mu + 3

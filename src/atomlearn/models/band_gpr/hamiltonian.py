@@ -116,18 +116,18 @@ class CrystalHamiltonian:
         mean, std = self.gp_.leave_one_out()
         mean = mean.reshape(labels.shape)
         errors = self.bands(mean) - self.bands(labels)
-        spread = self.band_std(mean, std, hypers)
+        spread = self.band_samples(mean, std, hypers).std(axis=1)
         return float(np.sqrt(np.mean((errors / spread) ** 2)))
 
-    def band_std(self, H_T: np.ndarray, std: np.ndarray, hypers,
-                 off_mesh: list[tuple] | None = None) -> np.ndarray:
-        """Std of the band energies from the GP's posterior on the lattice Hamiltonian,
-        carried through the diagonalisation by sampling (every element independent, with
-        the cell's latent std), before calibration."""
+    def band_samples(self, H_T: np.ndarray, std: np.ndarray, hypers,
+                     off_mesh: list[tuple] | None = None) -> np.ndarray:
+        """Band energies ``(n, n_samples, n_k, n_ao)`` of samples of the GP's posterior on
+        the lattice Hamiltonian (every element independent, with the cell's latent std;
+        before calibration)."""
         rng = np.random.default_rng(hypers.random_state)
         noise = rng.standard_normal((len(H_T), hypers.std_samples, *H_T.shape[1:]))
         samples = H_T[:, None] + std[:, None, None, None, None] * noise
-        return self.bands(samples, off_mesh).std(axis=1)
+        return self.bands(samples, off_mesh)
 
     # -- prediction -------------------------------------------------------------------
     def lattice(self, structures, invariants: np.ndarray, return_std: bool = False):

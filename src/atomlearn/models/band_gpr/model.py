@@ -24,8 +24,9 @@ import ase
 import numpy as np
 
 from ...errors import ConfigError, DataError, check_choice
+from ...structures import keys as K
 from ...structures.io import where
-from ...targets import Dataset, band_energies
+from ...targets import Dataset, TargetSpec, band_energies
 from .. import register
 from ..base import StructureModel
 from ..hypers import check_positive
@@ -34,6 +35,9 @@ from .hamiltonian import CrystalHamiltonian
 from .hypers import LAYOUTS, ROUTES, BandGPRHypers
 
 log = logging.getLogger(__name__)
+
+#: The band edges (valence-band maximum, conduction-band minimum) and the gap.
+EDGES = (K.VBM, K.CBM, K.GAP)
 
 #: Info keys of a cell's k-points (fractional, (n_k, 3)) and of an extra set of bands.
 KPOINTS, PATH_KPOINTS, PATH_ENERGIES = "kpoints", "path_kpoints", "path_band_energies"
@@ -86,6 +90,41 @@ def _path(atoms: ase.Atoms, frame: int, n_bands: int):
     return k, e.reshape(len(k), n_bands)
 
 
+def _occupied(structures, n_bands: int) -> int | None:
+    """Occupied bands of the training cells (closed shells: info ``n_occ``, or
+    ``n_electrons`` / 2), when every cell gives the same count below ``n_bands``."""
+    counts = set()
+    for a in structures:
+        if "n_occ" in a.info:
+            counts.add(int(a.info["n_occ"]))
+        elif "n_electrons" in a.info:
+            counts.add(int(a.info["n_electrons"]) // 2)
+        else:
+            return None
+    n = counts.pop() if len(counts) == 1 else None
+    return n if n is not None and 0 < n < n_bands else None
+
+
+def _edges(bands: np.ndarray, n_occupied: int) -> dict[str, np.ndarray]:
+    """Valence-band maximum, conduction-band minimum and gap of bands ``(..., n_k,
+    n_bands)`` over their k-points."""
+    vbm = bands[..., :n_occupied].max(axis=(-1, -2))
+    cbm = bands[..., n_occupied:].min(axis=(-1, -2))
+    return {K.VBM: vbm, K.CBM: cbm, K.GAP: cbm - vbm}
+
+
+def _edge_std(bands: np.ndarray, spread: np.ndarray, n_occupied: int) -> dict:
+    """The std of the band at each edge, and the gap's with the two independent."""
+    rows = np.arange(len(bands))
+    out = {}
+    for name, part, pick in ((K.VBM, np.s_[..., :n_occupied], np.argmax),
+                             (K.CBM, np.s_[..., n_occupied:], np.argmin)):
+        values = bands[part].reshape(len(bands), -1)
+        out[name] = spread[part].reshape(len(bands), -1)[rows, pick(values, axis=1)]
+    out[K.GAP] = np.hypot(out[K.VBM], out[K.CBM])
+    return out
+
+
 def _on_mesh(kpoints: np.ndarray, mesh: np.ndarray) -> bool:
     return kpoints.shape == mesh.shape and np.allclose(kpoints, mesh, atol=1e-10)
 
@@ -115,6 +154,16 @@ class BandGPRModel(StructureModel):
     @property
     def _spec(self):
         return self.target_specs[0]
+
+    @property
+    def supported_targets(self):
+        """The band energies and, for cells whose electron count the training cells gave,
+        the band edges on the model's k-set and the gap between them (eV)."""
+        out = super().supported_targets
+        if getattr(self, "n_occupied_", None):
+            out.update({name: TargetSpec(name, "scalar", unit=self._spec.unit,
+                                         extensive=False) for name in EDGES})
+        return out
 
     def _held_out_size(self, n_structures: int) -> int:
         return 0            # the std is the exact GP's, not calibrated on held-out cells
@@ -155,6 +204,7 @@ class BandGPRModel(StructureModel):
                                 f"{n_k} rows of band energies.")
         self.probe_ = ase.Atoms(structures[0].numbers, structures[0].positions,
                                 cell=structures[0].cell, pbc=True)
+        self.n_occupied_ = _occupied(structures, n_bands)
         cells = np.array([cell_invariants(a) for a in structures])
         paths = [_path(a, i, n_bands) for i, a in enumerate(structures)]
         if self.hypers.route == "direct":
@@ -227,9 +277,12 @@ class BandGPRModel(StructureModel):
         return gp
 
     # -- prediction -------------------------------------------------------------------
-    def predict_bands(self, structures, kpoints=None, *, return_std: bool = False):
+    def predict_bands(self, structures, kpoints=None, *, return_std: bool = False,
+                      return_samples: bool = False):
         """Band energies (eV) at fractional ``kpoints`` ``(n_k, 3)`` of every structure
-        (default: the model's own k-set), shape ``(n, n_k, n_bands)``, and their std."""
+        (default: the model's own k-set), shape ``(n, n_k, n_bands)``, their std and (the
+        Hamiltonian route, with ``return_std``) the posterior's calibrated samples ``(n,
+        n_samples, n_k, n_bands)``."""
         structures = list(structures)
         self._check_cells(structures)
         kpoints = self.kpoints_ if kpoints is None else np.asarray(kpoints, float)
@@ -256,16 +309,36 @@ class BandGPRModel(StructureModel):
             bands = bands + (pairs[0] if return_std else pairs).reshape(shape)
         if not return_std:
             return bands
-        spread = ham.std_scale_ * ham.band_std(H_T, std, self.hypers, off_mesh)[
-            ..., :n_bands]
+        samples = ham.band_samples(H_T, std, self.hypers, off_mesh)[..., :n_bands]
+        samples = bands[:, None] + ham.std_scale_ * (samples - samples.mean(axis=1,
+                                                                           keepdims=True))
+        spread = samples.std(axis=1)
         if pairs is not None:
             spread = np.sqrt(spread**2 + np.repeat(pairs[1], n_bands).reshape(shape)**2)
+        if return_samples:
+            return bands, spread, samples
         return bands, spread
 
     def _predict(self, structures, names, return_std):
-        out = self.predict_bands(structures, return_std=return_std)
-        name = self._spec.name
-        return ({name: out[0]}, {name: out[1]}) if return_std else ({name: out}, {})
+        wanted = [n for n in names if n in EDGES]
+        if return_std and wanted and self.hamiltonian_ is not None:
+            bands, spread, samples = self.predict_bands(structures, return_std=True,
+                                                        return_samples=True)
+        elif return_std:
+            (bands, spread), samples = self.predict_bands(structures, return_std=True), None
+        else:
+            bands, spread, samples = self.predict_bands(structures), None, None
+        mean, std = {self._spec.name: bands}, {self._spec.name: spread}
+        if wanted:
+            mean.update(_edges(bands, self.n_occupied_))
+        if wanted and return_std:
+            if samples is not None:         # the edges of the posterior's samples
+                edges = _edges(samples, self.n_occupied_)
+                std.update({k: v.std(axis=1) for k, v in edges.items()})
+            else:                           # the std of the edge bands, independent
+                std.update(_edge_std(bands, spread, self.n_occupied_))
+        mean = {n: mean[n] for n in names}
+        return (mean, {n: std[n] for n in names}) if return_std else (mean, {})
 
     def _noise_std(self, name, structures) -> np.ndarray:
         gp = self.pairs_ if self.hamiltonian_ is None else self.hamiltonian_.gp_
@@ -279,7 +352,7 @@ class BandGPRModel(StructureModel):
         arrays = {"kpoints": self.kpoints_, "probe_numbers": self.probe_.numbers,
                   "probe_positions": self.probe_.positions,
                   "probe_cell": self.probe_.cell.array}
-        fitted = {"n_atoms": self.n_atoms_}
+        fitted = {"n_atoms": self.n_atoms_, "n_occupied": self.n_occupied_}
         if self.pairs_ is not None:
             arrays.update(self.pairs_.state(""))
         if self.hamiltonian_ is not None:
@@ -296,5 +369,6 @@ class BandGPRModel(StructureModel):
         self.hamiltonian_ = (CrystalHamiltonian.restore(fitted["hamiltonian"], arrays)
                              if "hamiltonian" in fitted else None)
         self.kpoints_, self.n_atoms_ = arrays["kpoints"], int(fitted["n_atoms"])
+        self.n_occupied_ = fitted.get("n_occupied")
         self.probe_ = ase.Atoms(arrays["probe_numbers"], arrays["probe_positions"],
                                 cell=arrays["probe_cell"], pbc=True)
