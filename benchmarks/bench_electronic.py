@@ -402,14 +402,36 @@ def silicon_lines() -> list[str]:
     return lines
 
 
-def silicon_curve(sizes, path: Path) -> list[str]:
-    """Learning curves of both band_gpr routes on one split: 13 held-out cells (3 of them
-    with paths), training subsets of the other 52 (10 with paths) drawn with seed 0."""
+def plot_silicon_curve(rows: list[tuple], path: Path) -> None:
+    """Mesh, path and gap MAE against training cells, one line per route."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    for k, route in enumerate(dict.fromkeys(r[0] for r in rows)):
+        r = [row for row in rows if row[0] == route]
+        for ax, col in zip(axes, (3, 4, 5), strict=True):
+            ax.loglog([x[1] for x in r], [x[col] for x in r], "o-", color=f"C{k}",
+                      label=f"band_gpr, {route} route")
+    for ax, what in zip(axes, ("mesh bands", "path bands", "gap"), strict=True):
+        ax.set(xlabel="training cells", ylabel=f"{what}: MAE (meV)")
+        ax.set_xticks(sorted({r[1] for r in rows}))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Silicon LDA/GTH-SZV, 13 held-out cells (3 paths)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def silicon_curve(sizes, path: Path) -> list[str]:
+    """Learning curves of both band_gpr routes on one split: 13 held-out cells (3 of them
+    with paths), training subsets of the other 52 (10 with paths) drawn with seed 0."""
     from atomlearn.datasets import load_silicon_bands
     from atomlearn.models import BandGPRModel
     from atomlearn.targets import band_energies
@@ -445,19 +467,7 @@ def silicon_curve(sizes, path: Path) -> list[str]:
                          1e3 * np.mean(paths), 1e3 * np.abs(gap(pred) - gap(mesh)).mean(),
                          fit))
             print(rows[-1], flush=True)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
-    for k, route in enumerate(("direct", "hamiltonian")):
-        r = [row for row in rows if row[0] == route]
-        for ax, col in zip(axes, (3, 4, 5), strict=True):
-            ax.loglog([x[1] for x in r], [x[col] for x in r], "o-", color=f"C{k}",
-                      label=f"band_gpr, {route} route")
-    for ax, what in zip(axes, ("mesh bands", "path bands", "gap"), strict=True):
-        ax.set(xlabel="training cells", ylabel=f"{what}: MAE (meV)")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("Silicon LDA/GTH-SZV, 13 held-out cells (3 paths)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    plot_silicon_curve(rows, path)
     head = (f"{'route':<14}{'cells':>6}{'paths':>6}{'mesh meV':>10}{'path meV':>10}"
             f"{'gap meV':>9}{'fit s':>8}")
     return (["silicon learning curves: 13 held-out cells (3 with paths), training subsets "

@@ -368,6 +368,11 @@ def test_band_model_predicts_any_kpoints_and_draws_the_path(tmp_path, capsys):
     predicted = read(out, ":")[0]
     assert np.asarray(predicted.info["pred_band_energies"]).size == 3 * 8
     assert np.asarray(predicted.info["pred_band_energies_std"]).size == 3 * 8
+    # on the model's own mesh: the band edges and the gap too, against the cell's labels
+    assert main(["predict", str(model), str(cell), "-o", str(out)]) == 0
+    assert "gap vs reference: MAE" in capsys.readouterr().out
+    predicted = read(out, ":")[0]
+    assert {"pred_gap", "pred_gap_std", "pred_vbm", "pred_cbm"} <= set(predicted.info)
     png = tmp_path / "bands.png"
     assert main(["bands", str(model), str(cell), "--path", "LGXWKG", "-o", str(png)]) == 0
     assert "path bands vs reference (aligned at the VBM): MAE" in capsys.readouterr().out
