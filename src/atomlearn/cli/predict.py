@@ -88,9 +88,20 @@ def _at_kpoints(model, structures, path: str, with_std: bool):
 
 def _reference(model, structures) -> dict:
     """The structures' labels of the model's targets (forces and stress where present),
-    or nothing when they have none."""
+    and of what follows from them (levels, band edges, ...) where the structures carry
+    those; nothing for what they do not carry."""
+    keys = model.keys or KeySpec()
     try:
-        return Dataset.read(structures, model.target_specs, keys=model.keys or KeySpec(),
-                            missing_gradients="allow").labels
+        labels = Dataset.read(structures, model.target_specs, keys=keys,
+                              missing_gradients="allow").labels
     except DataError:    # structures without reference labels are predicted all the same
-        return {}
+        labels = {}
+    own = {s.name for s in model.target_specs}
+    for name, spec in model.supported_targets.items():
+        if name in own or spec.gradients or name in labels:
+            continue
+        try:
+            labels.update(Dataset.read(structures, [spec], keys=keys).labels)
+        except DataError:
+            continue
+    return labels

@@ -12,7 +12,8 @@ family (``type``)       learns (kind, per structure/atom)    uncertainty
                         Kohn-Sham matrices, or directly)      calibrated)
 ``bpnn``                scalar (+ forces), spectrum,          committees (``n_models``)
                         vector; scalar/spectrum per atom
-``mpnn``                as bpnn, and rank2_symmetric          committees (``n_models``)
+``mpnn``                as bpnn, and rank2_symmetric,         committees (``n_models``)
+                        density coefficients, operator
 ======================  ==================================  ===========================
 
 The network families import PyTorch; they are loaded on first use (``model_class("mpnn")``,

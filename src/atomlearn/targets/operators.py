@@ -158,6 +158,17 @@ def orbital_energies(matrices, structures, basis: str) -> np.ndarray:
                      zip(matrices, overlap_matrices(structures, basis), strict=True)])
 
 
+def levels(matrices, structures, basis: str) -> dict[str, np.ndarray]:
+    """What follows from predicted Hamiltonians ``(n, n_ao, n_ao)``: all orbital energies
+    with the exact overlap, and the HOMO, LUMO and gap of closed shells (n_electrons / 2
+    occupied), in the matrices' unit (names of :func:`~atomlearn.targets.operator_outputs`)."""
+    energies = orbital_energies(matrices, structures, basis)
+    n_occ = np.array([electron_count(a) // 2 for a in structures])
+    rows = np.arange(len(structures))
+    homo, lumo = energies[rows, n_occ - 1], energies[rows, n_occ]
+    return {"orbital_energies": energies, "homo": homo, "lumo": lumo, "gap": lumo - homo}
+
+
 #: A block channel: ``("atom", z, lambda, sigma)`` for the on-site blocks of element z,
 #: ``("pair", z_i, z_j, lambda, sigma)`` for the blocks of ordered pairs i != j.
 BlockKey = tuple
@@ -310,5 +321,5 @@ def _outputs(kind: str, shells1: tuple, shells2: tuple) -> dict[tuple[int, int],
 
 
 __all__ = ["AtomicOrbitals", "BlockSamples", "OperatorLayout", "couple", "electron_count",
-           "molecule", "orbital_energies", "overlap_matrices", "overlap_powers", "parity",
+           "levels", "molecule", "orbital_energies", "overlap_matrices", "overlap_powers", "parity",
            "to_featomic_order", "to_pyscf_order", "uncouple"]

@@ -144,4 +144,5 @@ _INVARIANT = {("scalar", False), ("spectrum", False), ("scalar", True), ("spectr
               ("vector", False)}
 LAYOUTS = {"bpnn": frozenset(_INVARIANT),
            "mpnn": frozenset(_INVARIANT | {("rank2_symmetric", False),
-                                           ("density_coefficients", False)})}
+                                           ("density_coefficients", False),
+                                           ("operator", False)})}

@@ -18,8 +18,9 @@ from ...errors import ConfigError, DataError, check_choice
 from ...nn import AtomisticNetwork, PaiNN, SymmetryFunctions, make_batch, make_head, train
 from ...nn.training import Checkpoint, Labels, LossTerm
 from ...structures.io import where
-from ...targets import Dataset
+from ...targets import Dataset, operator_outputs
 from ...targets.excitations import sorted_by
+from ...targets.operators import levels
 from ...threads import configured as configured_threads
 from .. import register
 from ..base import StructureModel
@@ -71,6 +72,18 @@ class NetworkModel(StructureModel):
     @property
     def provides_uncertainty(self) -> bool:
         return self.hypers.n_models > 1
+
+    @property
+    def supported_targets(self):
+        out = super().supported_targets
+        spec = self._operator_spec
+        if spec is not None:        # a Hamiltonian's levels, by diagonalisation
+            out.update({s.name: s for s in operator_outputs(spec)})
+        return out
+
+    @property
+    def _operator_spec(self):
+        return next((s for s in self.target_specs if s.kind == "operator"), None)
 
     def _no_uncertainty_message(self) -> str:
         return (f"{type(self).__name__} does not provide uncertainties; train a committee "
@@ -185,6 +198,78 @@ class NetworkModel(StructureModel):
                             for a in data.structures])
         return Dataset(data.structures, data.specs, {**data.labels, METRIC_LABEL: factors})
 
+    def _probe_structure(self):
+        if self._operator_spec is None:
+            return super()._probe_structure()
+        import ase
+
+        # the operator head knows one molecule: its atoms, 1.5 Å apart
+        return ase.Atoms(numbers=self.operator_numbers_,
+                         positions=[[1.5 * k, 0.2 * (k % 2), 0.0]
+                                    for k in range(len(self.operator_numbers_))])
+
+    def _operator_layout(self):
+        from ...targets.operators import AtomicOrbitals, OperatorLayout
+
+        spec = self._operator_spec
+        return OperatorLayout(AtomicOrbitals.from_pyscf(spec.metadata["basis"],
+                                                        self.species_))
+
+    def _with_channels(self, data: Dataset) -> Dataset:
+        """``data`` with an operator's matrices replaced by the head's layout: every
+        channel's values, flat, each (channel, output) centred (lambda = 0 only: a
+        constant would not rotate) and divided by its spread, so the loss weighs every
+        channel by its own scale (as the channel-wise SA-GPR does)."""
+        spec = self._operator_spec
+        if spec is None:
+            return data
+        numbers = data.structures[0].numbers
+        for k, a in enumerate(data.structures):
+            if not np.array_equal(a.numbers, numbers):
+                raise DataError(
+                    f"{where(a, k)} has other atoms (or another order) than the first "
+                    "structure: a network's operator head learns structures of one "
+                    "molecule with its atoms in one order; give such structures, or use "
+                    "'sa_gpr' for mixed ones.")
+        layout = self._operator_layout()
+        parts = layout.decompose(data.labels[spec.name], numbers)
+        n = data.n_structures
+        offsets, scales = [], []
+        for key, values in parts.items():
+            v = values.reshape(n, -1, *values.shape[1:])          # [n, blocks, m, out]
+            offset = (v.mean(axis=(0, 1, 2)) if key[-2] == 0
+                      else np.zeros(v.shape[-1]))
+            spread = np.sqrt(((v - offset) ** 2).mean(axis=(0, 1, 2)))
+            offsets.append(np.broadcast_to(offset, v.shape[1:]).reshape(-1))
+            scales.append(np.broadcast_to(np.maximum(spread, 1e-8), v.shape[1:]).reshape(-1))
+        self.operator_numbers_ = np.asarray(numbers)
+        self.operator_offset_ = np.concatenate(offsets)
+        self.operator_scale_ = np.concatenate(scales)
+        flat = np.concatenate([v.reshape(n, -1) for v in parts.values()], axis=1)
+        return Dataset(data.structures, data.specs,
+                       {**data.labels, spec.name: (flat - self.operator_offset_)
+                        / self.operator_scale_})
+
+    def _operator_matrices(self, flat: np.ndarray, structures) -> np.ndarray:
+        """Matrices (eV) from the head's normalised flat channel values."""
+        for k, a in enumerate(structures):
+            if not np.array_equal(a.numbers, self.operator_numbers_):
+                raise DataError(
+                    f"{where(a, k)} has other atoms (or another order) than the molecule "
+                    f"this operator head learned ({len(self.operator_numbers_)} atoms); "
+                    "predict structures of that molecule with its atoms in that order.")
+        layout = self._operator_layout()
+        values = flat * self.operator_scale_ + self.operator_offset_
+        parts, start, n = {}, 0, len(flat)
+        for key in layout.keys(self.operator_numbers_):
+            lam = key[-2]
+            n_out = len(layout.outputs(key[0], key[1], key[-3])[key[-2:]])
+            n_blocks = len(layout._atom_pairs(self.operator_numbers_, key))
+            size = n_blocks * (2 * lam + 1) * n_out
+            parts[key] = values[:, start:start + size].reshape(-1, 2 * lam + 1, n_out)
+            start += size
+        return layout.assemble(parts, self.operator_numbers_, n)
+
     def _initialise(self, net: AtomisticNetwork, data: Dataset) -> None:
         """Standardise fixed features; set each invariant head's output scale to the spread
         of its (baseline-subtracted) labels."""
@@ -258,7 +343,7 @@ class NetworkModel(StructureModel):
     def _fit(self, data: Dataset, held_out):
         h = self.hypers
         self._check_charges(data.structures, training=True)
-        train_set, held_set = self._with_metrics(data).split(held_out)
+        train_set, held_set = self._with_channels(self._with_metrics(data)).split(held_out)
         ranks = self.__dict__.get("distributed")
         train_batches = self._batches(train_set.structures, train_set, ranks)
         held_batches = self._batches(held_set.structures, held_set, ranks, validation=True)
@@ -346,7 +431,14 @@ class NetworkModel(StructureModel):
         batches = self._batches(structures)
         specs = self.supported_targets
         keys = {k for t in names if (k := sorted_by(specs[t], self.target_specs))}
-        wanted = list(names) + sorted(keys - set(names))
+        operator = self._operator_spec
+        levels_wanted = operator is not None and bool(
+            {s.name for s in operator_outputs(operator)} & set(names))
+        net_names = [t for t in names if operator is None
+                     or t not in {s.name for s in operator_outputs(operator)}]
+        if levels_wanted and operator.name not in net_names:
+            net_names.append(operator.name)
+        wanted = list(net_names) + sorted(keys - set(net_names))
         members = []
         for net in self.networks_:
             net.eval()
@@ -357,8 +449,15 @@ class NetworkModel(StructureModel):
                     parts[t].append(out[t].detach().cpu().numpy().astype(float))
             # coefficients of a basis: as many as the structure's atoms have functions
             member = {t: np.concatenate(v).reshape(
-                (len(structures), -1) if specs[t].kind == "density_coefficients"
+                (len(structures), -1) if specs[t].kind in ("density_coefficients",
+                                                           "operator")
                 else (-1, *specs[t].shape)) for t, v in parts.items()}
+            if operator is not None and operator.name in member:
+                member[operator.name] = self._operator_matrices(member[operator.name],
+                                                                structures)
+                if levels_wanted:
+                    member.update(levels(member[operator.name], structures,
+                                         operator.metadata["basis"]))
             # states in the network's own order: output by energy
             order = {k: np.argsort(member[k], axis=-1) for k in keys}
             members.append({t: np.take_along_axis(member[t], order[k], axis=-1)
@@ -374,6 +473,10 @@ class NetworkModel(StructureModel):
         arrays = {f"state/{m}/{k}": v.detach().cpu().numpy()
                   for m, net in enumerate(self.networks_)
                   for k, v in net.state_dict().items()}
+        if self._operator_spec is not None:
+            arrays.update({"operator/numbers": self.operator_numbers_,
+                           "operator/offset": self.operator_offset_,
+                           "operator/scale": self.operator_scale_})
         return {"charged": bool(getattr(self, "charged_", False))}, arrays
 
     def _restore(self, fitted, arrays) -> None:
@@ -391,6 +494,10 @@ class NetworkModel(StructureModel):
                     f"{list(unexpected)[:3]}).")
             self.networks_.append(net)
         self.charged_ = bool(fitted.get("charged", False))
+        if "operator/numbers" in arrays:
+            self.operator_numbers_ = arrays["operator/numbers"]
+            self.operator_offset_ = arrays["operator/offset"]
+            self.operator_scale_ = arrays["operator/scale"]
 
 
 def _train_member(model, k, *args):

@@ -14,7 +14,7 @@ from ...gp.selection import check_n_sparse
 from ...gp.solver import SparseSolution
 from ...kernels import EquivariantEnvironments
 from ...targets import Dataset, dipole, operator_outputs
-from ...targets.operators import electron_count, orbital_energies
+from ...targets.operators import levels
 from ...targets.spherical import (
     spherical_basis,
     spherical_to_tensor,
@@ -235,12 +235,7 @@ class SymmetryAdaptedGPRModel(StructureModel):
         H = self.blocks_.predict(structures)
         out = {self._spec.name: H}
         if set(names) - {self._spec.name}:
-            levels = orbital_energies(H, structures, self._spec.metadata["basis"])
-            n_occ = np.array([electron_count(a) // 2 for a in structures])
-            rows = np.arange(len(structures))
-            out.update({"orbital_energies": levels, "homo": levels[rows, n_occ - 1],
-                        "lumo": levels[rows, n_occ]})
-            out["gap"] = out["lumo"] - out["homo"]
+            out.update(levels(H, structures, self._spec.metadata["basis"]))
         return {name: out[name] for name in names}
 
     def _predict_density(self, structures, names, return_std: bool):

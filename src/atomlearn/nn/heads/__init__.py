@@ -11,13 +11,14 @@ from ...errors import ConfigError
 from ...targets import TargetSpec
 from .density import DensityHead
 from .invariant import InvariantHead
+from .operator import OperatorHead
 from .tensor import DipoleHead, PolarizabilityHead
 
 #: (kind, per_atom) pairs a head exists for, and whether it needs vector features.
 HEAD_LAYOUTS = {("scalar", False): False, ("spectrum", False): False,
                 ("scalar", True): False, ("spectrum", True): False,
                 ("vector", False): False, ("rank2_symmetric", False): True,
-                ("density_coefficients", False): True}
+                ("density_coefficients", False): True, ("operator", False): True}
 
 
 def make_head(spec: TargetSpec, *, species: Sequence[int], n_features: int,
@@ -46,6 +47,11 @@ def make_head(spec: TargetSpec, *, species: Sequence[int], n_features: int,
                              aggregation)
     if spec.kind == "vector":
         return DipoleHead(n_features, n_vector, n_hidden, activation)
+    if spec.kind == "operator":
+        from ...targets.operators import AtomicOrbitals, OperatorLayout
+
+        layout = OperatorLayout(AtomicOrbitals.from_pyscf(spec.metadata["basis"], species))
+        return OperatorHead(layout, species, n_features, n_vector, n_hidden, activation)
     if spec.kind == "density_coefficients":
         from ...targets.operators import AtomicOrbitals
 
@@ -54,5 +60,5 @@ def make_head(spec: TargetSpec, *, species: Sequence[int], n_features: int,
     return PolarizabilityHead(n_features, n_vector, n_hidden, activation)
 
 
-__all__ = ["HEAD_LAYOUTS", "DensityHead", "DipoleHead", "InvariantHead", "PolarizabilityHead",
-           "make_head"]
+__all__ = ["HEAD_LAYOUTS", "DensityHead", "DipoleHead", "InvariantHead", "OperatorHead",
+           "PolarizabilityHead", "make_head"]
