@@ -11,7 +11,7 @@ from atomlearn.errors import ConfigError, DataError
 from atomlearn.models import StructureModel, SymmetryAdaptedGPRModel
 from atomlearn.targets import hamiltonian
 from atomlearn.targets.operators import AtomicOrbitals, OperatorLayout, orbital_energies
-from atomlearn.testing import orbital_rotation, random_rotation, rotate
+from atomlearn.testing import check_operator_symmetries, orbital_rotation, random_rotation, rotate
 
 OPTIONS = {"descriptor": {"cutoff": 3.5, "n_max": 3, "l_max": 2, "atom_width": 0.3},
            "operator": {"pair_cutoff": 4.0, "pair_n_max": 3, "pair_l_max": 2},
@@ -47,32 +47,11 @@ def test_layout_round_trip_and_reference_levels(frames):
 
 def test_predictions_rotate_invert_and_permute(model, frames):
     a = frames[7]
-    numbers = a.numbers
-    H = model.predict([a], targets=["hamiltonian"])["hamiltonian"][0]
-    np.testing.assert_array_equal(H, H.T)
-    orbitals = AtomicOrbitals.from_pyscf("def2-svp", numbers)
-    R = random_rotation(5)
-    D = orbital_rotation(orbitals, numbers, R)
-    rotated = model.predict([rotate(a, R)], targets=["hamiltonian"])["hamiltonian"][0]
-    np.testing.assert_allclose(rotated, D.T @ H @ D, atol=1e-9 * np.abs(H).max())
-    # inversion: every function of angular momentum l changes by (-1)^l
-    inverted = a.copy()
-    inverted.positions = -a.positions
-    sign = np.concatenate([np.full(2 * ell + 1, (-1.0) ** ell) for z in numbers
-                           for ell in orbitals.shells[int(z)]])
-    H_inv = model.predict([inverted], targets=["hamiltonian"])["hamiltonian"][0]
-    np.testing.assert_allclose(H_inv, sign[:, None] * H * sign[None, :],
-                               atol=1e-9 * np.abs(H).max())
-    # swapping two hydrogen atoms swaps their functions
-    order = np.arange(len(a))
-    order[[3, 5]] = order[[5, 3]]
-    swapped = a[order]
-    slices = [s for atom in orbitals.shell_slices(numbers) for s in atom]
-    per_atom = np.split(np.arange(72), np.cumsum([orbitals.n_functions(int(z))
-                                                  for z in numbers])[:-1])
-    ao = np.concatenate([per_atom[i] for i in order])
-    H_swap = model.predict([swapped], targets=["hamiltonian"])["hamiltonian"][0]
-    np.testing.assert_allclose(H_swap, H[np.ix_(ao, ao)], atol=1e-9 * np.abs(H).max())
+    check_operator_symmetries(
+        lambda x: model.predict([x], targets=["hamiltonian"])["hamiltonian"][0], a,
+        "def2-svp", swap=(3, 5))
+    orbitals = AtomicOrbitals.from_pyscf("def2-svp", a.numbers)
+    slices = [s for atom in orbitals.shell_slices(a.numbers) for s in atom]
     assert len(slices) == 2 * 6 + 6 * 3 + 6
 
 
