@@ -20,12 +20,18 @@ def frames():
     return load_silicon_bands(":")
 
 
-@pytest.fixture(scope="module", params=["hamiltonian", "direct"])
-def model(frames, request):
+@pytest.fixture(scope="module")
+def models(frames):
     # 20 cells, four of them with paths; frames[0] (with a path) is held out
     train = frames[1:21]
     assert sum("path_kpoints" in a.info for a in train) == 4
-    return BandGPRModel(band_energies(27, 8), route=request.param).fit(train)
+    return {route: BandGPRModel(band_energies(27, 8), route=route).fit(train)
+            for route in ("hamiltonian", "direct")}
+
+
+@pytest.fixture(params=["hamiltonian", "direct"])
+def model(models, request):
+    return models[request.param]
 
 
 def test_shipped_labels(frames):
@@ -92,9 +98,8 @@ def _aligned(e):
     return e - e[..., :4].max(axis=(-1, -2), keepdims=True)
 
 
-def test_hamiltonian_route(model, frames):
-    if model.hypers.route != "hamiltonian":
-        pytest.skip("the Hamiltonian route's own checks")
+def test_hamiltonian_route(models, frames):
+    model, direct = models["hamiltonian"], models["direct"]
     ham = model.hamiltonian_
     a = frames[0]
     mesh = np.reshape(a.info["band_energies"], (27, 8))
@@ -114,7 +119,6 @@ def test_hamiltonian_route(model, frames):
     D = bloch.orbital_rotation(R, bloch.orbitals(ham._cell(a)[0]))
     np.testing.assert_allclose(H_moved, D @ H @ D.T, atol=1e-9)
     # held-out cells: the Hamiltonian route beats the direct one on the mesh and the path
-    direct = BandGPRModel(band_energies(27, 8), route="direct").fit(frames[1:21])
     held = [f for f in frames[21:] if "path_kpoints" in f.info][:2] + [frames[0]]
     for b in held:
         k = np.reshape(b.info["path_kpoints"], (-1, 3))
