@@ -106,7 +106,7 @@ def test_hamiltonian_route(models, frames):
     # exact Hamiltonians give the exact bands: on the mesh by diagonalisation, along the
     # path up to what interpolating the non-core part misses (the README's aliasing note:
     # 100 / 700 meV for H itself; about 60 meV for this route, the pair GP's work)
-    reference = model._reference_lattice(a, 0)
+    reference = ham.to_lab(a, ham.lattice_labels(a, 0))
     np.testing.assert_allclose(ham.bands(reference[None])[0], mesh, atol=1e-6)
     path_k = np.reshape(a.info["path_kpoints"], (-1, 3))
     path = np.reshape(a.info["path_band_energies"], (-1, 8))

@@ -235,7 +235,7 @@ class OperatorLayout:
         first atom, second atom) order."""
         parts = []
         for s, numbers in enumerate(structures_numbers):
-            pairs = np.array(self._atom_pairs(np.asarray(numbers), key), int).reshape(-1, 2)
+            pairs = np.array(self.atom_pairs(np.asarray(numbers), key), int).reshape(-1, 2)
             parts.append(np.column_stack([np.full(len(pairs), s), pairs]))
         rows = np.concatenate(parts) if parts else np.zeros((0, 3), int)
         return BlockSamples(*(rows[:, k].astype(int) for k in range(3)))
@@ -250,7 +250,7 @@ class OperatorLayout:
         out = {}
         for key in self.keys(numbers):
             lam, sigma = key[-2:]
-            pairs = self._atom_pairs(numbers, key)
+            pairs = self.atom_pairs(numbers, key)
             channels = self.outputs(key[0], key[1], key[-3])[(lam, sigma)]
             values = np.empty((len(matrices), len(pairs), 2 * lam + 1, len(channels)))
             for p, (i, j) in enumerate(pairs):
@@ -271,7 +271,7 @@ class OperatorLayout:
         H = np.zeros((n, n_ao, n_ao))
         for key, values in parts.items():
             lam, sigma = key[-2:]
-            pairs = self._atom_pairs(numbers, key)
+            pairs = self.atom_pairs(numbers, key)
             channels = self.outputs(key[0], key[1], key[-3])[(lam, sigma)]
             values = values.reshape(n, len(pairs), 2 * lam + 1, len(channels))
             weight = 1.0 if key[0] == "atom" else 0.5
@@ -298,7 +298,9 @@ class OperatorLayout:
         return out
 
     @staticmethod
-    def _atom_pairs(numbers: np.ndarray, key: BlockKey) -> list[tuple[int, int]]:
+    def atom_pairs(numbers: np.ndarray, key: BlockKey) -> list[tuple[int, int]]:
+        """The (first, second) atoms of every block of channel ``key`` in a structure of
+        atoms ``numbers``, in the channel's row order."""
         if key[0] == "atom":
             return [(i, i) for i in np.flatnonzero(numbers == key[1])]
         return [(i, j) for i in np.flatnonzero(numbers == key[1])

@@ -98,8 +98,18 @@ class CrystalHamiltonian:
         D = self._rotation(atoms, orbs)
         return bloch.to_lattice(D @ (X @ H @ X) @ D.T, self.kpoints, self.vectors).real
 
+    def n_orbitals(self, atoms: ase.Atoms) -> int:
+        """Orbitals of the basis on a cell's atoms (its bands)."""
+        return self._cell(atoms)[1].size
+
+    def to_lab(self, atoms: ase.Atoms, H_T: np.ndarray) -> np.ndarray:
+        """A lattice Hamiltonian of a cell's standard frame in its own (lab) frame."""
+        D = self._rotation(atoms, self._cell(atoms)[1])
+        return D.T @ H_T @ D
+
     def fit(self, structures, invariants: np.ndarray, hypers) -> CrystalHamiltonian:
         labels = np.stack([self.lattice_labels(a, i) for i, a in enumerate(structures)])
+        self.training_labels = labels       # for the caller, not saved
         self.shape_ = labels.shape[1:]
         y = labels.reshape(len(labels), -1)
         self.gp_ = ScaledGP().fit(invariants, y, length_scale=hypers.length_scale,
@@ -137,8 +147,7 @@ class CrystalHamiltonian:
         mean, std = out if return_std else (out, None)
         mean = mean.reshape(len(structures), *self.shape_)
         for i, a in enumerate(structures):
-            D = self._rotation(a, self._cell(a)[1])
-            mean[i] = D.T @ mean[i] @ D
+            mean[i] = self.to_lab(a, mean[i])
         return (mean, std) if return_std else mean
 
     def off_mesh(self, structures, kpoints: np.ndarray) -> list[tuple]:

@@ -222,13 +222,14 @@ class BandGPRModel(StructureModel):
             if not _on_mesh(cell_kpoints(a, i), self.kpoints_):
                 raise DataError(f"{where(a, i)}: the Hamiltonian route needs every cell's "
                                 "k-points to be the first cell's mesh; these differ.")
-        self.hamiltonian_ = CrystalHamiltonian(h.basis, h.pseudo, self.kpoints_).fit(
-            structures, cells, h)
+        ham = CrystalHamiltonian(h.basis, h.pseudo, self.kpoints_)
         n_bands = self._spec.shape[1]
-        if self.hamiltonian_.shape_[-1] < n_bands:
+        if ham.n_orbitals(structures[0]) < n_bands:
             raise ConfigError(
                 f"The target asks {n_bands} bands; the basis {h.basis!r} gives "
-                f"{self.hamiltonian_.shape_[-1]} orbitals per cell. Ask at most that many.")
+                f"{ham.n_orbitals(structures[0])} orbitals per cell. Ask at most that many.")
+        self.hamiltonian_ = ham.fit(structures, cells, h)
+        labels = ham.__dict__.pop("training_labels")
         log.info("band_gpr: Hamiltonian GP %s", self.hamiltonian_.gp_.gp.kernel_)
         labelled = [i for i, p in enumerate(paths) if p is not None]
         if not labelled:
@@ -240,18 +241,10 @@ class BandGPRModel(StructureModel):
                 for _ in structures]
         for i in labelled:
             a, (k, e) = structures[i], paths[i]
-            reference = self._reference_lattice(a, i)
-            interp = self.hamiltonian_.bands(
-                reference[None], self.hamiltonian_.off_mesh([a], k))[0][:, :n_bands]
+            reference = ham.to_lab(a, labels[i])
+            interp = ham.bands(reference[None], ham.off_mesh([a], k))[0][:, :n_bands]
             sets[i].append((k, e - interp))
         self.pairs_ = self._fit_pairs(structures, cells, sets)
-
-    def _reference_lattice(self, atoms: ase.Atoms, frame: int) -> np.ndarray:
-        """The labelled lattice Hamiltonian of a training cell in its lab frame."""
-        ham = self.hamiltonian_
-        rotated = ham.lattice_labels(atoms, frame)
-        D = ham._rotation(atoms, ham._cell(atoms)[1])
-        return D.T @ rotated @ D
 
     def _fit_pairs(self, structures, cells, sets) -> ScaledGP:
         x, y = [], []

@@ -264,7 +264,7 @@ class NetworkModel(StructureModel):
         for key in layout.keys(self.operator_numbers_):
             lam = key[-2]
             n_out = len(layout.outputs(key[0], key[1], key[-3])[key[-2:]])
-            n_blocks = len(layout._atom_pairs(self.operator_numbers_, key))
+            n_blocks = len(layout.atom_pairs(self.operator_numbers_, key))
             size = n_blocks * (2 * lam + 1) * n_out
             parts[key] = values[:, start:start + size].reshape(-1, 2 * lam + 1, n_out)
             start += size

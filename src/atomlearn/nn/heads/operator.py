@@ -158,7 +158,7 @@ class OperatorHead(torch.nn.Module):
             for channel in present:
                 kind = _kind(channel)
                 if kind not in plan:
-                    pairs = np.array(self.layout._atom_pairs(numbers, channel),
+                    pairs = np.array(self.layout.atom_pairs(numbers, channel),
                                      int).reshape(-1, 2)
                     plan[kind] = (pairs[:, 0], pairs[:, 1])
             self._plans[key] = (present, plan)
