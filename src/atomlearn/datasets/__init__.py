@@ -19,6 +19,7 @@ from eigenvalues (a DOS) read them from the structures, as they would from a fil
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -123,16 +124,36 @@ def load_ethanol_excitations(index: str | slice | int = ":") -> list[ase.Atoms]:
     """The 350 ethanol frames with TDA excitations (``index`` selects among them): each
     carries the 10 lowest singlet ``excitation_energies`` (eV) and their
     ``oscillator_strengths`` in its info (PySCF TDA on the PBE/def2-SVP ground state,
-    length gauge), beside everything :func:`load_ethanol` gives."""
+    length gauge), and the 10 lowest ``orbital_pair_strengths`` of its Kohn-Sham orbitals
+    (from its shipped Kohn-Sham matrix; :mod:`atomlearn.targets.levels`), beside
+    everything :func:`load_ethanol` gives."""
     extra = load_extra("ethanol")
     frames = _load("ethanol", ":")
+    pairs = _orbital_pair_strengths()
     out = []
     for k in _rows(index, len(extra["tda_frames"])):
         atoms = frames[int(extra["tda_frames"][k])]
         atoms.info["excitation_energies"] = extra["exc_energies"][k]
         atoms.info["oscillator_strengths"] = extra["osc_strengths"][k]
+        atoms.info["orbital_pair_strengths"] = pairs[k]
         out.append(atoms)
     return out
+
+
+@lru_cache(maxsize=1)
+def _orbital_pair_strengths() -> np.ndarray:
+    """The 10 lowest Kohn-Sham orbital-pair oscillator strengths of every TDA frame, from
+    its shipped Kohn-Sham matrix (every TDA frame has one)."""
+    from .. import threads
+    from ..targets.levels import orbital_pair_strengths
+
+    tda = load_extra("ethanol")["tda_frames"]
+    frames = {int(a.info["md_frame"]): a for a in load_ethanol_hamiltonians(":")}
+    with threads.single_thread():
+        table = np.array([orbital_pair_strengths(frames[int(t)], frames[int(t)].info[
+            "hamiltonian"], "def2-svp") for t in tda])
+    table.setflags(write=False)
+    return table
 
 
 def load_ethanol_hamiltonians(index: str | slice | int = ":") -> list[ase.Atoms]:

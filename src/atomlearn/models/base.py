@@ -41,7 +41,7 @@ from ..targets import Dataset, TargetSpec, density_outputs, energy, gradient_spe
 from ..targets import density_of_states as dos
 from ..targets.density import outputs as density_derived
 from ..targets.excitations import sorted_by
-from ..targets.levels import delta_baseline
+from ..targets.levels import delta_baseline, fit_delta
 from ..targets.spec import companions
 from . import hypers as H
 from .baseline import CompositionBaseline
@@ -259,7 +259,8 @@ class StructureModel:
                                  for k, v in m.calibration_.items()}
             return
         self._check_fit_data(data)
-        data = without_delta(data)
+        self.delta_ = fitted_deltas(data)
+        data = without_delta(data, self.delta_)
         self.baseline_ = CompositionBaseline(self.hypers.baseline).fit(data, self.species_)
         residual = self.baseline_.residual(data)
         held_out = residual.held_out_indices(self._held_out_size(residual.n_structures),
@@ -316,7 +317,7 @@ class StructureModel:
         self.check_structures(structures)
         data = Dataset.read(structures, self.target_specs, keys=self.keys, labels=labels,
                             missing_gradients=self.missing_gradients)
-        return self.baseline_.residual(without_delta(data))
+        return self.baseline_.residual(without_delta(data, getattr(self, "delta_", {})))
 
     def check_hypers(self) -> None:
         """Refuse hyperparameter values the family cannot use (called before data is read
@@ -407,7 +408,8 @@ class StructureModel:
         specs = self.supported_targets
         for name in names:
             for base in (self.baseline_.predict(structures, specs[name]),
-                         delta_baseline(specs[name], structures)):
+                         delta_baseline(specs[name], structures,
+                                        getattr(self, "delta_", {}).get(name))):
                 if base is not None:
                     mean[name] = mean[name] + base
         for name in std:
@@ -488,7 +490,8 @@ class StructureModel:
         keys = self.keys or KeySpec()
         write_model_file(
             path, cls=self.registry_name, params=self.get_params(),
-            arrays={**arrays, **self.baseline_.state(), "species": np.array(self.species_)},
+            arrays={**arrays, **self.baseline_.state(), **_delta_state(self),
+                    "species": np.array(self.species_)},
             targets=[s.to_dict() for s in self.target_specs],
             keys={"ref_prefix": keys.ref_prefix, "pred_prefix": keys.pred_prefix,
                   "overrides": keys.overrides},
@@ -502,7 +505,8 @@ class StructureModel:
         for name, member in self.members_.items():
             mine, state = member._state()
             fitted["members"][name] = {"fitted": mine, "calibration": member.calibration_}
-            for key, value in {**state, **member.baseline_.state()}.items():
+            for key, value in {**state, **member.baseline_.state(),
+                               **_delta_state(member)}.items():
                 arrays[f"members/{name}/{key}"] = value
         return fitted, arrays
 
@@ -518,6 +522,7 @@ class StructureModel:
             member.baseline_ = CompositionBaseline.from_state(self.hypers.baseline,
                                                               self.species_, mine)
             member.calibration_ = _checked_calibration(entry["calibration"])
+            member.delta_ = _delta_restored(mine)
             member.n_train_ = self.n_train_
             member._restore(entry["fitted"], mine)
             self.members_[spec.name] = member
@@ -540,6 +545,7 @@ class StructureModel:
         model.baseline_ = CompositionBaseline.from_state(model.hypers.baseline,
                                                          model.species_, arrays)
         model.calibration_ = _checked_calibration(meta.get("calibration", {}))
+        model.delta_ = _delta_restored(arrays)
         model.n_train_ = int(meta.get("n_train", 0))
         model.provenance_ = dict(meta.get("provenance", {}))
         if meta.get("electrons") is not None:
@@ -568,12 +574,27 @@ class StructureModel:
         raise NotImplementedError
 
 
-def without_delta(data: Dataset) -> Dataset:
+def fitted_deltas(data: Dataset) -> dict[str, np.ndarray]:
+    """The fitted parts of the Delta-learning baselines of ``data``'s targets."""
+    return {name: fitted for name, spec in data.specs.items()
+            if (fitted := fit_delta(spec, data.structures, data.labels[name])) is not None}
+
+
+def without_delta(data: Dataset, fitted: dict[str, np.ndarray]) -> Dataset:
     """``data`` less the Delta-learning baselines of its targets (what the family learns
-    is the correction)."""
+    is the correction); ``fitted``: :func:`fitted_deltas`."""
     return data.with_labels({name: data.labels[name] - base
                              for name, spec in data.specs.items()
-                             if (base := delta_baseline(spec, data.structures)) is not None})
+                             if (base := delta_baseline(spec, data.structures,
+                                                        fitted.get(name))) is not None})
+
+
+def _delta_state(model) -> dict[str, np.ndarray]:
+    return {f"delta/{name}": v for name, v in getattr(model, "delta_", {}).items()}
+
+
+def _delta_restored(arrays: dict) -> dict[str, np.ndarray]:
+    return {k.removeprefix("delta/"): v for k, v in arrays.items() if k.startswith("delta/")}
 
 
 def _families() -> dict[str, type]:

@@ -10,6 +10,12 @@ the info ``charge``, as in an all-electron calculation).
 * ``baseline: orbital_differences`` (excitation energies): the lowest differences
   :math:`\\varepsilon_a - \\varepsilon_i` between virtual and occupied levels, sorted and
   matched to the sorted states;
+* ``baseline: orbital_pairs`` (oscillator strengths): the strengths of the lowest
+  occupied-to-virtual orbital pairs of a Kohn-Sham calculation (info array
+  ``orbital_pair_strengths``, :func:`orbital_pair_strengths`), matched to the sorted
+  states through a per-state line :math:`a_s p_s + b_s` fitted to the training labels
+  (:func:`fit_delta`): the excited states mix the pairs, so the pairs' strengths set the
+  pattern, not the scale;
 * ``baseline: homo`` (the HOMO-LUMO gap): minus the highest occupied level, so the model
   learns the gap plus that level (the LUMO, up to the levels' own HOMO error) and
   predicts the gap as its prediction less that level. With the levels of a Hamiltonian
@@ -60,9 +66,66 @@ def highest_occupied(structures: Sequence[ase.Atoms], levels: str = "orbital_ene
                       enumerate(structures))])
 
 
-def delta_baseline(spec, structures: Sequence[ase.Atoms]) -> np.ndarray | None:
-    """What a Delta-learned target's model adds to its predictions (None: nothing)."""
+def orbital_pair_strengths(atoms: ase.Atoms, hamiltonian: np.ndarray, basis: str,
+                           n_pairs: int = 10) -> np.ndarray:
+    """Oscillator strengths :math:`\\frac{4}{3}\\Delta\\varepsilon_{ia}|\\langle i|r|a
+    \\rangle|^2` (closed shell, atomic units) of the ``n_pairs`` occupied-to-virtual
+    orbital pairs of lowest :math:`\\Delta\\varepsilon`, ascending in it, from a
+    Kohn-Sham matrix ``hamiltonian`` (eV, PySCF's AO order) in ``basis``."""
+    from ase.units import Hartree
+    from scipy.linalg import eigh
+
+    from .operators import molecule
+
+    mol = molecule(atoms, basis)
+    energies, C = eigh(np.asarray(hamiltonian) / Hartree, mol.intor("int1e_ovlp"))
+    n_occ = electron_count(atoms) // 2
+    n_virtual = min(len(energies) - n_occ, n_pairs)
+    gaps = (energies[n_occ:n_occ + n_virtual][None, :] - energies[:n_occ, None]).ravel()
+    dipoles = np.einsum("cmn,mi,na->iac", mol.intor("int1e_r"), C[:, :n_occ],
+                        C[:, n_occ:n_occ + n_virtual]).reshape(-1, 3)
+    strengths = 4.0 / 3.0 * gaps * (dipoles**2).sum(axis=1)
+    return strengths[np.argsort(gaps, kind="stable")[:n_pairs]]
+
+
+def _pair_strengths(structures, n_states: int, key: str) -> np.ndarray:
+    out = np.empty((len(structures), n_states))
+    for i, atoms in enumerate(structures):
+        if key not in atoms.info:
+            raise DataError(
+                f"{where(atoms, i)} has no {key!r} in its info: the Kohn-Sham orbital-pair "
+                f"oscillator strengths (at least {n_states}) Delta-learned oscillator "
+                "strengths add to; load the frames with load_ethanol_excitations() or put "
+                "targets.levels.orbital_pair_strengths of a Kohn-Sham matrix there.")
+        values = np.asarray(atoms.info[key], float).ravel()
+        if len(values) < n_states or not np.isfinite(values[:n_states]).all():
+            raise DataError(f"{where(atoms, i)}: {key!r} has {len(values)} values; need "
+                            f"{n_states} finite ones.")
+        out[i] = values[:n_states]
+    return out
+
+
+def fit_delta(spec, structures: Sequence[ase.Atoms], labels: np.ndarray
+              ) -> np.ndarray | None:
+    """The fitted part of a Delta-learned target's baseline: for ``orbital_pairs`` the
+    per-state line (slope, intercept) ``(n_states, 2)`` from least squares over the
+    training structures; None for baselines without one."""
+    if spec.metadata.get("baseline") != "orbital_pairs":
+        return None
+    pairs = _pair_strengths(structures, spec.shape[0], spec.metadata["levels"])
+    return np.array([np.polyfit(pairs[:, s], labels[:, s], 1) if np.ptp(pairs[:, s]) > 0
+                     else [0.0, float(np.mean(labels[:, s]))]
+                     for s in range(spec.shape[0])])
+
+
+def delta_baseline(spec, structures: Sequence[ase.Atoms], fitted: np.ndarray | None = None
+                   ) -> np.ndarray | None:
+    """What a Delta-learned target's model adds to its predictions (None: nothing);
+    ``fitted``: what :func:`fit_delta` gave for it."""
     baseline = spec.metadata.get("baseline", "none")
+    if baseline == "orbital_pairs":
+        pairs = _pair_strengths(structures, spec.shape[0], spec.metadata["levels"])
+        return pairs * fitted[:, 0] + fitted[:, 1]
     if baseline == "orbital_differences":
         return orbital_differences(structures, spec.shape[0], spec.metadata["levels"])
     if baseline == "homo":
@@ -91,4 +154,5 @@ def _levels(atoms: ase.Atoms, i: int, levels: str, purpose: str) -> tuple[np.nda
     return energies, n_occ
 
 
-__all__ = ["delta_baseline", "highest_occupied", "orbital_differences"]
+__all__ = ["delta_baseline", "fit_delta", "highest_occupied", "orbital_differences",
+           "orbital_pair_strengths"]

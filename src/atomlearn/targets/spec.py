@@ -303,17 +303,26 @@ def excitation_energies(n_states: int = 10, weight: float = 1.0, baseline: str =
                       extensive=False, weight=weight, metadata=metadata)
 
 
-def oscillator_strengths(n_states: int = 10, weight: float = 1.0, order: str = "sorted"
+def oscillator_strengths(n_states: int = 10, weight: float = 1.0, order: str = "sorted",
+                         baseline: str = "none", levels: str = "orbital_pair_strengths"
                          ) -> TargetSpec:
     """The oscillator strengths (dimensionless, sign-free) of the lowest ``n_states``
     excitations, from the info array ``oscillator_strengths``; ``order="learned"`` follows
-    the states of ``excitation_energies(order="learned")``."""
+    the states of ``excitation_energies(order="learned")``. ``baseline="orbital_pairs"``
+    learns them as corrections to a per-state line in the Kohn-Sham orbital-pair
+    strengths of the info array ``levels`` (:mod:`atomlearn.targets.levels`)."""
     from .excitations import check_states
 
     check_states(n_states)
+    check_choice(baseline, ("none", "orbital_pairs"), "oscillator-strength baseline")
+    metadata = _state_order({"builder": "states"}, order)
+    if baseline != "none":
+        if order != "sorted":
+            raise ConfigError("'baseline: orbital_pairs' matches the pairs to the states in "
+                              "energy order; use it with order 'sorted'.")
+        metadata.update(baseline=baseline, levels=levels)
     return TargetSpec(K.OSCILLATOR_STRENGTHS, "spectrum", unit="", shape=(n_states,),
-                      extensive=False, weight=weight,
-                      metadata=_state_order({"builder": "states"}, order))
+                      extensive=False, weight=weight, metadata=metadata)
 
 
 def _state_order(metadata: dict, order: str) -> dict:
