@@ -1,7 +1,7 @@
 """Oscillator strengths learned on the Kohn-Sham orbital pairs: the pair strengths are a
-scalar property of the orbitals (origin-free, rotation-invariant); the fitted per-state line is exact for
-labels on it, survives the model file, and the route beats plain regression of the
-strengths on held-out frames; bad input is named."""
+scalar property of the orbitals (origin-free, rotation-invariant); the fitted per-state
+line is exact for labels on it, survives the model file, and the route beats plain
+regression of the strengths on held-out frames; bad input is named."""
 
 import numpy as np
 import pytest
