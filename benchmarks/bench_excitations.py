@@ -162,21 +162,31 @@ def scores(name, seconds, spectra, e, f, truth, true_e, true_f, crossing, grid) 
     return row
 
 
+def held_out_judge(test):
+    """The plain energy and strength targets, the broadening options, and what
+    :func:`scores` compares with: the held-out frames' TDA spectra, energies, strengths,
+    which of them have a crossing, and the energy grid."""
+    from atomlearn.targets import absorption, excitation_energies, oscillator_strengths
+    from atomlearn.targets import excitations as X
+
+    energies, strengths = excitation_energies(N_STATES), oscillator_strengths(N_STATES)
+    options = X.absorption_options(absorption(width=WIDTH, n_states=N_STATES))
+    true_e, true_f = energies.read(test), strengths.read(test)
+    truth = X.broadened(true_e, true_f, options)
+    crossing = np.diff(true_e[:, :6], axis=1).min(1) < CROSSING
+    return energies, strengths, options, (truth, true_e, true_f, crossing, options.grid)
+
+
 def run(n_train: int, network_seconds: float, curve_sizes) -> tuple[list[dict], dict, int]:
     from atomlearn import threads
-    from atomlearn.targets import absorption, excitation_energies, oscillator_strengths
     from atomlearn.targets import excitations as X
 
     threads.configure(1)
     pool, test = split()
     train = pool[:n_train]
     learned_levels(pool, test)
-    energies, strengths = excitation_energies(N_STATES), oscillator_strengths(N_STATES)
-    options = X.absorption_options(absorption(width=WIDTH, n_states=N_STATES))
-    true_e, true_f = energies.read(test), strengths.read(test)
-    truth = X.broadened(true_e, true_f, options)
-    crossing = np.diff(true_e[:, :6], axis=1).min(1) < CROSSING
-    judge = (truth, true_e, true_f, crossing, options.grid)
+    energies, strengths, options, judge = held_out_judge(test)
+    true_e, true_f, crossing = judge[1], judge[2], judge[3]
 
     mean = {"excitation_energies": np.tile(energies.read(train).mean(0), (len(test), 1)),
             "oscillator_strengths": np.tile(strengths.read(train).mean(0), (len(test), 1))}
@@ -248,18 +258,13 @@ def crossing_seeds(n_train: int, seconds: float, seeds: list[int]) -> int:
     spread (is the learned order's advantage at crossings larger than the spread of
     trainings?)."""
     from atomlearn import threads
-    from atomlearn.targets import absorption, excitation_energies, oscillator_strengths
-    from atomlearn.targets import excitations as X
+    from atomlearn.targets import excitation_energies, oscillator_strengths
 
     threads.configure(1)
     pool, test = split()
     train = pool[:n_train]
-    energies, strengths = excitation_energies(N_STATES), oscillator_strengths(N_STATES)
-    options = X.absorption_options(absorption(width=WIDTH, n_states=N_STATES))
-    true_e, true_f = energies.read(test), strengths.read(test)
-    truth = X.broadened(true_e, true_f, options)
-    crossing = np.diff(true_e[:, :6], axis=1).min(1) < CROSSING
-    judge = (truth, true_e, true_f, crossing, options.grid)
+    energies, strengths, options, judge = held_out_judge(test)
+    crossing = judge[3]
     routes = {"per state": [energies, strengths],
               "learned order": [excitation_energies(N_STATES, order="learned"),
                                 oscillator_strengths(N_STATES, order="learned")]}
