@@ -1,6 +1,7 @@
 """Operators of crystals in a Bloch basis of atom-centred orbitals: from a k-point mesh to
-lattice vectors and back to any k (Wigner-Seitz interpolation), Löwdin orthogonalisation,
-the exact overlap and core Hamiltonian from PySCF, and the rotation of s and p blocks.
+lattice vectors and back to any k (Wigner-Seitz interpolation), the exact overlap and core
+Hamiltonian from PySCF, and the rotation of s and p blocks (Löwdin orthogonalisation is
+:func:`~atomlearn.targets.operators.hermitian_power`, shared with molecules).
 
 Convention (PySCF's): the Bloch sum of an orbital of the home cell carries no phase of the
 atom's position, so an operator at the fractional k-point ``k`` is
@@ -85,12 +86,6 @@ def one_electron(cell, kpoints: np.ndarray, *, core: bool = True):
         h = (np.asarray(cell.pbc_intor("int1e_kin", hermi=1, kpts=kpts)).reshape(shape)
              + np.asarray(method(cell, kpts).get_pp(kpts)).reshape(shape))
     return S, h * Hartree
-
-
-def lowdin(S: np.ndarray) -> np.ndarray:
-    """:math:`S^{-1/2}` of a stack of Hermitian positive-definite overlaps."""
-    w, v = np.linalg.eigh(S)
-    return (v / np.sqrt(w)[..., None, :]) @ np.swapaxes(v, -1, -2).conj()
 
 
 def mesh_size(kpoints: np.ndarray) -> tuple[int, int, int]:

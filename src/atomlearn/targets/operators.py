@@ -140,13 +140,16 @@ def overlap_matrices(structures, basis: str) -> list[np.ndarray]:
     return [molecule(a, basis).intor("int1e_ovlp") for a in structures]
 
 
+def hermitian_power(S: np.ndarray, power: float) -> np.ndarray:
+    """S^power of a Hermitian positive-definite matrix, or of a stack of them (real or
+    complex; -1/2: Löwdin's orthogonalisation)."""
+    w, v = np.linalg.eigh(S)
+    return (v * w[..., None, :] ** power) @ np.swapaxes(v, -1, -2).conj()
+
+
 def overlap_powers(structures, basis: str, power: float) -> list[np.ndarray]:
     """S^power of each structure's exact overlap (-1/2: Löwdin's orthogonalisation)."""
-    out = []
-    for S in overlap_matrices(structures, basis):
-        w, v = np.linalg.eigh(S)
-        out.append((v * w**power) @ v.T)
-    return out
+    return [hermitian_power(S, power) for S in overlap_matrices(structures, basis)]
 
 
 def orbital_energies(matrices, structures, basis: str) -> np.ndarray:
@@ -286,6 +289,22 @@ class OperatorLayout:
                         H[:, s2, s1] += block.transpose(0, 2, 1)
         return H
 
+    def flatten(self, parts: dict[BlockKey, np.ndarray], n: int) -> np.ndarray:
+        """The channels of :meth:`decompose` for ``n`` structures as one row each,
+        ``(n, n_values)``, channels in the order of :meth:`keys`."""
+        return np.concatenate([v.reshape(n, -1) for v in parts.values()], axis=1)
+
+    def unflatten(self, flat: np.ndarray, numbers) -> dict[BlockKey, np.ndarray]:
+        """Inverse of :meth:`flatten` for structures of atoms ``numbers``."""
+        numbers = np.asarray(numbers)
+        parts, start = {}, 0
+        for key in self.keys(numbers):
+            shape = (2 * key[-2] + 1, len(self.outputs(key[0], key[1], key[-3])[key[-2:]]))
+            size = len(self.atom_pairs(numbers, key)) * shape[0] * shape[1]
+            parts[key] = flat[:, start:start + size].reshape(-1, *shape)
+            start += size
+        return parts
+
     def adjoint(self, gradient: np.ndarray, numbers) -> dict[BlockKey, np.ndarray]:
         """The gradient with respect to the channels of a function of assembled matrices
         whose (symmetric) gradient is ``gradient``: :meth:`decompose`, with off-diagonal
@@ -323,5 +342,6 @@ def _outputs(kind: str, shells1: tuple, shells2: tuple) -> dict[tuple[int, int],
 
 
 __all__ = ["AtomicOrbitals", "BlockSamples", "OperatorLayout", "couple", "electron_count",
-           "levels", "molecule", "orbital_energies", "overlap_matrices", "overlap_powers", "parity",
+           "hermitian_power", "levels", "molecule", "orbital_energies", "overlap_matrices",
+           "overlap_powers", "parity",
            "to_featomic_order", "to_pyscf_order", "uncouple"]

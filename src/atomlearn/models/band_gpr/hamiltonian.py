@@ -22,6 +22,7 @@ import numpy as np
 from ...errors import DataError
 from ...structures.io import where
 from ...targets import bloch
+from ...targets.operators import hermitian_power
 from .exact import ScaledGP
 
 #: Info key of a cell's Hamiltonian at its k-points (eV): complex (n_k, n_ao, n_ao), or real
@@ -94,7 +95,7 @@ class CrystalHamiltonian:
         cell, orbs = self._cell(atoms)
         H = read_hamiltonian(atoms, frame, len(self.kpoints), orbs.size)
         S, _ = bloch.one_electron(cell, self.kpoints, core=False)
-        X = bloch.lowdin(S)
+        X = hermitian_power(S, -0.5)
         D = self._rotation(atoms, orbs)
         return bloch.to_lattice(D @ (X @ H @ X) @ D.T, self.kpoints, self.vectors).real
 
@@ -159,7 +160,7 @@ class CrystalHamiltonian:
             cell, orbs = self._cell(a)
             S_m, h_m = bloch.one_electron(cell, self.kpoints)
             S_k, h_k = bloch.one_electron(cell, kpoints)
-            X_m, X_k = bloch.lowdin(S_m), bloch.lowdin(S_k)
+            X_m, X_k = hermitian_power(S_m, -0.5), hermitian_power(S_k, -0.5)
             out.append((bloch.interpolation_phases(a, kpoints, self.vectors, self.mesh),
                         bloch.to_lattice(X_m @ h_m @ X_m, self.kpoints, self.vectors),
                         X_k @ h_k @ X_k, orbs))

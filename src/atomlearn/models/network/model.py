@@ -245,7 +245,7 @@ class NetworkModel(StructureModel):
         self.operator_numbers_ = np.asarray(numbers)
         self.operator_offset_ = np.concatenate(offsets)
         self.operator_scale_ = np.concatenate(scales)
-        flat = np.concatenate([v.reshape(n, -1) for v in parts.values()], axis=1)
+        flat = layout.flatten(parts, n)
         return Dataset(data.structures, data.specs,
                        {**data.labels, spec.name: (flat - self.operator_offset_)
                         / self.operator_scale_})
@@ -260,15 +260,8 @@ class NetworkModel(StructureModel):
                     "predict structures of that molecule with its atoms in that order.")
         layout = self._operator_layout()
         values = flat * self.operator_scale_ + self.operator_offset_
-        parts, start, n = {}, 0, len(flat)
-        for key in layout.keys(self.operator_numbers_):
-            lam = key[-2]
-            n_out = len(layout.outputs(key[0], key[1], key[-3])[key[-2:]])
-            n_blocks = len(layout.atom_pairs(self.operator_numbers_, key))
-            size = n_blocks * (2 * lam + 1) * n_out
-            parts[key] = values[:, start:start + size].reshape(-1, 2 * lam + 1, n_out)
-            start += size
-        return layout.assemble(parts, self.operator_numbers_, n)
+        return layout.assemble(layout.unflatten(values, self.operator_numbers_),
+                               self.operator_numbers_, len(flat))
 
     def _initialise(self, net: AtomisticNetwork, data: Dataset) -> None:
         """Standardise fixed features; set each invariant head's output scale to the spread
