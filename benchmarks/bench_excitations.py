@@ -23,7 +23,11 @@ held-out tenth, at most ``--network-seconds`` of training):
   the orbital energies of the 1500 frames not held out (no calculation at all);
 * Delta (KS), strengths on KS pairs: energies as Delta (KS), and the strengths learned as
   corrections to a per-state line in the oscillator strengths of the lowest Kohn-Sham
-  orbital pairs (from the same ground-state calculation's orbitals).
+  orbital pairs (from the same ground-state calculation's orbitals);
+* Delta (KS), learned order, strengths on KS pairs (networks): the same baselines, but the
+  network's state k starts from the k-th lowest Kohn-Sham pair (its energy difference and
+  strength) and keeps it wherever the network's correction moves the state; states are
+  sorted by predicted energy for the loss and the output (crossing-safe).
 
 Measured: MAE of S1..S5 and of all ten energies, oscillator-strength MAE, the cosine
 overlap of each held-out frame's broadened spectrum with its TDA one (width 0.25 eV), on
@@ -31,11 +35,14 @@ all held-out frames and on those where two of the six lowest states lie within 0
 crossing: which state is which is ill-defined there), and for the ensemble spectrum of the
 held-out frames the peak-position error (each reference peak below the lowest 10th state,
 where the spectrum is complete, to the nearest predicted peak) and the integrated-intensity
-error; for the best GPR route, also each half of its prediction beside the TDA other
-(which of energies and strengths limits the spectra). Then learning curves of every GPR
-route (all-ten MAE and overlap against the number of training frames) and the ensemble
-UV-vis spectrum of the held-out frames by that model with
-``atomlearn spectrum --kind uv-vis``, both to ``docs/images/excitations/``. One thread.
+error, and the strength MAE on the crossing frames; for the best GPR route, also each
+half of its prediction beside the TDA other (which of energies and strengths limits the
+spectra). Then learning curves of every
+route of both families (all-ten MAE and overlap against the number of training frames),
+the ensemble UV-vis spectrum of the held-out frames by that model with
+``atomlearn spectrum --kind uv-vis``, and the two crossing frames where the network's
+learned order gains and loses most against its per-state twin (stick spectra of both and
+of TDA), all to ``docs/images/excitations/``. One thread.
 """
 
 from __future__ import annotations
@@ -52,6 +59,10 @@ HERE = Path(__file__).resolve().parent
 FIGURE_ROUTE = "Delta (KS), strengths on KS pairs, GPR"
 FIGURES = HERE.parent / "docs" / "images" / "excitations"
 FIGURE = FIGURES / "ethanol_uvvis.png"
+PAIRS = "Delta (KS), strengths on KS pairs"
+PAIRS_LEARNED = "Delta (KS), learned order, strengths on KS pairs"
+#: (naive, crossing-safe) network routes whose crossing frames are drawn
+CROSSING_PAIR = (f"{PAIRS}, MPNN", f"{PAIRS_LEARNED}, MPNN")
 
 
 def figure(model, test) -> None:
@@ -128,10 +139,19 @@ def routes(family, network_seconds: float):
         out.insert(2, ("learned order", make([
             excitation_energies(N_STATES, order="learned"),
             oscillator_strengths(N_STATES, order="learned")])))
-    out.append(("Delta (KS), strengths on KS pairs", make([
-        excitation_energies(N_STATES, baseline="orbital_differences"),
-        oscillator_strengths(N_STATES, baseline="orbital_pairs")])))
+    out.append((PAIRS, make(pair_targets("sorted"))))
+    if family == "MPNN":
+        out.append((PAIRS_LEARNED, make(pair_targets("learned"))))
     return [(f"{name}, {family}", model) for name, model in out]
+
+
+def pair_targets(order: str):
+    """Energies Delta-learned from the Kohn-Sham differences, strengths from the KS pairs'
+    strengths, in ``order``."""
+    from atomlearn.targets import excitation_energies, oscillator_strengths
+
+    return [excitation_energies(N_STATES, baseline="orbital_differences", order=order),
+            oscillator_strengths(N_STATES, baseline="orbital_pairs", order=order)]
 
 
 def spectra_of(prediction, options):
@@ -149,7 +169,7 @@ def scores(name, seconds, spectra, e, f, truth, true_e, true_f, crossing, grid) 
     ens, ref = spectra.mean(0), truth.mean(0)
     # above the lowest 10th state of any frame (less two widths) the spectrum is truncated
     complete = true_e[:, -1].min() - 2 * WIDTH
-    row = {"route": name, "seconds": seconds, "overlap": float(np.mean(cos)),
+    row = {"route": name, "seconds": seconds, "overlap": float(np.mean(cos)), "cos": cos,
            "overlap_min": float(np.min(cos)), "overlap_crossing": float(np.mean(cos[crossing])),
            "peak_mev": 1000 * peak_error(grid, ens, ref, complete),
            "intensity_pct": 100 * (np.trapezoid(ens, grid) / np.trapezoid(ref, grid) - 1)}
@@ -159,6 +179,7 @@ def scores(name, seconds, spectra, e, f, truth, true_e, true_f, crossing, grid) 
         row["all_mev"] = 1000 * err.mean()
         row["crossing_mev"] = 1000 * err[crossing].mean()
         row["f_mae"] = float(np.abs(f - true_f).mean())
+        row["f_crossing"] = float(np.abs(f - true_f)[crossing].mean())
     return row
 
 
@@ -191,6 +212,7 @@ def run(n_train: int, network_seconds: float, curve_sizes) -> tuple[list[dict], 
     mean = {"excitation_energies": np.tile(energies.read(train).mean(0), (len(test), 1)),
             "oscillator_strengths": np.tile(strengths.read(train).mean(0), (len(test), 1))}
     rows = [scores("mean", 0.0, *spectra_of(mean, options), *judge)]
+    drawn = {}
     for family in ("GPR", "MPNN"):
         for name, model in routes(family, network_seconds):
             t = time.perf_counter()
@@ -199,6 +221,8 @@ def run(n_train: int, network_seconds: float, curve_sizes) -> tuple[list[dict], 
             rows.append(scores(name, time.perf_counter() - t,
                                *spectra_of(prediction, options), *judge))
             print(f"{name}: {rows[-1]['overlap']:.3f}", file=sys.stderr, flush=True)
+            if name in CROSSING_PAIR:
+                drawn[name] = (*spectra_of(prediction, options)[1:], rows[-1]["cos"])
             if name == FIGURE_ROUTE:
                 figure(model, test)
                 # which half limits the spectra: each predicted half beside the TDA other
@@ -208,13 +232,58 @@ def run(n_train: int, network_seconds: float, curve_sizes) -> tuple[list[dict], 
                     rows.append(scores(f"{name}: {label}", 0.0,
                                        X.broadened(ee, ff, options), ee, ff, *judge))
 
+    crossing_figure(test, drawn, judge)
+
     curves = {}
     for n in curve_sizes:
-        for name, model in routes("GPR", network_seconds):
-            model.fit(pool[:n])
-            row = scores(name, 0.0, *spectra_of(model.predict(test), options), *judge)
-            curves.setdefault(name, []).append((n, row.get("all_mev"), row["overlap"]))
+        for family in ("GPR", "MPNN"):
+            for name, model in routes(family, network_seconds):
+                row = next((r for r in rows if r["route"] == name), None)
+                if n != n_train:             # the main table's models at n_train
+                    model.fit(pool[:n])
+                    row = scores(name, 0.0, *spectra_of(model.predict(test), options),
+                                 *judge)
+                curves.setdefault(name, []).append((n, row.get("all_mev"), row["overlap"]))
+                print(f"curve {n} {name}: {row['overlap']:.3f}", file=sys.stderr, flush=True)
     return rows, curves, int(crossing.sum())
+
+
+def crossing_figure(test, drawn: dict, judge) -> None:
+    """Stick spectra (and their broadening) of TDA and of the two routes of
+    ``CROSSING_PAIR`` on the crossing frames where the crossing-safe one gains most and
+    loses most in overlap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from atomlearn.targets import absorption
+    from atomlearn.targets import excitations as X
+
+    truth, true_e, true_f, crossing, grid = judge
+    naive, safe = CROSSING_PAIR
+    gain = np.where(crossing, drawn[safe][2] - drawn[naive][2], np.nan)
+    frames = [int(np.nanargmax(gain)), int(np.nanargmin(gain))]
+    options = X.absorption_options(absorption(width=WIDTH, n_states=N_STATES))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, k, what in zip(axes, frames, ("gains most", "loses most"), strict=True):
+        for c, (label, e, f) in enumerate((("TDA", true_e[k], true_f[k]),
+                                           (naive, *[v[k] for v in drawn[naive][:2]]),
+                                           (safe, *[v[k] for v in drawn[safe][:2]]))):
+            line = X.broadened(e[None], f[None], options)[0]
+            ax.plot(grid, line, color=f"C{c}", label=label.replace(", MPNN", ", PaiNN"))
+            ax.vlines(e, 0, f / (np.sqrt(2 * np.pi) * WIDTH), color=f"C{c}", alpha=0.6)
+        ax.set(xlim=(true_e[k, 0] - 1, true_e[k, -1] + 0.5), xlabel="energy (eV)",
+               title=f"held-out frame {test[k].info.get('md_frame', k)}: learned order "
+                     f"{what} ({gain[k]:+.3f} overlap)")
+        ax.title.set_fontsize(9)
+    axes[0].set_ylabel("absorption (1/eV), sticks: f x line peak")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(FIGURES / "crossing_frames.png", dpi=120)
+    plt.close(fig)
+    print(f"Wrote {FIGURES / 'crossing_frames.png'} (frames "
+          f"{[test[k].info.get('md_frame', k) for k in frames]})", file=sys.stderr)
 
 
 def peak_error(grid, predicted, reference, complete: float) -> float:
@@ -232,22 +301,28 @@ def plot_curves(curves: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.8))
-    for k, (name, points) in enumerate(curves.items()):
-        n, mae, overlap = zip(*points, strict=True)
-        style = {"color": f"C{k}", "marker": "o", "label": name}
-        if mae[0] is not None:
-            left.semilogx(n, mae, **style)
-        right.semilogx(n, overlap, **style)
-    for ax in (left, right):
-        ax.set_xticks(n, [str(v) for v in n])
-        ax.minorticks_off()
-    left.set(xlabel="training frames", ylabel="excitation energies, all 10: MAE (meV)")
-    right.set(xlabel="training frames", ylabel="per-frame spectral overlap")
-    for ax in (left, right):
-        ax.grid(True, which="both", alpha=0.3)
-    right.legend(fontsize=8)
-    fig.suptitle("Ethanol TDA excitations, 100 held-out frames (sparse GPR)", fontsize=10)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.6), sharex=True)
+    for row, family in zip(axes, ("GPR", "MPNN"), strict=True):
+        left, right = row
+        mine = [(name, p) for name, p in curves.items() if name.endswith(family)]
+        for k, (name, points) in enumerate(mine):
+            n, mae, overlap = zip(*points, strict=True)
+            style = {"color": f"C{k}", "marker": "o",
+                     "label": name.replace(", MPNN", ", PaiNN").replace(", GPR", "")}
+            if mae[0] is not None:
+                left.semilogx(n, mae, **style)
+            right.semilogx(n, overlap, **style)
+        for ax in row:
+            ax.set_xticks(n, [str(v) for v in n])
+            ax.minorticks_off()
+            ax.grid(True, which="both", alpha=0.3)
+        title = "sparse GPR" if family == "GPR" else "PaiNN"
+        left.set(ylabel=f"{title}: all-10 energy MAE (meV)")
+        right.set(ylabel=f"{title}: per-frame spectral overlap")
+        right.legend(fontsize=7)
+    for ax in axes[1]:
+        ax.set_xlabel("training frames")
+    fig.suptitle("Ethanol TDA excitations, 100 held-out frames", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -267,28 +342,31 @@ def crossing_seeds(n_train: int, seconds: float, seeds: list[int]) -> int:
     crossing = judge[3]
     routes = {"per state": [energies, strengths],
               "learned order": [excitation_energies(N_STATES, order="learned"),
-                                oscillator_strengths(N_STATES, order="learned")]}
+                                oscillator_strengths(N_STATES, order="learned")],
+              PAIRS: pair_targets("sorted"), PAIRS_LEARNED: pair_targets("learned")}
     results: dict[str, list] = {name: [] for name in routes}
     for seed in seeds:
         for name, targets in routes.items():
             model = network(targets, seconds, seed).fit(train)
             row = scores(name, 0.0, *spectra_of(model.predict(test), options), *judge)
             results[name].append((row["overlap_crossing"], row["crossing_mev"],
-                                  row["overlap"], row["all_mev"]))
+                                  row["f_crossing"], row["overlap"], row["all_mev"],
+                                  row["f_mae"]))
             print(f"seed {seed} {name}: crossing overlap {row['overlap_crossing']:.3f}, "
-                  f"crossing MAE {row['crossing_mev']:.0f} meV, overlap "
-                  f"{row['overlap']:.3f}, MAE {row['all_mev']:.0f} meV", flush=True)
+                  f"crossing MAE {row['crossing_mev']:.0f} meV, crossing f MAE "
+                  f"{row['f_crossing']:.4f}, overlap {row['overlap']:.3f}, MAE "
+                  f"{row['all_mev']:.0f} meV, f MAE {row['f_mae']:.4f}", flush=True)
     print(f"PaiNN ({seconds:.0f} s each), {n_train} training frames, seeds {seeds}; "
           f"{int(crossing.sum())} crossing frames of 100 held out; mean ± std over seeds")
-    print("| route | overlap, crossing frames | MAE meV, crossing frames | overlap, all | "
-          "MAE meV, all |")
-    print("|---|---:|---:|---:|---:|")
+    print("| route | overlap, crossing frames | MAE meV, crossing frames | f MAE, crossing "
+          "frames | overlap, all | MAE meV, all | f MAE, all |")
+    print("|---|" + "---:|" * 6)
+    formats = ("{:.3f} ± {:.3f}", "{:.0f} ± {:.0f}", "{:.4f} ± {:.4f}") * 2
     for name, rows in results.items():
         v = np.array(rows)
         print(f"| {name}, PaiNN | " + " | ".join(
-            f"{m:.3f} ± {d:.3f}" if k in (0, 2) else f"{m:.0f} ± {d:.0f}"
-            for k, (m, d) in enumerate(zip(v.mean(0), v.std(0, ddof=1), strict=True)))
-            + " |")
+            f.format(m, d) for f, m, d in zip(formats, v.mean(0), v.std(0, ddof=1),
+                                               strict=True)) + " |")
     return 0
 
 
@@ -308,18 +386,18 @@ def main(argv=None) -> int:
           f"the six lowest states within {CROSSING} eV, "
           f"{n_crossing} frames); energies in meV")
     print("| route | S1 | S2 | S3 | S4 | S5 | all 10 | all 10, crossing frames | f MAE | "
-          "spectral overlap (mean / min) | overlap, crossing frames | ensemble peak error "
-          "meV | integrated intensity % | fit s |")
-    print("|---|" + "---:|" * 13)
+          "f MAE, crossing frames | spectral overlap (mean / min) | overlap, crossing "
+          "frames | ensemble peak error meV | integrated intensity % | fit s |")
+    print("|---|" + "---:|" * 14)
     for r in rows:
         cells = [f"{r[k]:.0f}" if k in r else "—"
                  for k in ("S1", "S2", "S3", "S4", "S5", "all_mev", "crossing_mev")]
-        cells.append(f"{r['f_mae']:.4f}" if "f_mae" in r else "—")
+        cells += [f"{r[k]:.4f}" if k in r else "—" for k in ("f_mae", "f_crossing")]
         cells += [f"{r['overlap']:.3f} / {r['overlap_min']:.3f}",
                   f"{r['overlap_crossing']:.3f}", f"{r['peak_mev']:.0f}",
                   f"{r['intensity_pct']:+.1f}", f"{r['seconds']:.0f}"]
         print(f"| {r['route']} | " + " | ".join(cells) + " |")
-    print("\nlearning curves (GPR): training frames -> all-10 MAE meV / overlap")
+    print("\nlearning curves: training frames -> all-10 MAE meV / overlap")
     for name, points in curves.items():
         print(f"{name}: " + ", ".join(
             f"{n}: {'—' if m is None else f'{m:.0f}'} / {o:.3f}" for n, m, o in points))

@@ -13,7 +13,7 @@ from atomlearn.errors import ConfigError, DataError
 from atomlearn.models import model_class
 from atomlearn.nn.training import loss_of
 from atomlearn.targets import excitation_energies, oscillator_strengths
-from atomlearn.targets.levels import orbital_differences
+from atomlearn.targets.levels import delta_baseline, orbital_differences
 from atomlearn.testing import conformance as C
 
 GPR = dict(descriptor={"cutoff": 4.0, "n_max": 4, "l_max": 3}, n_sparse=20,
@@ -64,21 +64,25 @@ def test_delta_model_adds_the_frames_orbital_differences(frames):
         model.predict(test)
 
 
-def _learned_order_model(frames):
-    specs = [excitation_energies(4, order="learned"), oscillator_strengths(4, order="learned")]
+def _learned_order_model(frames, delta):
+    """A learned-order network, on its own or Delta-learned from the Kohn-Sham pairs."""
+    energies, strengths = (dict(baseline="orbital_differences"),
+                           dict(baseline="orbital_pairs")) if delta else ({}, {})
+    specs = [excitation_energies(4, order="learned", **energies),
+             oscillator_strengths(4, order="learned", **strengths)]
     return model_class("mpnn")(specs, **MPNN).fit(frames[:16]), specs
 
 
-def test_learned_order_loss_ignores_the_order_of_the_labelled_states(frames):
-    model, specs = _learned_order_model(frames)
+@pytest.mark.parametrize("delta", [False, True], ids=["plain", "delta"])
+def test_learned_order_loss_ignores_the_order_of_the_labelled_states(frames, delta):
+    model, specs = _learned_order_model(frames, delta)
     net = model.networks_[0]
     data = [frames[i] for i in range(16, 24)]
-    from atomlearn.targets import Dataset
-
-    labelled = Dataset.read(data, specs)
-    (batch, labels), = model._batches(data, model.baseline_.residual(labelled))
+    (batch, labels), = model._batches(data, model._with_state_baselines(
+        model._learned_labels(data)))
     terms = model._loss_terms()
     assert [t.sorted_by for t in terms] == ["excitation_energies"] * 2
+    assert all((t.offset is not None) == delta for t in terms)
 
     def loss():
         return float(loss_of(net, batch, labels, terms, training=False).detach())
@@ -87,29 +91,40 @@ def test_learned_order_loss_ignores_the_order_of_the_labelled_states(frames):
     rng = np.random.default_rng(0)
     order = torch.tensor(np.stack([rng.permutation(4) for _ in range(8)]))
     for name in ("excitation_energies", "oscillator_strengths"):    # same shuffle of both
-        labels.values[name] = torch.gather(labels.values[name], 1, order)
-    assert loss() == pytest.approx(reference, rel=1e-12)
+        # the labels are residuals of the pairs' baselines: shuffle the full labels
+        full = labels.values[name] + (labels.values[t.offset] if (
+            t := next(t for t in terms if t.name == name)).offset else 0.0)
+        labels.values[name] = torch.gather(full, 1, order) - (
+            labels.values[t.offset] if t.offset else 0.0)
+    assert loss() == pytest.approx(reference, rel=1e-10)
     for t in terms:            # the state-by-state loss does see the shuffle
         t.sorted_by = None
     assert loss() > 1.01 * reference
 
 
-def test_learned_order_predictions_are_sorted_and_strengths_follow(frames):
-    model, _ = _learned_order_model(frames)
+@pytest.mark.parametrize("delta", [False, True], ids=["plain", "delta"])
+def test_learned_order_predictions_are_sorted_and_strengths_follow(frames, delta):
+    model, specs = _learned_order_model(frames, delta)
     net = model.networks_[0]
-    (batch, _), = model._batches(frames[30:36])
-    raw = net(batch, compute_forces_=False)
-    order = np.argsort(raw["excitation_energies"].detach().numpy(), axis=1)
-    pred = model.predict(frames[30:36])
+    head = net.heads["excitation_energies"]
+    with torch.no_grad():      # the network's first state 3 eV higher: it moves up
+        for mlp in head.nets.values():
+            last = [m for m in mlp.modules() if isinstance(m, torch.nn.Linear)][-1]
+            last.bias[0] += 3.0 / head.scale[0]
+    test = frames[30:36]
+    (batch, _), = model._batches(test)
+    raw = {k: v.detach().numpy() for k, v in net(batch, compute_forces_=False).items()}
+    # state k of the network is the k-th orbital pair plus the network's correction
+    full = {s.name: raw[s.name] + (delta_baseline(s, test, model.delta_.get(s.name))
+                                   if delta else 0.0) for s in specs}
+    order = np.argsort(full["excitation_energies"], axis=1)
+    pred = model.predict(test)
     assert np.all(np.diff(pred["excitation_energies"], axis=1) >= 0)
-    # the baseline adds one offset to every state, which keeps their order
-    offset = pred["excitation_energies"] - np.take_along_axis(
-        raw["excitation_energies"].detach().numpy(), order, 1)
-    np.testing.assert_allclose(offset, offset[:, :1].repeat(4, 1), atol=1e-10)
-    strengths = np.take_along_axis(raw["oscillator_strengths"].detach().numpy(), order, 1)
-    np.testing.assert_allclose(pred["oscillator_strengths"] - strengths,
-                               (pred["oscillator_strengths"] - strengths)[:, :1].repeat(4, 1),
-                               atol=1e-10)
+    # the composition baseline adds one offset to every state, which keeps their order
+    for name in ("excitation_energies", "oscillator_strengths"):
+        offset = pred[name] - np.take_along_axis(full[name], order, 1)
+        np.testing.assert_allclose(offset, offset[:, :1].repeat(4, 1), atol=1e-10)
+    assert np.all(order[:, -1] == 0)
     C.check_symmetry(model, frames[31])
 
 
@@ -121,7 +136,5 @@ def test_learned_order_refusals():
     with pytest.raises(ConfigError, match="add the target 'excitation_energies' with 'order: "
                                           "learned' and the same n_states"):
         model_class("mpnn").check_targets([oscillator_strengths(3, order="learned")])
-    with pytest.raises(ConfigError, match="cannot be combined with 'order: learned'"):
-        excitation_energies(3, baseline="orbital_differences", order="learned")
     with pytest.raises(ConfigError, match="Unknown state order 'random'"):
         oscillator_strengths(3, order="random")

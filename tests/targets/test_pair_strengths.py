@@ -81,7 +81,5 @@ def test_bad_input(frames):
     del bare[2].info["orbital_pair_strengths"]
     with pytest.raises(DataError, match="no 'orbital_pair_strengths'"):
         SparseGPRModel(oscillator_strengths(10, baseline="orbital_pairs"), **GPR).fit(bare)
-    with pytest.raises(ConfigError, match="order 'sorted'"):
-        oscillator_strengths(10, baseline="orbital_pairs", order="learned")
     with pytest.raises(ConfigError, match="oscillator-strength baseline"):
         oscillator_strengths(10, baseline="pairs")

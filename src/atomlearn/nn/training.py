@@ -53,6 +53,12 @@ class LossTerm:
     #: label are each sorted by their energies (the output ``sorted_by``) before they
     #: are compared, so the loss does not depend on the order of the labelled states.
     sorted_by: str | None = None
+    #: Labels holding each structure's Delta-learning baselines of this output and of its
+    #: ``sorted_by`` energies, in the network's state order: added to prediction and
+    #: label (a residual) before the states are sorted, so a state keeps its baseline
+    #: (a Kohn-Sham orbital pair) wherever the network moves it.
+    offset: str | None = None
+    sorted_by_offset: str | None = None
     #: Per-structure factors F [n, p, p] of a metric J = F F^T (a label of that name):
     #: the error of a row is then Δy^T J Δy (a density's error in the Coulomb metric).
     metric: str | None = None
@@ -101,8 +107,10 @@ def term_sums(net, batch: AtomicBatch, labels: Labels, terms: list[LossTerm],
             continue
         pred = out[term.name]
         if term.sorted_by is not None:
-            pred = by_energy(pred, out[term.sorted_by])
-            ref = by_energy(ref, labels.values[term.sorted_by])
+            pred, ref = (_shifted(v, labels, term.offset) for v in (pred, ref))
+            pred = by_energy(pred, _shifted(out[term.sorted_by], labels, term.sorted_by_offset))
+            ref = by_energy(ref, _shifted(labels.values[term.sorted_by], labels,
+                                          term.sorted_by_offset))
         diff = pred - ref
         if term.metric is not None:
             diff = torch.einsum("np,npq->nq", diff, labels.values[term.metric])
@@ -111,6 +119,10 @@ def term_sums(net, batch: AtomicBatch, labels: Labels, terms: list[LossTerm],
         known = ~torch.isnan(ref)          # missing labels (a DOS above computed levels)
         sums.append(torch.sum(torch.where(known, diff, 0.0) ** 2))
     return torch.stack(sums)
+
+
+def _shifted(values: torch.Tensor, labels: Labels, offset: str | None) -> torch.Tensor:
+    return values if offset is None else values + labels.values[offset]
 
 
 def combine(sums: torch.Tensor, counts: torch.Tensor, terms: list[LossTerm]

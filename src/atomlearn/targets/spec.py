@@ -286,7 +286,9 @@ def excitation_energies(n_states: int = 10, weight: float = 1.0, baseline: str =
 
     ``order="learned"`` (networks) lets the model keep the states in an order of its own,
     smooth through crossings, and sorts them by energy for the loss and the output; the
-    ``oscillator_strengths`` with the same option follow that order.
+    ``oscillator_strengths`` with the same option follow that order. With a baseline,
+    the model's state k starts from the k-th lowest orbital pair and keeps it (and its
+    pair strength) wherever it moves the state.
     """
     from .excitations import BASELINES, check_states
 
@@ -294,10 +296,6 @@ def excitation_energies(n_states: int = 10, weight: float = 1.0, baseline: str =
     check_choice(baseline, BASELINES, "excitation-energy baseline")
     metadata = _state_order({"builder": "states"}, order)
     if baseline != "none":
-        if order == "learned":
-            raise ConfigError("'baseline: orbital_differences' adds sorted orbital-energy "
-                              "differences state by state; it cannot be combined with "
-                              "'order: learned'. Choose one.")
         metadata.update(baseline=baseline, levels=levels)
     return TargetSpec(K.EXCITATION_ENERGIES, "spectrum", unit="eV", shape=(n_states,),
                       extensive=False, weight=weight, metadata=metadata)
@@ -310,16 +308,14 @@ def oscillator_strengths(n_states: int = 10, weight: float = 1.0, order: str = "
     excitations, from the info array ``oscillator_strengths``; ``order="learned"`` follows
     the states of ``excitation_energies(order="learned")``. ``baseline="orbital_pairs"``
     learns them as corrections to a per-state line in the Kohn-Sham orbital-pair
-    strengths of the info array ``levels`` (:mod:`atomlearn.targets.levels`)."""
+    strengths of the info array ``levels`` (:mod:`atomlearn.targets.levels`); in the
+    learned order, state k's line is in the k-th lowest pair's strength."""
     from .excitations import check_states
 
     check_states(n_states)
     check_choice(baseline, ("none", "orbital_pairs"), "oscillator-strength baseline")
     metadata = _state_order({"builder": "states"}, order)
     if baseline != "none":
-        if order != "sorted":
-            raise ConfigError("'baseline: orbital_pairs' matches the pairs to the states in "
-                              "energy order; use it with order 'sorted'.")
         metadata.update(baseline=baseline, levels=levels)
     return TargetSpec(K.OSCILLATOR_STRENGTHS, "spectrum", unit="", shape=(n_states,),
                       extensive=False, weight=weight, metadata=metadata)

@@ -20,6 +20,7 @@ from ...nn.training import Checkpoint, Labels, LossTerm
 from ...structures.io import where
 from ...targets import Dataset, operator_outputs
 from ...targets.excitations import sorted_by
+from ...targets.levels import delta_baseline
 from ...targets.operators import levels
 from ...threads import configured as configured_threads
 from .. import register
@@ -30,6 +31,8 @@ from .hypers import LAYOUTS, BehlerParrinelloHypers, MessagePassingHypers
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 #: The label of each structure's Coulomb-metric factor (a density loss in that metric).
 METRIC_LABEL = "_coulomb_metric_factor"
+#: The label of a learned-order target's Delta-learning baseline (network state order).
+STATE_BASELINE = "_state_baseline/{}"
 if configured_threads() is not None:          # PyTorch loaded after threads were set
     torch.set_num_threads(configured_threads())
 # hyperparameters that may change between an interrupted run and its resumption
@@ -172,10 +175,14 @@ class NetworkModel(StructureModel):
         return value
 
     def _loss_terms(self) -> list[LossTerm]:
+        def offset(name):
+            return STATE_BASELINE.format(name) if name in self._baselined_states else None
+
         terms = [LossTerm(s.name, s.weight,
                           per_atom_error=not s.per_atom and s.extensive
                           and s.kind in ("scalar", "spectrum"),
-                          sorted_by=sorted_by(s, self.target_specs),
+                          sorted_by=(by := sorted_by(s, self.target_specs)),
+                          offset=offset(s.name), sorted_by_offset=offset(by),
                           metric=METRIC_LABEL if self._coulomb_loss(s) else None)
                  for s in self.target_specs]
         if any("forces" in s.gradients for s in self.target_specs):
@@ -185,6 +192,28 @@ class NetworkModel(StructureModel):
     def _coulomb_loss(self, spec) -> bool:
         return (spec.kind == "density_coefficients"
                 and getattr(self.hypers, "density_loss", "euclidean") == "coulomb")
+
+    @property
+    def _baselined_states(self) -> list[str]:
+        """The learned-order targets with a Delta-learning baseline."""
+        return [s.name for s in self.target_specs if sorted_by(s, self.target_specs)
+                and s.metadata.get("baseline", "none") != "none"]
+
+    def _state_baselines(self, structures, names) -> dict[str, np.ndarray]:
+        """The Delta-learning baselines of the learned-order targets among ``names``,
+        state k's the k-th lowest orbital pair's: the network's own state order starts
+        from the pairs', and each state keeps its pair when the network moves it past
+        another."""
+        return {t: delta_baseline(self.supported_targets[t], structures, self.delta_.get(t))
+                for t in self._baselined_states if t in names}
+
+    def _with_state_baselines(self, data: Dataset) -> Dataset:
+        """``data`` with the state baselines as labels (the loss adds them to prediction
+        and residual label before it sorts the states)."""
+        extra = {STATE_BASELINE.format(t): v for t, v in
+                 self._state_baselines(data.structures, self._baselined_states).items()}
+        return Dataset(data.structures, data.specs, {**data.labels, **extra}) if extra \
+            else data
 
     def _with_metrics(self, data: Dataset) -> Dataset:
         """``data`` with the Cholesky factors of each structure's Coulomb metric as a
@@ -336,7 +365,8 @@ class NetworkModel(StructureModel):
     def _fit(self, data: Dataset, held_out):
         h = self.hypers
         self._check_charges(data.structures, training=True)
-        train_set, held_set = self._with_channels(self._with_metrics(data)).split(held_out)
+        train_set, held_set = self._with_channels(self._with_metrics(
+            self._with_state_baselines(data))).split(held_out)
         ranks = self.__dict__.get("distributed")
         train_batches = self._batches(train_set.structures, train_set, ranks)
         held_batches = self._batches(held_set.structures, held_set, ranks, validation=True)
@@ -397,7 +427,7 @@ class NetworkModel(StructureModel):
             At most this many epochs (default: the model's ``epochs``).
         """
         h = self.hypers
-        data = self._learned_labels(structures, labels)
+        data = self._with_state_baselines(self._learned_labels(structures, labels))
         self._check_charges(data.structures, training=True)
         held_out = data.held_out_indices(self._held_out_size(data.n_structures),
                                          h.random_state)
@@ -424,6 +454,7 @@ class NetworkModel(StructureModel):
         batches = self._batches(structures)
         specs = self.supported_targets
         keys = {k for t in names if (k := sorted_by(specs[t], self.target_specs))}
+        state_baselines = self._state_baselines(structures, set(names) | keys)
         operator = self._operator_spec
         levels_wanted = operator is not None and bool(
             {s.name for s in operator_outputs(operator)} & set(names))
@@ -451,9 +482,12 @@ class NetworkModel(StructureModel):
                 if levels_wanted:
                     member.update(levels(member[operator.name], structures,
                                          operator.metadata["basis"]))
-            # states in the network's own order: output by energy
-            order = {k: np.argsort(member[k], axis=-1) for k in keys}
-            members.append({t: np.take_along_axis(member[t], order[k], axis=-1)
+            # states in the network's own order, each with its baseline: output by energy,
+            # less the baseline in that order (the base layer adds it back)
+            full = {t: member[t] + state_baselines.get(t, 0.0) for t in wanted}
+            order = {k: np.argsort(full[k], axis=-1) for k in keys}
+            members.append({t: np.take_along_axis(full[t], order[k], axis=-1)
+                            - state_baselines.get(t, 0.0)
                             if (k := sorted_by(specs[t], self.target_specs)) else member[t]
                             for t in names})
         mean = {t: np.mean([m[t] for m in members], axis=0) for t in names}
