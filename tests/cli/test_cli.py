@@ -312,6 +312,8 @@ def test_hamiltonian_example_fits_and_predicts_levels(tmp_path, capsys):
     assert predicted[1].info["pred_gap"] == pytest.approx(
         predicted[1].info["pred_lumo"] - predicted[1].info["pred_homo"])
     assert np.asarray(predicted[0].info["pred_hamiltonian"]).size == 72 * 72
+    pairs = np.asarray(predicted[0].info["pred_orbital_pair_strengths"])
+    assert pairs.shape == (10,) and np.all(pairs >= 0)
     # the gap on the Hamiltonian's HOMO (examples/ethanol_gap_on_hamiltonian.yaml) from
     # frames with its levels; a frame without them is refused naming the key
     from atomlearn.datasets import load_ethanol

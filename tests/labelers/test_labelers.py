@@ -21,11 +21,24 @@ from atomlearn.labelers import (
 )
 
 
-def test_pyscf_reproduces_a_shipped_ethanol_frame():
-    frame = load_ethanol(7)[0]
-    results = labeler_from_name("pyscf")(frame)
+def test_pyscf_reproduces_a_shipped_ethanol_frame(tmp_path):
+    """Energy, forces, orbital energies and the orbital pairs' strengths (from the shipped
+    Kohn-Sham matrix) of a TDA frame; the extra arrays are stored in the info."""
+    from atomlearn.datasets import load_ethanol_excitations
+
+    frame = load_ethanol_excitations(0)[0]
+    labeler = labeler_from_name("pyscf")
+    results = labeler(frame)
     assert results["energy"] == pytest.approx(frame.get_potential_energy(), abs=1e-5)
     np.testing.assert_allclose(results["forces"], frame.get_forces(), atol=1e-4)
+    np.testing.assert_allclose(results["orbital_energies"], frame.info["orbital_energies"],
+                               atol=1e-4)
+    np.testing.assert_allclose(results["orbital_pair_strengths"],
+                               frame.info["orbital_pair_strengths"], rtol=1e-4, atol=1e-7)
+    stored = LabelStore(tmp_path, labeler.method).put(frame, results)
+    for key in ("orbital_energies", "orbital_pair_strengths"):
+        np.testing.assert_array_equal(stored.info[key], results[key])
+    assert stored.get_potential_energy() == results["energy"]
 
 
 def test_tblite_gives_the_shipped_gfn2_energies():

@@ -10,7 +10,7 @@ from ase import Atoms
 
 from atomlearn.datasets import load_ethanol_excitations
 from atomlearn.errors import ConfigError, DataError
-from atomlearn.models import model_class
+from atomlearn.models import StructureModel, model_class
 from atomlearn.nn.training import loss_of
 from atomlearn.targets import excitation_energies, oscillator_strengths
 from atomlearn.targets.levels import delta_baseline, orbital_differences
@@ -103,7 +103,7 @@ def test_learned_order_loss_ignores_the_order_of_the_labelled_states(frames, del
 
 
 @pytest.mark.parametrize("delta", [False, True], ids=["plain", "delta"])
-def test_learned_order_predictions_are_sorted_and_strengths_follow(frames, delta):
+def test_learned_order_predictions_are_sorted_and_strengths_follow(frames, delta, tmp_path):
     model, specs = _learned_order_model(frames, delta)
     net = model.networks_[0]
     head = net.heads["excitation_energies"]
@@ -126,6 +126,10 @@ def test_learned_order_predictions_are_sorted_and_strengths_follow(frames, delta
         np.testing.assert_allclose(offset, offset[:, :1].repeat(4, 1), atol=1e-10)
     assert np.all(order[:, -1] == 0)
     C.check_symmetry(model, frames[31])
+    model.save(tmp_path / "m.alm")          # the pairs' fitted lines travel with the model
+    again = StructureModel.load(tmp_path / "m.alm").predict(test)
+    for name, value in pred.items():
+        np.testing.assert_allclose(again[name], value, rtol=1e-12)
 
 
 def test_learned_order_refusals():

@@ -10,6 +10,7 @@ from atomlearn.datasets import load_ethanol_hamiltonians, load_extra
 from atomlearn.errors import ConfigError, DataError
 from atomlearn.models import StructureModel, SymmetryAdaptedGPRModel
 from atomlearn.targets import hamiltonian
+from atomlearn.targets.levels import orbital_pair_strengths
 from atomlearn.targets.operators import AtomicOrbitals, OperatorLayout, orbital_energies
 from atomlearn.testing import check_operator_symmetries, orbital_rotation, random_rotation, rotate
 
@@ -61,6 +62,10 @@ def test_levels_follow_the_matrix_and_the_file_round_trip(model, frames, tmp_pat
     np.testing.assert_allclose(out["orbital_energies"], levels)
     np.testing.assert_allclose(out["gap"], levels[:, 13] - levels[:, 12])
     np.testing.assert_allclose(out["homo"], levels[:, 12])
+    # the orbital pairs' strengths (a Delta baseline of excitations) of the same matrix
+    pairs = [orbital_pair_strengths(a, H, "def2-svp")
+             for a, H in zip(frames[6:], out["hamiltonian"], strict=True)]
+    np.testing.assert_allclose(out["orbital_pair_strengths"], pairs, rtol=1e-10)
     # fitted to 6 frames, the matrix is already far closer than the training mean
     ref = np.stack([a.info["hamiltonian"] for a in frames[6:]])
     mean = np.mean([a.info["hamiltonian"] for a in frames[:6]], axis=0)

@@ -41,6 +41,14 @@ def test_pair_strengths_of_the_orbitals(frames):
     moved.translate([3.0, -1.0, 2.0])
     np.testing.assert_allclose(orbital_pair_strengths(moved, D.T @ H @ D, "def2-svp"), p,
                                rtol=1e-8, atol=1e-12)
+    # what a Hamiltonian model derives from its matrices, in any energy unit
+    from ase.units import Hartree
+
+    from atomlearn.targets.operators import levels
+
+    for unit, scale in (("eV", 1.0), ("Hartree", 1 / Hartree)):
+        out = levels(H[None] * scale, [a], "def2-svp", unit)
+        np.testing.assert_allclose(out["orbital_pair_strengths"][0], p, rtol=1e-10)
     # fewer pairs: the same lowest ones
     np.testing.assert_allclose(orbital_pair_strengths(a, H, "def2-svp", n_pairs=3), p[:3],
                                rtol=1e-12)

@@ -19,6 +19,11 @@ class LabelError(AtomlearnError, RuntimeError):
     its reason; the structure is skipped)."""
 
 
+#: Results a labeller returns that belong on the structure's calculator (the rest go to
+#: its info).
+CALCULATOR_RESULTS = ("energy", "forces", "stress")
+
+
 class Labeler:
     """A reference method.
 
@@ -42,7 +47,8 @@ class Labeler:
 
     def compute(self, atoms: ase.Atoms) -> dict[str, np.ndarray]:
         """``{"energy": float eV, "forces": (n, 3) eV/Å}`` of ``atoms`` (and ``"stress"``
-        for periodic cells when the method gives it), or a :class:`LabelError`."""
+        for periodic cells when the method gives it, and any other arrays it gives, which
+        are stored in the structure's info), or a :class:`LabelError`."""
         raise NotImplementedError
 
     def __call__(self, atoms: ase.Atoms) -> dict[str, np.ndarray]:

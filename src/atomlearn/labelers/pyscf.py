@@ -9,11 +9,16 @@ import ase
 import numpy as np
 from ase import units
 
+from ..structures import keys as K
+from ..targets.operators import pair_strengths
 from .base import Labeler, LabelError
 
 
 class PySCFLabeler(Labeler):
-    """RKS energies and forces from PySCF (closed-shell molecules).
+    """RKS energies and forces from PySCF (closed-shell molecules), with the orbital
+    energies (eV, info ``orbital_energies``) and the oscillator strengths of the lowest
+    occupied-to-virtual orbital pairs (info ``orbital_pair_strengths``): the baselines of
+    Delta-learned excitations (:mod:`atomlearn.targets.levels`), from the same SCF.
 
     Parameters
     ----------
@@ -60,7 +65,11 @@ class PySCFLabeler(Labeler):
         gradient = mf.nuc_grad_method()
         gradient.grid_response = True
         forces = -gradient.kernel() * units.Hartree / units.Bohr
-        return {"energy": float(energy) * units.Hartree, "forces": np.asarray(forces)}
+        n_occ = int(mf.mo_occ.sum()) // 2
+        return {"energy": float(energy) * units.Hartree, "forces": np.asarray(forces),
+                K.ORBITAL_ENERGIES: mf.mo_energy * units.Hartree,
+                K.ORBITAL_PAIR_STRENGTHS: pair_strengths(mf.mol, mf.mo_energy, mf.mo_coeff,
+                                                         n_occ)}
 
 
 __all__ = ["PySCFLabeler"]

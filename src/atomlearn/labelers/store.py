@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..files import atomic_path
-from .base import Labeler, LabelError
+from .base import CALCULATOR_RESULTS, Labeler, LabelError
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,19 @@ class LabelStore:
         return json.loads(path.read_text())["reason"] if path.exists() else None
 
     def put(self, atoms: ase.Atoms, results: dict) -> ase.Atoms:
-        """Store ``results`` (energy, forces[, stress]) of ``atoms``; return the labelled
-        structure as stored (read back: a rerun that finds it gets the same numbers)."""
+        """Store ``results`` (energy, forces[, stress], and info arrays) of ``atoms``;
+        return the labelled structure as stored (read back: a rerun that finds it gets
+        the same numbers)."""
         # the structure and what the method gave, nothing a caller attached to it
         labelled = ase.Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
         labelled.info = {k: v for k, v in atoms.info.items() if not k.startswith("_")}
         labelled.info["label_method"] = self.method
-        labelled.calc = SinglePointCalculator(labelled, **results)
+        # energy, forces and stress on the calculator; what else the method gave (orbital
+        # energies, ...) in the info
+        labelled.info.update({k: np.asarray(v) for k, v in results.items()
+                              if k not in CALCULATOR_RESULTS})
+        labelled.calc = SinglePointCalculator(labelled, **{
+            k: v for k, v in results.items() if k in CALCULATOR_RESULTS})
         with atomic_path(self._path(atoms, ".xyz")) as tmp:
             ase.io.write(tmp, labelled, format="extxyz")
         return self.get(atoms)

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..structures.io import where
-from .operators import electron_count
+from .operators import N_PAIRS, eigenpairs, electron_count, pair_strengths
 
 
 def orbital_differences(structures: Sequence[ase.Atoms], n_states: int,
@@ -67,25 +67,14 @@ def highest_occupied(structures: Sequence[ase.Atoms], levels: str = "orbital_ene
 
 
 def orbital_pair_strengths(atoms: ase.Atoms, hamiltonian: np.ndarray, basis: str,
-                           n_pairs: int = 10) -> np.ndarray:
-    """Oscillator strengths :math:`\\frac{4}{3}\\Delta\\varepsilon_{ia}|\\langle i|r|a
-    \\rangle|^2` (closed shell, atomic units) of the ``n_pairs`` occupied-to-virtual
-    orbital pairs of lowest :math:`\\Delta\\varepsilon`, ascending in it, from a
-    Kohn-Sham matrix ``hamiltonian`` (eV, PySCF's AO order) in ``basis``."""
+                           n_pairs: int = N_PAIRS) -> np.ndarray:
+    """The oscillator strengths of the ``n_pairs`` lowest occupied-to-virtual orbital
+    pairs (:func:`~atomlearn.targets.operators.pair_strengths`) of a Kohn-Sham matrix
+    ``hamiltonian`` (eV, PySCF's AO order) in ``basis``."""
     from ase.units import Hartree
-    from scipy.linalg import eigh
 
-    from .operators import molecule
-
-    mol = molecule(atoms, basis)
-    energies, C = eigh(np.asarray(hamiltonian) / Hartree, mol.intor("int1e_ovlp"))
-    n_occ = electron_count(atoms) // 2
-    n_virtual = min(len(energies) - n_occ, n_pairs)
-    gaps = (energies[n_occ:n_occ + n_virtual][None, :] - energies[:n_occ, None]).ravel()
-    dipoles = np.einsum("cmn,mi,na->iac", mol.intor("int1e_r"), C[:, :n_occ],
-                        C[:, n_occ:n_occ + n_virtual]).reshape(-1, 3)
-    strengths = 4.0 / 3.0 * gaps * (dipoles**2).sum(axis=1)
-    return strengths[np.argsort(gaps, kind="stable")[:n_pairs]]
+    (mol, energies, C), = eigenpairs([np.asarray(hamiltonian) / Hartree], [atoms], basis)
+    return pair_strengths(mol, energies, C, electron_count(atoms) // 2, n_pairs)
 
 
 def _pair_strengths(structures, n_states: int, key: str) -> np.ndarray:

@@ -152,24 +152,60 @@ def overlap_powers(structures, basis: str, power: float) -> list[np.ndarray]:
     return [hermitian_power(S, power) for S in overlap_matrices(structures, basis)]
 
 
+#: How many of the lowest occupied-to-virtual orbital pairs' strengths a Hamiltonian gives.
+N_PAIRS = 10
+
+
+def eigenpairs(matrices, structures, basis: str):
+    """PySCF's molecule, the generalised eigenvalues (ascending, in the matrices' unit) and
+    eigenvectors of each Hamiltonian ``(n, n_ao, n_ao)`` with its structure's exact
+    overlap, one structure at a time."""
+    from scipy.linalg import eigh
+
+    for H, atoms in zip(matrices, structures, strict=True):
+        mol = molecule(atoms, basis)
+        yield (mol, *eigh(H, mol.intor("int1e_ovlp")))
+
+
 def orbital_energies(matrices, structures, basis: str) -> np.ndarray:
     """Generalised eigenvalues (ascending, in the matrices' unit) of Hamiltonians ``(n,
     n_ao, n_ao)`` with the structures' exact overlaps."""
-    from scipy.linalg import eigh
-
-    return np.array([eigh(H, S, eigvals_only=True) for H, S in
-                     zip(matrices, overlap_matrices(structures, basis), strict=True)])
+    return np.array([e for _, e, _ in eigenpairs(matrices, structures, basis)])
 
 
-def levels(matrices, structures, basis: str) -> dict[str, np.ndarray]:
-    """What follows from predicted Hamiltonians ``(n, n_ao, n_ao)``: all orbital energies
-    with the exact overlap, and the HOMO, LUMO and gap of closed shells (n_electrons / 2
-    occupied), in the matrices' unit (names of :func:`~atomlearn.targets.operator_outputs`)."""
-    energies = orbital_energies(matrices, structures, basis)
+def pair_strengths(mol, energies: np.ndarray, coefficients: np.ndarray, n_occ: int,
+                   n_pairs: int = N_PAIRS) -> np.ndarray:
+    """Oscillator strengths :math:`\\frac{4}{3}\\Delta\\varepsilon_{ia}|\\langle i|r|a
+    \\rangle|^2` (closed shell, length gauge) of the ``n_pairs`` occupied-to-virtual
+    orbital pairs of lowest :math:`\\Delta\\varepsilon`, ascending in it, from the
+    orbital ``energies`` (Ha) and ``coefficients`` of PySCF's molecule ``mol``."""
+    n_virtual = min(len(energies) - n_occ, n_pairs)
+    gaps = (energies[n_occ:n_occ + n_virtual][None, :] - energies[:n_occ, None]).ravel()
+    dipoles = np.einsum("cmn,mi,na->iac", mol.intor("int1e_r"), coefficients[:, :n_occ],
+                        coefficients[:, n_occ:n_occ + n_virtual]).reshape(-1, 3)
+    strengths = 4.0 / 3.0 * gaps * (dipoles**2).sum(axis=1)
+    return strengths[np.argsort(gaps, kind="stable")[:n_pairs]]
+
+
+def levels(matrices, structures, basis: str, unit: str = "eV") -> dict[str, np.ndarray]:
+    """What follows from predicted Hamiltonians ``(n, n_ao, n_ao)`` in ``unit`` (ASE's
+    name): all orbital energies with the exact overlap, and the HOMO, LUMO and gap of
+    closed shells (n_electrons / 2 occupied), in that unit, and the oscillator strengths
+    of the lowest orbital pairs (:func:`pair_strengths`; names of
+    :func:`~atomlearn.targets.operator_outputs`)."""
+    import ase.units
+
+    to_hartree = getattr(ase.units, unit) / ase.units.Hartree
     n_occ = np.array([electron_count(a) // 2 for a in structures])
+    energies, pairs = [], []
+    for (mol, e, C), n in zip(eigenpairs(matrices, structures, basis), n_occ, strict=True):
+        energies.append(e)
+        pairs.append(pair_strengths(mol, e * to_hartree, C, n))
+    energies = np.array(energies)
     rows = np.arange(len(structures))
     homo, lumo = energies[rows, n_occ - 1], energies[rows, n_occ]
-    return {"orbital_energies": energies, "homo": homo, "lumo": lumo, "gap": lumo - homo}
+    return {"orbital_energies": energies, "homo": homo, "lumo": lumo, "gap": lumo - homo,
+            "orbital_pair_strengths": np.array(pairs)}
 
 
 #: A block channel: ``("atom", z, lambda, sigma)`` for the on-site blocks of element z,

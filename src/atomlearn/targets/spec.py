@@ -261,11 +261,17 @@ def hamiltonian(n_ao: int, basis: str = "def2-svp", unit: str = "eV",
 
 def operator_outputs(spec: TargetSpec) -> list[TargetSpec]:
     """What follows from a predicted Hamiltonian: its orbital energies (all, ascending)
-    and the HOMO, LUMO and gap, in its unit."""
+    and the HOMO, LUMO and gap, in its unit, and the oscillator strengths of the lowest
+    occupied-to-virtual orbital pairs (the baseline of Delta-learned strengths,
+    :mod:`atomlearn.targets.levels`)."""
+    from .operators import N_PAIRS
+
     levels = TargetSpec(K.ORBITAL_ENERGIES, "spectrum", unit=spec.unit,
                         shape=(spec.shape[0],), extensive=False)
+    pairs = TargetSpec(K.ORBITAL_PAIR_STRENGTHS, "spectrum", unit="", shape=(N_PAIRS,),
+                       extensive=False)
     return [levels, *(TargetSpec(name, "scalar", unit=spec.unit, extensive=False)
-                      for name in (K.HOMO, K.LUMO, K.GAP))]
+                      for name in (K.HOMO, K.LUMO, K.GAP)), pairs]
 
 
 def band_energies(n_kpoints: int, n_bands: int, unit: str = "eV") -> TargetSpec:
@@ -302,7 +308,7 @@ def excitation_energies(n_states: int = 10, weight: float = 1.0, baseline: str =
 
 
 def oscillator_strengths(n_states: int = 10, weight: float = 1.0, order: str = "sorted",
-                         baseline: str = "none", levels: str = "orbital_pair_strengths"
+                         baseline: str = "none", levels: str = K.ORBITAL_PAIR_STRENGTHS
                          ) -> TargetSpec:
     """The oscillator strengths (dimensionless, sign-free) of the lowest ``n_states``
     excitations, from the info array ``oscillator_strengths``; ``order="learned"`` follows

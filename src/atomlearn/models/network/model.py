@@ -481,7 +481,7 @@ class NetworkModel(StructureModel):
                                                                 structures)
                 if levels_wanted:
                     member.update(levels(member[operator.name], structures,
-                                         operator.metadata["basis"]))
+                                         operator.metadata["basis"], operator.unit))
             # states in the network's own order, each with its baseline: output by energy,
             # less the baseline in that order (the base layer adds it back)
             full = {t: member[t] + state_baselines.get(t, 0.0) for t in wanted}

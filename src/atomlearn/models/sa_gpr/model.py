@@ -235,7 +235,7 @@ class SymmetryAdaptedGPRModel(StructureModel):
         H = self.blocks_.predict(structures)
         out = {self._spec.name: H}
         if set(names) - {self._spec.name}:
-            out.update(levels(H, structures, self._spec.metadata["basis"]))
+            out.update(levels(H, structures, self._spec.metadata["basis"], self._spec.unit))
         return {name: out[name] for name in names}
 
     def _predict_density(self, structures, names, return_std: bool):
