@@ -114,3 +114,33 @@ def test_delta_model_from_yaml_reads_the_frames_orbital_energies(workdir, tmp_pa
     err = capsys.readouterr().err
     # the frame is named where it came from (the shipped file's frame it was read from)
     assert re.search(r"\(frame \d+\) has no 'orbital_energies' in its info", err)
+
+
+def test_new_frames_labelled_by_pyscf_carry_the_delta_baselines(workdir, tmp_path, capsys):
+    """A trajectory's frames (positions only) labelled by 'atomlearn label --labeler
+    pyscf' (a ground-state calculation) get the orbital energies and orbital-pair
+    strengths the Delta route adds to: its predictions there are those from the shipped
+    frame's own baselines, and the ensemble spectrum follows."""
+    options = {**OPTIONS, "targets": {
+        "excitation_energies": {"n_states": 3, "baseline": "orbital_differences"},
+        "oscillator_strengths": {"n_states": 3, "baseline": "orbital_pairs"}}}
+    (tmp_path / "pairs.yaml").write_text(yaml.safe_dump(options))
+    model = tmp_path / "pairs.alm"
+    assert main(["fit", str(tmp_path / "pairs.yaml"), "-o", str(model)]) == 0
+    shipped = load_ethanol_excitations("305:306")
+    bare = shipped[0].copy()
+    bare.info = {}
+    write(tmp_path / "traj.xyz", [bare])
+    labelled = tmp_path / "labelled.xyz"
+    assert main(["label", str(tmp_path / "traj.xyz"), "--labeler", "pyscf", "-o",
+                 str(labelled)]) == 0
+    write(tmp_path / "shipped.xyz", shipped)
+    for source, out in ((labelled, "a.xyz"), (tmp_path / "shipped.xyz", "b.xyz")):
+        assert main(["predict", str(model), str(source), "-o", str(tmp_path / out)]) == 0
+    ours, theirs = (read_structures(tmp_path / out)[0].info for out in ("a.xyz", "b.xyz"))
+    for name in ("pred_excitation_energies", "pred_oscillator_strengths"):
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-3, atol=1e-4)
+    capsys.readouterr()
+    assert main(["spectrum", "--kind", "uv-vis", str(model), str(labelled), "-o",
+                 str(tmp_path / "uv.png")]) == 0
+    assert "(one frame)" in capsys.readouterr().out

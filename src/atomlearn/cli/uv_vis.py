@@ -112,7 +112,8 @@ def run(args) -> int:
         header += ",reference"
     np.savetxt(out.with_suffix(".csv"), np.column_stack(columns), delimiter=",",
                header=header, comments="")
-    print(f"Wrote {out} and {out.with_suffix('.csv')} (average of {len(frames)} frames).")
+    what = "one frame" if len(frames) == 1 else f"average of {len(frames)} frames"
+    print(f"Wrote {out} and {out.with_suffix('.csv')} ({what}).")
     area = np.trapezoid(mean, grid)
     if complete is not None:
         print(f"  complete below {complete:.2f} eV (the lowest frame's highest state less "
