@@ -62,7 +62,7 @@ FIGURE = FIGURES / "ethanol_uvvis.png"
 PAIRS = "Delta (KS), strengths on KS pairs"
 PAIRS_LEARNED = "Delta (KS), learned order, strengths on KS pairs"
 #: (naive, crossing-safe) network routes whose crossing frames are drawn
-CROSSING_PAIR = (f"{PAIRS}, MPNN", f"{PAIRS_LEARNED}, MPNN")
+CROSSING_PAIR = ("per state, MPNN", "learned order, MPNN")
 
 
 def figure(model, test) -> None:
@@ -302,12 +302,14 @@ def plot_curves(curves: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.6), sharex=True)
+    # one colour per route, the same in both families
+    kinds = list(dict.fromkeys(name.rsplit(", ", 1)[0] for name in curves))
     for row, family in zip(axes, ("GPR", "MPNN"), strict=True):
         left, right = row
         mine = [(name, p) for name, p in curves.items() if name.endswith(family)]
-        for k, (name, points) in enumerate(mine):
+        for name, points in mine:
             n, mae, overlap = zip(*points, strict=True)
-            style = {"color": f"C{k}", "marker": "o",
+            style = {"color": f"C{kinds.index(name.rsplit(', ', 1)[0])}", "marker": "o",
                      "label": name.replace(", MPNN", ", PaiNN").replace(", GPR", "")}
             if mae[0] is not None:
                 left.semilogx(n, mae, **style)
