@@ -283,7 +283,7 @@ def crossing_figure(test, drawn: dict, judge) -> None:
     fig.savefig(FIGURES / "crossing_frames.png", dpi=120)
     plt.close(fig)
     print(f"Wrote {FIGURES / 'crossing_frames.png'} (frames "
-          f"{[test[k].info.get('md_frame', k) for k in frames]})", file=sys.stderr)
+          f"{[int(test[k].info.get('md_frame', k)) for k in frames]})", file=sys.stderr)
 
 
 def peak_error(grid, predicted, reference, complete: float) -> float:
