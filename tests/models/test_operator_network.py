@@ -82,3 +82,19 @@ def test_bad_input(model, frames):
         MessagePassingModel(hamiltonian(72), **SMALL).fit(frames[:4] + [wrong])
     with pytest.raises(ConfigError, match="bpnn|vector features|learns"):
         BehlerParrinelloModel(hamiltonian(72), epochs=1).fit(frames[:4])
+
+
+def test_fine_tuning_keeps_the_channel_scales(frames):
+    """Fine-tuning (as active learning does) trains on the same normalised channels as the
+    fit, with the fit's offsets and spreads; other molecules are refused by name."""
+    model = MessagePassingModel(hamiltonian(72), **SMALL).fit(frames[:6])
+    scale, offset = model.operator_scale_.copy(), model.operator_offset_.copy()
+    before = model.predict(frames[10:])["hamiltonian"]
+    model.fine_tune(frames[:10], epochs=2)
+    np.testing.assert_array_equal(model.operator_scale_, scale)
+    np.testing.assert_array_equal(model.operator_offset_, offset)
+    after = model.predict(frames[10:])["hamiltonian"]
+    assert after.shape == before.shape and not np.allclose(after, before)
+    wrong = frames[11][[2, 0, 1, 3, 4, 5, 6, 7, 8]]
+    with pytest.raises(DataError, match="other atoms .* than the molecule"):
+        model.fine_tune([wrong] * 4, epochs=1)

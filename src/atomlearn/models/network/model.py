@@ -244,11 +244,18 @@ class NetworkModel(StructureModel):
         return OperatorLayout(AtomicOrbitals.from_pyscf(spec.metadata["basis"],
                                                         self.species_))
 
-    def _with_channels(self, data: Dataset) -> Dataset:
+    def _training_data(self, data: Dataset, *, fine_tuning: bool = False) -> Dataset:
+        """``data``'s labels as the loss compares them (state baselines, Coulomb metric,
+        operator channels); ``fine_tuning`` keeps the fit's channel scales."""
+        return self._with_channels(self._with_metrics(self._with_state_baselines(data)),
+                                   keep_scales=fine_tuning)
+
+    def _with_channels(self, data: Dataset, keep_scales: bool = False) -> Dataset:
         """``data`` with an operator's matrices replaced by the head's layout: every
         channel's values, flat, each (channel, output) centred (lambda = 0 only: a
         constant would not rotate) and divided by its spread, so the loss weighs every
-        channel by its own scale (as the channel-wise SA-GPR does)."""
+        channel by its own scale (as the channel-wise SA-GPR does); ``keep_scales``:
+        the offsets and spreads fitted before."""
         spec = self._operator_spec
         if spec is None:
             return data
@@ -263,6 +270,12 @@ class NetworkModel(StructureModel):
         layout = self._operator_layout()
         parts = layout.decompose(data.labels[spec.name], numbers)
         n = data.n_structures
+        if keep_scales:
+            self._check_molecule(data.structures)
+            return Dataset(data.structures, data.specs,
+                           {**data.labels, spec.name: (layout.flatten(parts, n)
+                                                       - self.operator_offset_)
+                            / self.operator_scale_})
         offsets, scales = [], []
         for key, values in parts.items():
             v = values.reshape(n, -1, *values.shape[1:])          # [n, blocks, m, out]
@@ -279,14 +292,18 @@ class NetworkModel(StructureModel):
                        {**data.labels, spec.name: (flat - self.operator_offset_)
                         / self.operator_scale_})
 
-    def _operator_matrices(self, flat: np.ndarray, structures) -> np.ndarray:
-        """Matrices (eV) from the head's normalised flat channel values."""
+    def _check_molecule(self, structures) -> None:
+        """Refuse structures other than the molecule the operator head learned."""
         for k, a in enumerate(structures):
             if not np.array_equal(a.numbers, self.operator_numbers_):
                 raise DataError(
                     f"{where(a, k)} has other atoms (or another order) than the molecule "
                     f"this operator head learned ({len(self.operator_numbers_)} atoms); "
-                    "predict structures of that molecule with its atoms in that order.")
+                    "give structures of that molecule with its atoms in that order.")
+
+    def _operator_matrices(self, flat: np.ndarray, structures) -> np.ndarray:
+        """Matrices (eV) from the head's normalised flat channel values."""
+        self._check_molecule(structures)
         layout = self._operator_layout()
         values = flat * self.operator_scale_ + self.operator_offset_
         return layout.assemble(layout.unflatten(values, self.operator_numbers_),
@@ -365,8 +382,7 @@ class NetworkModel(StructureModel):
     def _fit(self, data: Dataset, held_out):
         h = self.hypers
         self._check_charges(data.structures, training=True)
-        train_set, held_set = self._with_channels(self._with_metrics(
-            self._with_state_baselines(data))).split(held_out)
+        train_set, held_set = self._training_data(data).split(held_out)
         ranks = self.__dict__.get("distributed")
         train_batches = self._batches(train_set.structures, train_set, ranks)
         held_batches = self._batches(held_set.structures, held_set, ranks, validation=True)
@@ -427,7 +443,7 @@ class NetworkModel(StructureModel):
             At most this many epochs (default: the model's ``epochs``).
         """
         h = self.hypers
-        data = self._with_state_baselines(self._learned_labels(structures, labels))
+        data = self._training_data(self._learned_labels(structures, labels), fine_tuning=True)
         self._check_charges(data.structures, training=True)
         held_out = data.held_out_indices(self._held_out_size(data.n_structures),
                                          h.random_state)
