@@ -87,7 +87,8 @@ def test_fitted_line_file_and_accuracy(frames, tmp_path):
 def test_bad_input(frames):
     bare = [a.copy() for a in frames[:5]]
     del bare[2].info["orbital_pair_strengths"]
-    with pytest.raises(DataError, match="no 'orbital_pair_strengths'"):
+    with pytest.raises(DataError, match="no 'orbital_pair_strengths'.*'atomlearn label "
+                                        "--labeler pyscf'"):
         SparseGPRModel(oscillator_strengths(10, baseline="orbital_pairs"), **GPR).fit(bare)
     with pytest.raises(ConfigError, match="oscillator-strength baseline"):
         oscillator_strengths(10, baseline="pairs")

@@ -84,8 +84,10 @@ def _pair_strengths(structures, n_states: int, key: str) -> np.ndarray:
             raise DataError(
                 f"{where(atoms, i)} has no {key!r} in its info: the Kohn-Sham orbital-pair "
                 f"oscillator strengths (at least {n_states}) Delta-learned oscillator "
-                "strengths add to; load the frames with load_ethanol_excitations() or put "
-                "targets.levels.orbital_pair_strengths of a Kohn-Sham matrix there.")
+                "strengths add to; label the frames with 'atomlearn label --labeler "
+                "pyscf' (a ground state writes them), load them with "
+                "load_ethanol_excitations(), or put targets.levels.orbital_pair_strengths "
+                "of a Kohn-Sham matrix there.")
         values = np.asarray(atoms.info[key], float).ravel()
         if len(values) < n_states or not np.isfinite(values[:n_states]).all():
             raise DataError(f"{where(atoms, i)}: {key!r} has {len(values)} values; need "
@@ -129,7 +131,8 @@ def _levels(atoms: ase.Atoms, i: int, levels: str, purpose: str) -> tuple[np.nda
         raise DataError(
             f"{where(atoms, i)} has no {levels!r} in its info, which the {purpose} start "
             "from (orbital energies in eV, ascending); add them from a ground-state "
-            "calculation, or predict them with an orbital-energy or Hamiltonian model "
+            "calculation ('atomlearn label --labeler pyscf' writes them), or predict them "
+            "with an orbital-energy or Hamiltonian model "
             "('atomlearn predict' writes pred_orbital_energies) and set the target's "
             "'levels' to that key.")
     energies = np.sort(np.asarray(atoms.info[levels], float).ravel())
