@@ -69,6 +69,13 @@ def test_uv_vis_refusals(workdir, tmp_path, capsys):
                  str(tmp_path / "x.png")]) == 2
     assert "For a UV-vis spectrum pass '--kind uv-vis MODEL TRAJECTORY'" in \
         capsys.readouterr().err
+    # a range below every excitation would draw an empty spectrum
+    assert main(["spectrum", "--kind", "uv-vis", str(workdir / "m.alm"),
+                 str(workdir / "frames.xyz"), "-o", str(tmp_path / "x.png"),
+                 "--e-range", "1", "3"]) == 2
+    assert re.search(r"range 1-3 eV misses every predicted excitation \(from \d\.\d\d to "
+                     r"\d\.\d\d eV\); widen --e-range", capsys.readouterr().err)
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_uv_vis_of_a_model_that_learns_the_spectrum_directly(workdir, tmp_path, capsys):

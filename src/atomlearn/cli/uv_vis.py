@@ -82,6 +82,12 @@ def run(args) -> int:
     log.info("predicting the excitations of %d frames with %s", len(frames),
              threads.describe())
     each, energies = spectra(model, frames, options)
+    if energies is not None and not np.any((energies >= options.e_min)
+                                           & (energies <= options.e_max)):
+        raise ConfigError(
+            f"The spectrum's range {options.e_min:g}-{options.e_max:g} eV misses every "
+            f"predicted excitation (from {energies.min():.2f} to {energies.max():.2f} eV); "
+            "widen --e-range to cover them.")
     grid, mean = options.grid, each.mean(axis=0)
     spread = each.std(axis=0) if len(frames) > 1 else None
     reference = None
