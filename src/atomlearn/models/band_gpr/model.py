@@ -27,6 +27,7 @@ from ...errors import ConfigError, DataError, check_choice
 from ...structures import keys as K
 from ...structures.io import where
 from ...targets import Dataset, TargetSpec, band_energies
+from ...targets.operators import electron_count
 from .. import register
 from ..base import StructureModel
 from ..hypers import check_positive
@@ -93,14 +94,10 @@ def _path(atoms: ase.Atoms, frame: int, n_bands: int):
 def _occupied(structures, n_bands: int) -> int | None:
     """Occupied bands of the training cells (closed shells: info ``n_occ``, or
     ``n_electrons`` / 2), when every cell gives the same count below ``n_bands``."""
-    counts = set()
-    for a in structures:
-        if "n_occ" in a.info:
-            counts.add(int(a.info["n_occ"]))
-        elif "n_electrons" in a.info:
-            counts.add(int(a.info["n_electrons"]) // 2)
-        else:
-            return None
+    # a pseudopotential's valence count must be given: not all electrons of the atoms
+    if not all("n_occ" in a.info or "n_electrons" in a.info for a in structures):
+        return None
+    counts = {electron_count(a) // 2 for a in structures}
     n = counts.pop() if len(counts) == 1 else None
     return n if n is not None and 0 < n < n_bands else None
 

@@ -259,34 +259,31 @@ class NetworkModel(StructureModel):
         spec = self._operator_spec
         if spec is None:
             return data
-        numbers = data.structures[0].numbers
+        if keep_scales:          # the molecule the head learned
+            self._check_molecule(data.structures)
         for k, a in enumerate(data.structures):
-            if not np.array_equal(a.numbers, numbers):
+            if not keep_scales and not np.array_equal(a.numbers, data.structures[0].numbers):
                 raise DataError(
                     f"{where(a, k)} has other atoms (or another order) than the first "
                     "structure: a network's operator head learns structures of one "
                     "molecule with its atoms in one order; give such structures, or use "
                     "'sa_gpr' for mixed ones.")
+        numbers, n = data.structures[0].numbers, data.n_structures
         layout = self._operator_layout()
         parts = layout.decompose(data.labels[spec.name], numbers)
-        n = data.n_structures
-        if keep_scales:
-            self._check_molecule(data.structures)
-            return Dataset(data.structures, data.specs,
-                           {**data.labels, spec.name: (layout.flatten(parts, n)
-                                                       - self.operator_offset_)
-                            / self.operator_scale_})
-        offsets, scales = [], []
-        for key, values in parts.items():
-            v = values.reshape(n, -1, *values.shape[1:])          # [n, blocks, m, out]
-            offset = (v.mean(axis=(0, 1, 2)) if key[-2] == 0
-                      else np.zeros(v.shape[-1]))
-            spread = np.sqrt(((v - offset) ** 2).mean(axis=(0, 1, 2)))
-            offsets.append(np.broadcast_to(offset, v.shape[1:]).reshape(-1))
-            scales.append(np.broadcast_to(np.maximum(spread, 1e-8), v.shape[1:]).reshape(-1))
-        self.operator_numbers_ = np.asarray(numbers)
-        self.operator_offset_ = np.concatenate(offsets)
-        self.operator_scale_ = np.concatenate(scales)
+        if not keep_scales:
+            offsets, scales = [], []
+            for key, values in parts.items():
+                v = values.reshape(n, -1, *values.shape[1:])          # [n, blocks, m, out]
+                offset = (v.mean(axis=(0, 1, 2)) if key[-2] == 0
+                          else np.zeros(v.shape[-1]))
+                spread = np.sqrt(((v - offset) ** 2).mean(axis=(0, 1, 2)))
+                offsets.append(np.broadcast_to(offset, v.shape[1:]).reshape(-1))
+                scales.append(np.broadcast_to(np.maximum(spread, 1e-8),
+                                              v.shape[1:]).reshape(-1))
+            self.operator_numbers_ = np.asarray(numbers)
+            self.operator_offset_ = np.concatenate(offsets)
+            self.operator_scale_ = np.concatenate(scales)
         flat = layout.flatten(parts, n)
         return Dataset(data.structures, data.specs,
                        {**data.labels, spec.name: (flat - self.operator_offset_)
@@ -472,10 +469,9 @@ class NetworkModel(StructureModel):
         keys = {k for t in names if (k := sorted_by(specs[t], self.target_specs))}
         state_baselines = self._state_baselines(structures, set(names) | keys)
         operator = self._operator_spec
-        levels_wanted = operator is not None and bool(
-            {s.name for s in operator_outputs(operator)} & set(names))
-        net_names = [t for t in names if operator is None
-                     or t not in {s.name for s in operator_outputs(operator)}]
+        derived = {s.name for s in operator_outputs(operator)} if operator else set()
+        levels_wanted = bool(derived & set(names))
+        net_names = [t for t in names if t not in derived]
         if levels_wanted and operator.name not in net_names:
             net_names.append(operator.name)
         wanted = list(net_names) + sorted(keys - set(net_names))

@@ -21,19 +21,10 @@ import torch
 from ..batch import AtomicBatch
 from ..features import AtomicFeatures
 from ..layers import MLP
+from .harmonics import SolidHarmonics
 
 
-def _solid_harmonic_tables(ell: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exponents ``(n_cart, 3)`` of PySCF's cartesian monomials of degree ``ell`` and the
-    map ``(n_cart, 2 ell + 1)`` to its real spherical functions."""
-    from pyscf import gto
-
-    powers = [(lx, ly, ell - lx - ly) for lx in range(ell, -1, -1)
-              for ly in range(ell - lx, -1, -1)]
-    return np.array(powers), gto.cart2sph(ell)
-
-
-class DensityHead(torch.nn.Module):
+class DensityHead(SolidHarmonics, torch.nn.Module):
     """Per-structure coefficient vectors (PySCF's order: atoms in order, each atom's
     shells in basis order) of an atom-centred basis.
 
@@ -72,19 +63,10 @@ class DensityHead(torch.nn.Module):
             size = sum(2 * ell + 1 for ell in s)
             self.register_buffer(f"offset_{z}", torch.zeros(size))
             self.register_buffer(f"scale_{z}", torch.ones(size))
-        for ell in self.ls:
-            powers, c2s = _solid_harmonic_tables(ell)
-            self.register_buffer(f"powers_{ell}", torch.tensor(powers))
-            self.register_buffer(f"c2s_{ell}", torch.tensor(c2s))
+        self._register_harmonics(self.ls)
 
     def n_functions(self, z: int) -> int:
         return sum(2 * ell + 1 for ell in self.shells[z])
-
-    def _harmonics(self, u: torch.Tensor, ell: int) -> torch.Tensor:
-        """PySCF's real solid harmonics of degree ``ell`` of vectors ``u`` [..., 3]."""
-        powers = getattr(self, f"powers_{ell}")
-        monomials = torch.prod(u[..., None, :] ** powers.to(u.dtype), dim=-1)
-        return monomials @ getattr(self, f"c2s_{ell}").to(u.dtype)
 
     def atomic(self, features: AtomicFeatures, z: int) -> torch.Tensor:
         """The coefficients [n, n_functions(z)] of atoms of element ``z`` with features

@@ -32,17 +32,15 @@ from ...targets.operators import OperatorLayout, clebsch_gordan, parity
 from ..batch import AtomicBatch
 from ..features import AtomicFeatures
 from ..layers import MLP
-from .density import _solid_harmonic_tables
+from .harmonics import SolidHarmonics
 
-#: featomic's order of a p shell's components (y, z, x) from PySCF's (x, y, z)
-_P_ORDER = [1, 2, 0]
 #: Degree pairs whose Clebsch-Gordan product gives a pseudotensor of each lambda.
 _PSEUDO = {lam: [(l1, l2) for l1, l2 in itertools.product((1, 2), repeat=2)
                  if abs(l1 - l2) <= lam <= l1 + l2 and parity(l1, l2, lam) < 0]
            for lam in range(1, 4)}
 
 
-class OperatorHead(torch.nn.Module):
+class OperatorHead(SolidHarmonics, torch.nn.Module):
     """The layout's channel values of each structure, flat ``[n_structures, n_values]``.
 
     Channels of one kind of block (on-site blocks of one element, pair blocks of one
@@ -96,12 +94,7 @@ class OperatorHead(torch.nn.Module):
             self.weights[kind] = MLP(2 * n_in + n_rbf if pair else n_in, n_hidden,
                                      n_weights, activation)
         self.lambda_max = max(2, *(key[-2] for key in keys))
-        for ell in range(1, self.lambda_max + 1):
-            powers, c2s = _solid_harmonic_tables(ell)
-            if ell == 1:
-                c2s = c2s[:, _P_ORDER]
-            self.register_buffer(f"powers_{ell}", torch.tensor(powers))
-            self.register_buffer(f"c2s_{ell}", torch.tensor(c2s))
+        self._register_harmonics(range(1, self.lambda_max + 1), featomic_p=True)
         for lam, degrees in _PSEUDO.items():
             for l1, l2 in degrees:
                 self.register_buffer(f"cg_{l1}_{l2}_{lam}",
@@ -121,13 +114,6 @@ class OperatorHead(torch.nn.Module):
         if sigma > 0:
             return 1 + 2 * self.n_directions if pair else self.n_directions
         return len(self._direction_pairs(pair)) * len(_PSEUDO[lam])
-
-    def _harmonics(self, u: torch.Tensor, ell: int) -> torch.Tensor:
-        """Real solid harmonics of degree ``ell`` of vectors ``u [..., 3]`` in featomic's
-        m order."""
-        powers = getattr(self, f"powers_{ell}")
-        monomials = torch.prod(u[..., None, :] ** powers.to(u.dtype), dim=-1)
-        return monomials @ getattr(self, f"c2s_{ell}").to(u.dtype)
 
     def _equivariants(self, d: torch.Tensor, pair: bool, wanted: set) -> dict:
         """``{(lambda, sigma): [n, n_features, 2 lambda + 1]}`` from directions
