@@ -217,22 +217,20 @@ def run(n_train: int, network_seconds: float, curve_sizes) -> tuple[list[dict], 
         for name, model in routes(family, network_seconds):
             t = time.perf_counter()
             model.fit(train)
-            prediction = model.predict(test)
-            rows.append(scores(name, time.perf_counter() - t,
-                               *spectra_of(prediction, options), *judge))
+            spectra, e, f = spectra_of(model.predict(test), options)
+            rows.append(scores(name, time.perf_counter() - t, spectra, e, f, *judge))
             print(f"{name}: {rows[-1]['overlap']:.3f}", file=sys.stderr, flush=True)
             if name in CROSSING_PAIR:
-                drawn[name] = (*spectra_of(prediction, options)[1:], rows[-1]["cos"])
+                drawn[name] = (e, f, rows[-1]["cos"])
             if name == FIGURE_ROUTE:
                 figure(model, test)
                 # which half limits the spectra: each predicted half beside the TDA other
-                e, f = spectra_of(prediction, options)[1:]
                 for label, (ee, ff) in (("TDA energies + its strengths", (true_e, f)),
                                         ("its energies + TDA strengths", (e, true_f))):
                     rows.append(scores(f"{name}: {label}", 0.0,
                                        X.broadened(ee, ff, options), ee, ff, *judge))
 
-    crossing_figure(test, drawn, judge)
+    crossing_figure(test, drawn, judge, options)
 
     curves = {}
     for n in curve_sizes:
@@ -248,7 +246,7 @@ def run(n_train: int, network_seconds: float, curve_sizes) -> tuple[list[dict], 
     return rows, curves, int(crossing.sum())
 
 
-def crossing_figure(test, drawn: dict, judge) -> None:
+def crossing_figure(test, drawn: dict, judge, options) -> None:
     """Stick spectra (and their broadening) of TDA and of the two routes of
     ``CROSSING_PAIR`` on the crossing frames where the crossing-safe one gains most and
     loses most in overlap."""
@@ -257,14 +255,12 @@ def crossing_figure(test, drawn: dict, judge) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from atomlearn.targets import absorption
     from atomlearn.targets import excitations as X
 
     truth, true_e, true_f, crossing, grid = judge
     naive, safe = CROSSING_PAIR
     gain = np.where(crossing, drawn[safe][2] - drawn[naive][2], np.nan)
     frames = [int(np.nanargmax(gain)), int(np.nanargmin(gain))]
-    options = X.absorption_options(absorption(width=WIDTH, n_states=N_STATES))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, k, what in zip(axes, frames, ("gains most", "loses most"), strict=True):
         for c, (label, e, f) in enumerate((("TDA", true_e[k], true_f[k]),
