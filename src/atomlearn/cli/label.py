@@ -18,7 +18,9 @@ def add_arguments(parser) -> None:
                                            "dataset name)")
     parser.add_argument("--index", default=":", help="which structures (ASE index syntax)")
     parser.add_argument("--labeler", required=True,
-                        help="pyscf, tblite or module:Class (a Labeler or an ASE calculator)")
+                        help="pyscf (also writes each frame's orbital_energies and "
+                             "orbital_pair_strengths), tblite or module:Class (a Labeler or "
+                             "an ASE calculator)")
     parser.add_argument("-o", "--output", required=True,
                         help="labelled structures to write (extended XYZ)")
     parser.add_argument("--store", default=None,
