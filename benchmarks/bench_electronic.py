@@ -305,6 +305,21 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+#: Occupied bands of the 2-atom silicon cells (8 valence electrons).
+SI_OCCUPIED = 4
+
+
+def _si_aligned(e: np.ndarray) -> np.ndarray:
+    """Band energies ``(..., n_k, n_bands)`` relative to their valence-band maximum."""
+    return e - e[..., :SI_OCCUPIED].max(axis=(-1, -2), keepdims=True)
+
+
+def _si_gap(e: np.ndarray) -> np.ndarray:
+    """The gap over the k-points of band energies ``(..., n_k, n_bands)``."""
+    return (e[..., SI_OCCUPIED:].min(axis=(-1, -2))
+            - e[..., :SI_OCCUPIED].max(axis=(-1, -2)))
+
+
 def silicon_lines() -> list[str]:
     """Leave one path cell out (13 folds): band energies on the held-out cell's mesh and
     path, aligned at its valence-band maximum, and its gap on the mesh."""
@@ -313,15 +328,8 @@ def silicon_lines() -> list[str]:
     from atomlearn.targets import band_energies
 
     frames = load_silicon_bands(":")
-    n_occ = 4
     folds = [i for i, a in enumerate(frames) if "path_kpoints" in a.info]
-
-    def aligned(e):
-        return e - e[..., :n_occ].max(axis=(-1, -2), keepdims=True)
-
-    def gap(e):
-        return e[..., n_occ:].min(axis=(-1, -2)) - e[..., :n_occ].max(axis=(-1, -2))
-
+    aligned, gap = _si_aligned, _si_gap
     names = ("training mean", "direct sparse GPR (mesh only)", "band_gpr, direct route",
              "band_gpr, Hamiltonian, no path GP", "band_gpr, Hamiltonian route")
     errors = {name: {"mesh": [], "path": [], "gap": [], "fit": [], "predict": [],
@@ -446,12 +454,7 @@ def silicon_curve(sizes, path: Path) -> list[str]:
     test = with_path[:3] + list(rng.choice(others, 10, replace=False))
     pool = rng.permutation([i for i in range(len(frames)) if i not in test])
 
-    def aligned(e):
-        return e - e[..., :4].max(axis=(-1, -2), keepdims=True)
-
-    def gap(e):
-        return e[..., 4:].min(axis=(-1, -2)) - e[..., :4].max(axis=(-1, -2))
-
+    aligned, gap = _si_aligned, _si_gap
     mesh = np.stack([np.reshape(frames[i].info["band_energies"], (27, 8)) for i in test])
     rows = []
     for route in ("direct", "hamiltonian"):
